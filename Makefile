@@ -1,0 +1,47 @@
+# Every target bootstraps itself: a fresh clone needs nothing but Python 3.11+.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR := .demo
+
+.PHONY: help test lint typecheck pytest demo bench soak clean
+
+help:
+	@echo "make test   - lint, type-check and run the test suite with coverage"
+	@echo "make demo   - a real import of examples/ against the local sandbox"
+	@echo "make lint   - ruff"
+	@echo "make bench  - benchmarks (figures as ratios against in-run baselines)"
+	@echo "make soak   - long chaos soak"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check bulk_import tests examples
+	$(BIN)/ruff format --check bulk_import tests examples
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+pytest: $(STAMP)
+	$(BIN)/coverage erase
+	$(BIN)/pytest -m "not soak" \
+		--cov=bulk_import --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95
+
+test: lint typecheck pytest
+
+demo: $(STAMP)
+	@PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh
+
+bench: $(STAMP)
+	$(BIN)/python tests/benchmarks/run.py
+
+soak: $(STAMP)
+	$(BIN)/pytest -m soak -p no:cacheprovider --timeout 1800
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*

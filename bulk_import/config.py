@@ -1,0 +1,83 @@
+"""Every knob of the tool and its default, as frozen dataclasses.
+
+The CLI turns options into these; the core reads only these. Defaults live here, not in click.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_BASE_URL = "https://api.cartesia.ai"
+DEFAULT_API_VERSION = "2026-03-01"
+DEFAULT_CONCURRENCY = 8
+DEFAULT_MAX_ATTEMPTS = 6
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_CONSECUTIVE_FAILURES = 25
+DEFAULT_REGION = "us1"
+DEFAULT_COUNTRY = "US"
+DEFAULT_LABEL = "{number}"
+
+
+class Secret:
+    """Hold a secret (the API key) so that printing, logging or repr never shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret itself: only for the Authorization header."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class InputOptions:
+    """Say how to read the input and fill what a row does not say."""
+
+    sheet: str | None = None
+    number_column: str | None = None
+    label_column: str | None = None
+    default_label: str = DEFAULT_LABEL
+    default_region: str = DEFAULT_COUNTRY
+    provider_id: str | None = None
+    twilio_account_sid: str | None = None
+    region: str = DEFAULT_REGION
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiOptions:
+    """Say where the API is, how to authenticate, and how hard to push it."""
+
+    api_key: Secret
+    base_url: str = DEFAULT_BASE_URL
+    api_version: str = DEFAULT_API_VERSION
+    concurrency: int = DEFAULT_CONCURRENCY
+    rate: float | None = None
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    timeout: float = DEFAULT_TIMEOUT
+    max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
+
+
+@dataclass(frozen=True, slots=True)
+class OutputOptions:
+    """Say where the report and summary go and how much to show."""
+
+    report: Path
+    summary_json: Path | None = None
+    quiet: bool = False
+    progress: bool = True
+    debug: bool = False

@@ -1,0 +1,196 @@
+"""Import rows into Cartesia (``run``) or only check them (``validate``).
+
+The data flows one way: reader → normalize → (resume filter) → runner → report → summary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import BinaryIO
+
+import httpx
+
+from bulk_import.client import CartesiaClient, describe_error, is_webhook_failure, parse_json
+from bulk_import.config import ApiOptions, InputOptions, OutputOptions
+from bulk_import.models import RESUME_KEEP, Outcome, Row, Status, Summary
+from bulk_import.normalize import prepare
+from bulk_import.reader import open_input
+from bulk_import.report import ReportLine, read_report
+from bulk_import.retry import RETRY_STATUSES
+from bulk_import.runner import (
+    EXIT_STOPPED,
+    Caller,
+    Counters,
+    Sent,
+    StopControl,
+    run_pool,
+    stop_on_signals,
+)
+from bulk_import.session import Session
+from bulk_import.throttle import Throttle
+
+
+def validate(
+    *,
+    source: str,
+    input_options: InputOptions,
+    output: OutputOptions,
+    stdin: BinaryIO | None = None,
+) -> Summary:
+    """Read and normalise every row, write the report with valid/invalid/duplicate; no network."""
+    rows = open_rows(source, input_options, stdin)
+    session = Session(command="validate", input_name=source, output=output)
+    try:
+        for row in rows:
+            status = Status.VALID if row.status is None else row.status
+            session.emit(Outcome(row, status, error=row.error))
+    finally:
+        summary = session.close()
+    return summary
+
+
+def open_rows(source: str, options: InputOptions, stdin: BinaryIO | None) -> Iterator[Row]:
+    """Open the input and return its rows, normalised; input errors are raised here."""
+    reader = open_input(
+        source,
+        sheet=options.sheet,
+        number_column=options.number_column,
+        label_column=options.label_column,
+        stdin=stdin,
+    )
+    return prepare(reader, options)
+
+
+def run(
+    *,
+    source: str,
+    input_options: InputOptions,
+    api: ApiOptions,
+    output: OutputOptions,
+    resume: bool = False,
+    stdin: BinaryIO | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Summary:
+    """Import every row of ``source``; write the report; return the summary."""
+    rows = open_rows(source, input_options, stdin)
+    kept = _kept_lines(output) if resume else {}
+    return asyncio.run(
+        _run(rows=rows, source=source, api=api, output=output, kept=kept, transport=transport)
+    )
+
+
+def _kept_lines(output: OutputOptions) -> dict[int, ReportLine]:
+    """Return the rows of an existing report that ``--resume`` keeps, by row number."""
+    if not output.report.exists():
+        return {}
+    return {
+        line.row: line
+        for line in read_report(output.report)
+        if line.row is not None and line.status in RESUME_KEEP
+    }
+
+
+def _skip_kept(rows: Iterator[Row], kept: dict[int, ReportLine]) -> Iterator[Row]:
+    """Drop rows a resumed report already holds as done (same row, same number)."""
+    for row in rows:
+        line = kept.get(row.row or 0)
+        if line is not None and row.status is None and line.cells["number"] == row.number:
+            continue
+        yield row
+
+
+async def _run(
+    *,
+    rows: Iterator[Row],
+    source: str,
+    api: ApiOptions,
+    output: OutputOptions,
+    kept: dict[int, ReportLine],
+    transport: httpx.AsyncBaseTransport | None,
+) -> Summary:
+    control = StopControl()
+    counters = Counters()
+    throttle = Throttle(concurrency=api.concurrency, rate=api.rate)
+    caller = Caller(
+        throttle=throttle, control=control, counters=counters, max_attempts=api.max_attempts
+    )
+    session = Session(
+        command="run",
+        input_name=source,
+        output=output,
+        kept=(line.values() for line in kept.values()),
+        retrying=lambda: counters.retrying,
+    )
+    if kept:
+        session.log(f"resuming: {len(kept)} rows already done in {output.report} are kept")
+    try:
+        async with CartesiaClient(api, transport=transport) as client:
+
+            async def handle(row: Row) -> Outcome:
+                payload = row.payload()
+                sent = await caller.send(lambda: client.import_number(payload))
+                return import_outcome(row, sent, control)
+
+            with stop_on_signals(control):
+                await run_pool(
+                    _skip_kept(rows, kept) if kept else rows,
+                    handle=handle,
+                    emit=session.emit,
+                    control=control,
+                    workers=api.concurrency,
+                    max_consecutive_failures=api.max_consecutive_failures,
+                )
+    finally:
+        summary = session.close(
+            requests=counters.requests, stop_exit=control.exit_code, stopped=control.reason
+        )
+    return summary
+
+
+def import_outcome(row: Row, sent: Sent, control: StopControl) -> Outcome:
+    """Turn the final answer to one import into the row's outcome."""
+    attempts = sent.attempts
+    response = sent.response
+    if response is None:
+        return Outcome(row, Status.FAILED, attempts=attempts, error=_gave_up(sent, control))
+    code = response.status_code
+    if code == 201:
+        body = parse_json(response)
+        number_id = str(body.get("id", "")) if isinstance(body, dict) else ""
+        return Outcome(row, Status.IMPORTED, code, number_id, attempts)
+    if code == 409:
+        return Outcome(row, Status.ALREADY_IMPORTED, code, attempts=attempts)
+    if is_webhook_failure(response):
+        return Outcome(
+            row, Status.WEBHOOK_FAILED, code, attempts=attempts, error=describe_error(response)
+        )
+    return Outcome(
+        row, Status.FAILED, code, attempts=attempts, error=failure_text(response, sent, control)
+    )
+
+
+def failure_text(response: httpx.Response, sent: Sent, control: StopControl) -> str:
+    """Describe a final answer that is a failure; stop the run when it means the key is refused."""
+    code = response.status_code
+    error = describe_error(response)
+    if code in (401, 403):
+        control.stop(
+            f"the API refused the key (HTTP {code}); check CARTESIA_API_KEY or --api-key-file",
+            exit_code=EXIT_STOPPED,
+        )
+    elif code in RETRY_STATUSES:
+        return _gave_up(sent, control, error)
+    elif 300 <= code < 400:
+        where = response.headers.get("location", "?")
+        return f"unexpected redirect (HTTP {code} to {where[:100]}), not followed"
+    elif 200 <= code < 300:
+        return f"unexpected HTTP {code} (expected 201 Created); check the number in Cartesia"
+    return error
+
+
+def _gave_up(sent: Sent, control: StopControl, error: str = "") -> str:
+    error = error or sent.error
+    if control.stopping:
+        return f"run stopped before a retry ({control.reason}); last: {error}"
+    return f"gave up after {sent.attempts} attempts: {error}"

@@ -1,0 +1,188 @@
+"""The values that flow through the tool: raw rows, prepared rows, outcomes and the summary.
+
+Data flows one way: ``reader`` yields :class:`RawRow`, ``normalize`` turns each into a
+:class:`Row` (ready to send, or already ``invalid``/``duplicate``), the runner turns rows into
+:class:`Outcome`, the report writes outcomes, and a :class:`Summary` closes the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """What happened to one row: the report's ``status`` column."""
+
+    IMPORTED = "imported"
+    ALREADY_IMPORTED = "already_imported"
+    WEBHOOK_FAILED = "webhook_failed"
+    PATCHED = "patched"
+    PATCH_FAILED = "patch_failed"
+    INVALID = "invalid"
+    DUPLICATE = "duplicate"
+    FAILED = "failed"
+    NOT_ATTEMPTED = "not_attempted"
+    VALID = "valid"
+    IN_SYNC = "in_sync"
+    MISSING = "missing"
+    AGENT_MISMATCH = "agent_mismatch"
+    EXTRA = "extra"
+
+    @property
+    def ok(self) -> bool:
+        """Say whether this status is in the exit code's "ok" class."""
+        return self in OK_STATUSES
+
+
+OK_STATUSES = frozenset(
+    {
+        Status.IMPORTED,
+        Status.ALREADY_IMPORTED,
+        Status.PATCHED,
+        Status.DUPLICATE,
+        Status.VALID,
+        Status.IN_SYNC,
+        Status.EXTRA,
+    }
+)
+
+#: Statuses ``--resume`` keeps: the number is in Cartesia (retry-patch finishes webhook failures).
+RESUME_KEEP = frozenset(
+    {Status.IMPORTED, Status.ALREADY_IMPORTED, Status.PATCHED, Status.WEBHOOK_FAILED}
+)
+
+REGIONS = ("us1", "ie1", "au1")
+
+REPORT_COLUMNS = (
+    "row",
+    "input_number",
+    "number",
+    "label",
+    "provider",
+    "agent_id",
+    "status",
+    "http_status",
+    "phone_number_id",
+    "attempts",
+    "error",
+    "finished_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RawRow:
+    """Name one data row of the input as text, with the spreadsheet's row number (header = 1).
+
+    Every field is the cell's text as read ("" when the column is absent or the cell blank).
+    ``provider`` is a report's ``provider`` column (``prov_...`` or ``twilio:<sid>:<region>``),
+    so that a report can be fed back as input.
+    """
+
+    row: int
+    number: str
+    label: str = ""
+    agent_id: str = ""
+    provider_id: str = ""
+    account_sid: str = ""
+    region: str = ""
+    provider: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    """Name the provider a number is imported from: by id, or by Twilio account and region."""
+
+    id: str | None = None
+    account_sid: str | None = None
+    region: str = "us1"
+
+    def body(self) -> dict[str, str]:
+        """Return the ``provider`` object of the import request body."""
+        if self.id is not None:
+            return {"id": self.id}
+        return {"type": "twilio", "account_sid": self.account_sid or "", "region": self.region}
+
+    def __str__(self) -> str:
+        if self.id is not None:
+            return self.id
+        return f"twilio:{self.account_sid}:{self.region}"
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """Hold one input row after normalisation.
+
+    ``status`` is ``None`` for a row ready to send; ``INVALID`` or ``DUPLICATE`` for a row that
+    will not be sent, with the reason in ``error``. ``number`` is E.164, or "" when invalid.
+    ``row`` is ``None`` only for a reconcile ``extra`` row, which has no input row.
+    """
+
+    row: int | None
+    input_number: str
+    number: str
+    label: str = ""
+    provider: Provider | None = None
+    agent_id: str = ""
+    status: Status | None = None
+    error: str = ""
+
+    def payload(self) -> dict[str, object]:
+        """Return the JSON body of ``POST /agents/phone-numbers`` for this row."""
+        assert self.provider is not None, "only a sendable row has a payload"
+        body: dict[str, object] = {
+            "number": self.number,
+            "label": self.label,
+            "provider": self.provider.body(),
+        }
+        if self.agent_id:
+            body["agent_id"] = self.agent_id
+        return body
+
+
+def utc_now() -> dt.datetime:
+    """Return the current time in UTC, to the second."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def iso(moment: dt.datetime) -> str:
+    """Format a UTC time as ISO-8601 with a ``Z``: ``2026-11-27T05:59:15Z``."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """Record what happened to one row: one line of the report."""
+
+    row: Row
+    status: Status
+    http_status: int | None = None
+    phone_number_id: str = ""
+    attempts: int = 0
+    error: str = ""
+    finished_at: dt.datetime = field(default_factory=utc_now)
+
+
+@dataclass(slots=True)
+class Summary:
+    """Count what a command did: printed at the end and written by ``--summary-json``."""
+
+    command: str
+    input: str
+    report: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None = None
+    counts: dict[str, int] = field(default_factory=dict)
+    requests: int = 0
+    exit_code: int = 0
+    stopped: str = ""
+
+    @property
+    def total(self) -> int:
+        """Return the number of rows in the report."""
+        return sum(self.counts.values())
+
+    def add(self, status: Status) -> None:
+        """Count one more row with this status."""
+        self.counts[status.value] = self.counts.get(status.value, 0) + 1

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The whole story against the local sandbox: import a Twilio export (with faults and a few
+# webhook failures), finish the webhook failures, let the account drift, reconcile it.
+# Run it with `make demo`, which puts bulk-import on PATH.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+work=${DEMO_DIR:-.demo}
+rm -rf "$work" && mkdir -p "$work"
+export CARTESIA_API_KEY=sk_car_sandbox   # the sandbox's own key; never a real one here
+
+bulk-import sandbox --port 0 --faults "$here/demo-faults.json" --seed 7 > "$work/sandbox.log" 2>&1 &
+sandbox=$!
+trap 'kill $sandbox 2>/dev/null; wait $sandbox 2>/dev/null' EXIT
+for _ in $(seq 100); do
+  url=$(sed -n 's/^sandbox listening on //p' "$work/sandbox.log")
+  [ -n "$url" ] && break
+  sleep 0.1
+done
+[ -n "${url:-}" ] || { echo "the sandbox did not start:"; cat "$work/sandbox.log"; exit 1; }
+export CARTESIA_BASE_URL=$url
+report="$work/twilio-export.report.csv"
+fail=0
+
+step() {  # step EXPECTED_EXIT TITLE -- COMMAND...
+  local want=$1 title=$2; shift 3
+  printf '\n\033[1m== %s\033[0m\n$ %s\n' "$title" "$*"
+  "$@"; local got=$?
+  echo "(exit $got, expected $want)"
+  [ "$got" -eq "$want" ] || fail=1
+}
+
+echo "sandbox at $url (20 ms latency, 429s, 503s, dropped connections, 10% webhook failures)"
+step 0 "1. validate the files first: no network" -- \
+  bulk-import validate "$here/twilio-export.csv" --twilio-account-sid AC00000000000000000000000000000000 --report "$work/validate.report.csv"
+step 1 "2. migrate the Twilio export (webhook failures need attention)" -- \
+  bulk-import run "$here/twilio-export.csv" --agent-id agent_sandbox --concurrency 16 --report "$report"
+step 0 "3. assign the agents the webhook failures left out" -- \
+  bulk-import retry-patch "$report"
+printf '\n== 4. the account drifts\n'
+moved=$(awk -F, 'NR==2 {print $3}' "$report")
+python "$here/sandbox_drift.py" "$url" "$moved" || fail=1
+step 1 "5. nightly reconcile sees the drift" -- \
+  bulk-import reconcile "$here/twilio-export.csv" --agent-id agent_sandbox --report "$work/reconcile.report.csv"
+step 0 "6. reconcile --apply fixes it (the extra number is reported, never deleted)" -- \
+  bulk-import reconcile "$here/twilio-export.csv" --agent-id agent_sandbox --apply --report "$work/reconcile.report.csv" --summary-json "$work/reconcile.json"
+step 0 "7. a final reconcile is in sync" -- \
+  bulk-import reconcile "$here/twilio-export.csv" --agent-id agent_sandbox --report "$work/reconcile.report.csv"
+step 0 "8. an ops one-off: a hand-typed Excel sheet" -- \
+  bulk-import run "$here/ops-sheet.xlsx" --report "$work/ops-sheet.report.csv"
+
+echo
+echo "reports are in $work/"
+exit $fail

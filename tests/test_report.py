@@ -1,0 +1,182 @@
+"""The report: every row once, sorted, atomic, private, formulas neutralised, crash-tolerant."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bulk_import.errors import InputError
+from bulk_import.models import REPORT_COLUMNS, Outcome, Provider, Row, Status
+from bulk_import.report import (
+    ReportWriter,
+    neutralise,
+    outcome_cells,
+    read_report,
+    unneutralise,
+    write_json,
+)
+
+WHEN = dt.datetime(2026, 11, 27, 5, 59, 15, tzinfo=dt.UTC)
+
+
+def outcome(n: int, status: Status = Status.IMPORTED, **row: object) -> Outcome:
+    fields: dict[str, object] = {
+        "row": n,
+        "input_number": f"415555{n:04d}",
+        "number": f"+1415555{n:04d}",
+        "label": f"line {n}",
+        "provider": Provider(id="prov_1"),
+        "agent_id": "agent_1",
+    }
+    fields.update(row)
+    return Outcome(Row(**fields), status, 201, f"pn_{n}", 1, "", WHEN)  # type: ignore[arg-type]
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_columns_and_cells_in_spec_order(tmp_path: Path) -> None:
+    """The header is SPEC's column list and each cell renders as SPEC says."""
+    path = tmp_path / "r.csv"
+    with ReportWriter(path) as writer:
+        writer.write(outcome(2, provider=Provider(account_sid="AC1", region="ie1")))
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(REPORT_COLUMNS)
+    assert lines[1] == (
+        "2,4155550002,+14155550002,line 2,twilio:AC1:ie1,agent_1,imported,201,pn_2,1,,"
+        "2026-11-27T05:59:15Z"
+    )
+
+
+def test_rows_sorted_by_row_at_close_and_extras_last(tmp_path: Path) -> None:
+    """Rows finishing out of order are sorted by row at close; rows without a row go last."""
+    path = tmp_path / "r.csv"
+    with ReportWriter(path) as writer:
+        for n in (5, 2, 9, 3):
+            writer.write(outcome(n))
+        writer.write(outcome(0, Status.EXTRA, row=None))
+        writer.write(outcome(4))
+    assert [r["row"] for r in read_rows(path)] == ["2", "3", "4", "5", "9", ""]
+
+
+def test_journal_is_readable_before_close(tmp_path: Path) -> None:
+    """Each written row is in the file at once (flushed), as a crash would leave it."""
+    path = tmp_path / "r.csv"
+    writer = ReportWriter(path)
+    writer.write(outcome(7))
+    writer.write(outcome(3))
+    assert [line.row for line in read_report(path)] == [3, 7]
+    writer.close()
+    writer.close()  # closing twice is harmless
+    assert [r["row"] for r in read_rows(path)] == ["3", "7"]
+
+
+def test_report_is_private(tmp_path: Path) -> None:
+    """Report and JSON are created with mode 0600 even if an old file was world-readable."""
+    path = tmp_path / "r.csv"
+    path.write_text("old")
+    path.chmod(0o644)
+    with ReportWriter(path) as writer:
+        writer.write(outcome(3))
+        writer.write(outcome(2))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    summary = tmp_path / "s.json"
+    write_json(summary, {"a": 1})
+    assert stat.S_IMODE(summary.stat().st_mode) == 0o600
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_kept_rows_and_last_line_wins(tmp_path: Path) -> None:
+    """Kept lines come first; a row written again later replaces its kept line."""
+    path = tmp_path / "r.csv"
+    kept = [outcome_cells(outcome(2)), outcome_cells(outcome(4, Status.FAILED))]
+    with ReportWriter(path, kept=kept) as writer:
+        writer.write(outcome(3))
+        writer.write(outcome(4, Status.ALREADY_IMPORTED))
+    rows = read_rows(path)
+    assert [(r["row"], r["status"]) for r in rows] == [
+        ("2", "imported"),
+        ("3", "imported"),
+        ("4", "already_imported"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("=HYPERLINK(1)", "'=HYPERLINK(1)"),
+        ("+1", "'+1"),
+        ("-2", "'-2"),
+        ("@x", "'@x"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("plain", "plain"),
+        ("", ""),
+    ],
+)
+def test_neutralise(text: str, expected: str) -> None:
+    """Formula-looking cells get a leading quote, and unneutralise takes it off again."""
+    assert neutralise(text) == expected
+    assert unneutralise(neutralise(text)) == text
+
+
+def test_number_keeps_its_plus_other_columns_neutralised(tmp_path: Path) -> None:
+    """The number column keeps "+"; label, agent and error cells are neutralised."""
+    cells = outcome_cells(outcome(2, label="=cmd()", agent_id="@a", input_number="+1 415"))
+    assert cells[2] == "+14155550002"
+    assert cells[1] == "'+1 415"
+    assert cells[3] == "'=cmd()"
+    assert cells[5] == "'@a"
+    weird = outcome_cells(outcome(2, number="=x"))
+    assert weird[2] == "'=x"
+
+
+def test_read_report_tolerates_a_torn_last_line(tmp_path: Path) -> None:
+    """A line cut short by SIGKILL is dropped; unknown statuses and short lines too."""
+    path = tmp_path / "r.csv"
+    with ReportWriter(path) as writer:
+        writer.write(outcome(2))
+        writer.write(outcome(3))
+    text = path.read_text()
+    text += (
+        "4,1,+1,l,p,a,bogus,,,,,\r\n5,1,+1\r\n6,4155550006,+14155550006,line 6,prov_1,agent_1,impo"
+    )
+    path.write_text(text)
+    assert [line.row for line in read_report(path)] == [2, 3]
+
+
+def test_read_report_errors(tmp_path: Path) -> None:
+    """A missing file or a file that is not a report is one clear InputError."""
+    with pytest.raises(InputError, match="does not exist"):
+        read_report(tmp_path / "nope.csv")
+    other = tmp_path / "other.csv"
+    other.write_text("number,label\n+1,x\n")
+    with pytest.raises(InputError, match="is not a bulk-import report"):
+        read_report(other)
+    with pytest.raises(InputError, match="cannot read report"):
+        read_report(tmp_path)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.permutations(list(range(2, 40))), st.text(max_size=20))
+def test_every_row_exactly_once(
+    tmp_path_factory: pytest.TempPathFactory, order: list[int], label: str
+) -> None:
+    """Whatever order rows finish in and whatever their text, each appears once, sorted."""
+    path = tmp_path_factory.mktemp("rep") / "r.csv"
+    with ReportWriter(path) as writer:
+        for n in order:
+            writer.write(outcome(n, label=label))
+    lines = read_report(path)
+    assert [line.row for line in lines] == sorted(order)
+    if not label.startswith("'"):
+        assert {unneutralise(line.cells["label"]) for line in lines} == {label}
