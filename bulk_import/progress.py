@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -36,7 +36,7 @@ class Progress:
         self.ok = 0
         self.attention = 0
         self._last_postfix = 0.0
-        self._bar: tqdm[None] | None = None
+        self._bar: tqdm[Any] | None = None
         if enabled and not quiet and self._stream.isatty():
             self._bar = tqdm(
                 total=total, desc=desc, unit="row", file=self._stream, dynamic_ncols=True

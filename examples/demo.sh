@@ -29,9 +29,16 @@ step() {  # step EXPECTED_EXIT TITLE -- COMMAND...
   [ "$got" -eq "$want" ] || fail=1
 }
 
-echo "sandbox at $url (20 ms latency, 429s, 503s, dropped connections, 10% webhook failures)"
-step 0 "1. validate the files first: no network" -- \
-  bulk-import validate "$here/twilio-export.csv" --twilio-account-sid AC00000000000000000000000000000000 --report "$work/validate.report.csv"
+echo "sandbox at $url (20 ms latency, 429s, 503s, dropped connections, 3 webhook failures)"
+step 0 "1a. validate the Twilio export first: no network, no key" -- \
+  bulk-import validate "$here/twilio-export.csv" --report "$work/validate.report.csv"
+step 1 "1b. validate a messy sheet: every kind of invalid row, with its reason" -- \
+  bulk-import validate "$here/messy.csv" --report "$work/messy.report.csv"
+python - "$work/messy.report.csv" <<'PY'
+import csv, sys
+for r in csv.DictReader(open(sys.argv[1], newline="")):
+    print(f"   row {r['row']:>2}  {r['input_number'][:24]:<24}  {r['status']:<9}  {r['error']}")
+PY
 step 1 "2. migrate the Twilio export (webhook failures need attention)" -- \
   bulk-import run "$here/twilio-export.csv" --agent-id agent_sandbox --concurrency 16 --report "$report"
 step 0 "3. assign the agents the webhook failures left out" -- \
@@ -45,7 +52,7 @@ step 0 "6. reconcile --apply fixes it (the extra number is reported, never delet
   bulk-import reconcile "$here/twilio-export.csv" --agent-id agent_sandbox --apply --report "$work/reconcile.report.csv" --summary-json "$work/reconcile.json"
 step 0 "7. a final reconcile is in sync" -- \
   bulk-import reconcile "$here/twilio-export.csv" --agent-id agent_sandbox --report "$work/reconcile.report.csv"
-step 0 "8. an ops one-off: a hand-typed Excel sheet" -- \
+step 0 "8. an ops one-off: a hand-typed Excel sheet (numbers typed as numbers)" -- \
   bulk-import run "$here/ops-sheet.xlsx" --report "$work/ops-sheet.report.csv"
 
 echo

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 
 import httpx
@@ -68,7 +69,8 @@ def test_backoff_grows_and_is_capped() -> None:
 
 def test_wait_prefers_the_server_word() -> None:
     """A 429's Retry-After sets the wait; without one, backoff applies."""
-    state = tenacity.RetryCallState(None, None, (), {})
+    policy = retrying(max_attempts=3, should_stop=lambda: False, sleep=asyncio.sleep)
+    state = tenacity.RetryCallState(policy, None, (), {})
     state.attempt_number = 1
     fut = tenacity.Future(1)
     fut.set_exception(RetryableResponse(response(429, {"retry-after": "7"})))

@@ -1,0 +1,272 @@
+"""The command line: exit codes, one-line errors, summaries, for every command's error paths."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bulk_import import importer
+from bulk_import.cli import main
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def cli(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run `python -m bulk_import ARGS` as a user would, with no API key unless given."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CARTESIA_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "bulk_import", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=stdin,
+        timeout=60,
+        check=False,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], expected: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"bulk-import: error: {expected}"], result.stderr
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_validate_writes_report_and_summary(tmp_path: Path) -> None:
+    """validate: valid/invalid/duplicate rows, exit 1 when any is invalid, summary JSON keys."""
+    source = write(
+        tmp_path / "in.csv",
+        "number,provider_id\n+14155552671,p\n4155552672,p\nabc,p\n(415) 555-2671,p\n",
+    )
+    summary = tmp_path / "s.json"
+    result = cli(
+        "validate", str(source), "--report", str(tmp_path / "r.csv"), "--summary-json", str(summary)
+    )
+    assert result.returncode == 1, result.stderr
+    data = json.loads(summary.read_text())
+    assert data["command"] == "validate"
+    assert data["counts"] == {"valid": 2, "invalid": 1, "duplicate": 1}
+    assert data["total"] == 4
+    assert data["requests"] == 0
+    assert data["exit_code"] == 1
+    for key in ("input", "report", "started_at", "finished_at", "duration_s"):
+        assert key in data
+    assert data["started_at"].endswith("Z")
+    assert stat.S_IMODE(summary.stat().st_mode) == 0o600
+    report = (tmp_path / "r.csv").read_text().splitlines()
+    assert len(report) == 5
+    assert "duplicate of row 2" in report[4]
+    assert "valid: " not in result.stdout
+    assert "validate: 4 rows" in result.stderr
+
+
+def test_validate_default_report_path_and_exit_0(tmp_path: Path) -> None:
+    """Without --report the report is <stem>.report.csv here; all valid is exit 0."""
+    source = write(tmp_path / "Contacts.csv", "phone\n+14155552671\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bulk_import",
+            "validate",
+            str(source),
+            "--quiet",
+            "--twilio-account-sid",
+            "AC" + "0" * 32,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert (tmp_path / "Contacts.report.csv").exists()
+
+
+def test_validate_reads_stdin(tmp_path: Path) -> None:
+    """`-` reads CSV from stdin; the default report is stdin.report.csv."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bulk_import",
+            "validate",
+            "-",
+            "--provider-id",
+            "p",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        input="number\n+14155552671\n",
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "valid" in (tmp_path / "stdin.report.csv").read_text()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("nope.csv", None, "nope.csv"),
+        ("data.json", "{}", "data.json"),
+        ("empty.csv", "", "empty.csv"),
+        ("cols.csv", "a,b,c\n1,2,3\n", "cols.csv"),
+    ],
+)
+def test_unusable_input_is_one_line_exit_2(
+    tmp_path: Path, name: str, content: str | None, message: str
+) -> None:
+    """Missing, unknown-extension, empty and number-less files: exit 2, one line naming the file."""
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    result = cli("validate", str(path), "--report", str(tmp_path / "r.csv"))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("bulk-import: error: ")
+    assert message in lines[0]
+    assert not (tmp_path / "r.csv").exists()
+
+
+def test_no_number_column_names_the_fix(tmp_path: Path) -> None:
+    """A file without a number column lists its columns and suggests --number-column."""
+    source = write(tmp_path / "cols.csv", "a,b,c\n1,2,3\n")
+    result = cli("validate", str(source))
+    assert result.returncode == 2
+    assert "a, b, c" in result.stderr
+    assert "--number-column" in result.stderr
+
+
+def test_bad_options_are_exit_2(tmp_path: Path) -> None:
+    """An unknown --default-region or an unusable --default-label is exit 2 with one line."""
+    source = write(tmp_path / "in.csv", "number\n+14155552671\n")
+    bad_region = cli("validate", str(source), "--default-region", "XX")
+    assert bad_region.returncode == 2
+    assert "XX" in bad_region.stderr
+    assert "Traceback" not in bad_region.stderr
+    bad_label = cli("validate", str(source), "--default-label", "{nope}")
+    assert bad_label.returncode == 2
+    assert "Traceback" not in bad_label.stderr
+    click_error = cli("run", str(source), "--concurrency", "0")
+    assert click_error.returncode == 2
+
+
+def test_report_path_problems(tmp_path: Path) -> None:
+    """A report in a missing folder, or the input itself as report, is refused before anything."""
+    source = write(tmp_path / "in.csv", "number\n+14155552671\n")
+    one_line_error(
+        cli("validate", str(source), "--report", str(tmp_path / "no" / "r.csv")),
+        f"cannot write {tmp_path / 'no' / 'r.csv'}: folder {tmp_path / 'no'} does not exist",
+    )
+    one_line_error(
+        cli("validate", str(source), "--report", str(source)),
+        f"--report {source} is the input file itself; choose another report path",
+    )
+    assert source.read_text() == "number\n+14155552671\n"
+
+
+def test_run_needs_a_key_and_a_safe_url(tmp_path: Path) -> None:
+    """No key, an empty key file, plain http off loopback: exit 2 before any network."""
+    source = write(tmp_path / "in.csv", "number\n+14155552671\n")
+    one_line_error(
+        cli("run", str(source), "--provider-id", "p"),
+        "no API key: set CARTESIA_API_KEY, or pass --api-key-file PATH ('-' reads stdin)",
+    )
+    empty = write(tmp_path / "key", "\n")
+    one_line_error(
+        cli("run", str(source), "--api-key-file", str(empty)),
+        f"--api-key-file {empty} holds no API key",
+    )
+    one_line_error(
+        cli("run", str(source), "--api-key-file", str(tmp_path / "missing")),
+        f"cannot read --api-key-file {tmp_path / 'missing'}: No such file or directory",
+    )
+    result = cli(
+        "run", str(source), "--base-url", "http://api.example.com", env={"CARTESIA_API_KEY": "k"}
+    )
+    assert result.returncode == 2
+    assert "refusing plain http:// to api.example.com" in result.stderr
+    bad = cli("run", str(source), "--base-url", "ftp://x", env={"CARTESIA_API_KEY": "k"})
+    assert bad.returncode == 2
+    assert "is not an http(s) URL" in bad.stderr
+    both = cli("run", "-", "--api-key-file", "-")
+    one_line_error(both, "INPUT and --api-key-file cannot both be '-' (stdin)")
+
+
+def test_retry_patch_refuses_a_file_that_is_not_a_report(tmp_path: Path) -> None:
+    """retry-patch on a plain CSV is exit 2, naming the expected header."""
+    source = write(tmp_path / "in.csv", "number\n+14155552671\n")
+    result = cli(
+        "retry-patch",
+        str(source),
+        env={"CARTESIA_API_KEY": "k", "CARTESIA_BASE_URL": "http://127.0.0.1:9"},
+    )
+    assert result.returncode == 2
+    assert "is not a bulk-import report" in result.stderr
+
+
+def test_internal_error_is_one_line_exit_4(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bug is one line and exit 4; --debug adds the traceback."""
+
+    def boom(**_: object) -> None:
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(importer, "validate", boom)
+    source = write(tmp_path / "in.csv", "number\n+14155552671\n")
+    runner = CliRunner()
+    result = runner.invoke(main, ["validate", str(source), "--report", str(tmp_path / "r.csv")])
+    assert result.exit_code == 4
+    assert "internal error: RuntimeError: kaboom" in result.output
+    assert "Traceback" not in result.output
+    debug = runner.invoke(
+        main, ["validate", str(source), "--debug", "--report", str(tmp_path / "r.csv")]
+    )
+    assert debug.exit_code == 4
+    assert "Traceback" in debug.output
+
+
+def test_debug_shows_traceback_for_usage_errors(tmp_path: Path) -> None:
+    """--debug prints the traceback of an input error before its one line."""
+    result = cli("validate", str(tmp_path / "nope.csv"), "--debug")
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("bulk-import: error: ")
+
+
+def test_every_command_has_help() -> None:
+    """Every command answers --help with exit 0."""
+    runner = CliRunner()
+    for name in ("run", "validate", "retry-patch", "reconcile", "sandbox"):
+        result = runner.invoke(main, [name, "--help"])
+        assert result.exit_code == 0, name
+        assert "Usage: main " + name in result.output or f" {name} " in result.output
+    assert runner.invoke(main, ["--version"]).exit_code == 0
+
+
+def test_python_m_is_the_same_command() -> None:
+    """`python -m bulk_import --help` names the program bulk-import."""
+    result = cli("--help")
+    assert result.returncode == 0
+    assert "Usage: bulk-import" in result.stdout
+    for name in ("run", "validate", "retry-patch", "reconcile", "sandbox"):
+        assert name in result.stdout
