@@ -212,6 +212,9 @@ def command(func: Callable[..., Summary]) -> Callable[..., None]:
         debug = bool(params.get("debug"))
         try:
             summary = func(**params)
+        except KeyboardInterrupt:  # before a command could install its own handling
+            click.echo("bulk-import: interrupted", err=True)
+            sys.exit(130)
         except BulkImportError as exc:
             if debug:
                 traceback.print_exc()

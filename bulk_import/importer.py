@@ -6,7 +6,10 @@ The data flows one way: reader → normalize → (resume filter) → runner → 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import contextlib
+import os
+import signal
+from collections.abc import Generator, Iterator
 from typing import BinaryIO
 
 import httpx
@@ -15,10 +18,11 @@ from bulk_import.client import CartesiaClient, describe_error, is_webhook_failur
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions
 from bulk_import.models import RESUME_KEEP, Outcome, Row, Status, Summary
 from bulk_import.normalize import prepare
-from bulk_import.reader import open_input
+from bulk_import.reader import InputSource, open_input
 from bulk_import.report import ReportLine, read_report
 from bulk_import.retry import RETRY_STATUSES
 from bulk_import.runner import (
+    EXIT_INTERRUPTED,
     EXIT_STOPPED,
     Caller,
     Counters,
@@ -30,6 +34,12 @@ from bulk_import.runner import (
 from bulk_import.session import Session
 from bulk_import.throttle import Throttle
 
+#: validate flushes its report at most this often: it sends nothing, so nothing can be lost.
+VALIDATE_FLUSH_S = 0.2
+#: Files this large have their numbers parsed on every core (a 1M-row CSV is about 40 MB).
+PARALLEL_FROM_BYTES = 4 * 1024 * 1024
+MAX_PARSE_WORKERS = 4
+
 
 def validate(
     *,
@@ -38,28 +48,83 @@ def validate(
     output: OutputOptions,
     stdin: BinaryIO | None = None,
 ) -> Summary:
-    """Read and normalise every row, write the report with valid/invalid/duplicate; no network."""
-    rows = open_rows(source, input_options, stdin)
-    session = Session(command="validate", input_name=source, output=output)
+    """Read and normalise every row, write the report with valid/invalid/duplicate; no network.
+
+    Ctrl-C or SIGTERM stops it with exit 130; the rows not checked yet are ``not_attempted``.
+    """
+    reader = _open(source, input_options, stdin)
+    rows: Generator[Row, None, None] = prepare(
+        reader, input_options, workers=parse_workers(_size(source))
+    )
+    session = Session(
+        command="validate", input_name=source, output=output, flush_every_s=VALIDATE_FLUSH_S
+    )
+    last = 0
+    stop_exit = 0
     try:
-        for row in rows:
-            status = Status.VALID if row.status is None else row.status
-            session.emit(Outcome(row, status, error=row.error))
+        with interrupt_on_sigterm():
+            for row in rows:
+                status = Status.VALID if row.status is None else row.status
+                session.emit(Outcome(row, status, error=row.error))
+                last = row.row or last
+    except KeyboardInterrupt:
+        stop_exit = EXIT_INTERRUPTED
+        rows.close()
+        for raw in reader:  # the source reads again from the start: skip what was done
+            if raw.row > last:
+                row = Row(raw.row, raw.number.strip(), "", raw.label)
+                session.emit(Outcome(row, Status.NOT_ATTEMPTED, error="validation interrupted"))
     finally:
-        summary = session.close()
+        summary = session.close(stop_exit=stop_exit, stopped="interrupted" if stop_exit else "")
+        reader.close()
     return summary
 
 
-def open_rows(source: str, options: InputOptions, stdin: BinaryIO | None) -> Iterator[Row]:
-    """Open the input and return its rows, normalised; input errors are raised here."""
-    reader = open_input(
+def _size(source: str) -> int | None:
+    try:
+        return None if source == "-" else os.path.getsize(source)
+    except OSError:  # pragma: no cover - open_input has just read it
+        return None
+
+
+def parse_workers(size: int | None) -> int:
+    """Return how many processes should parse numbers: all cores for a large file, else one."""
+    if size is None or size < PARALLEL_FROM_BYTES:
+        return 1
+    return max(1, min(os.cpu_count() or 1, MAX_PARSE_WORKERS))
+
+
+@contextlib.contextmanager
+def interrupt_on_sigterm() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C while a synchronous command runs (main thread only)."""
+
+    def raise_interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, raise_interrupt)
+    except ValueError:  # pragma: no cover - not the main thread: nothing to install
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _open(source: str, options: InputOptions, stdin: BinaryIO | None) -> InputSource:
+    return open_input(
         source,
         sheet=options.sheet,
         number_column=options.number_column,
         label_column=options.label_column,
         stdin=stdin,
     )
-    return prepare(reader, options)
+
+
+def open_rows(source: str, options: InputOptions, stdin: BinaryIO | None) -> Iterator[Row]:
+    """Open the input and return its rows, normalised; input errors are raised here."""
+    return prepare(_open(source, options, stdin), options)
 
 
 def run(
@@ -91,12 +156,15 @@ def _kept_lines(output: OutputOptions) -> dict[int, ReportLine]:
     }
 
 
-def _skip_kept(rows: Iterator[Row], kept: dict[int, ReportLine]) -> Iterator[Row]:
+def _skip_kept(rows: Iterator[Row], kept: dict[int, ReportLine], session: Session) -> Iterator[Row]:
     """Drop rows a resumed report already holds as done (same row, same number)."""
     for row in rows:
         line = kept.get(row.row or 0)
-        if line is not None and row.status is None and line.cells["number"] == row.number:
-            continue
+        if line is not None:
+            if row.status is None and line.cells["number"] == row.number:
+                continue
+            # The input changed since: the row's new outcome replaces the kept line.
+            session.forget_kept(line.cells["status"])
         yield row
 
 
@@ -134,7 +202,7 @@ async def _run(
 
             with stop_on_signals(control):
                 await run_pool(
-                    _skip_kept(rows, kept) if kept else rows,
+                    _skip_kept(rows, kept, session) if kept else rows,
                     handle=handle,
                     emit=session.emit,
                     control=control,
@@ -153,11 +221,16 @@ def import_outcome(row: Row, sent: Sent, control: StopControl) -> Outcome:
     attempts = sent.attempts
     response = sent.response
     if response is None:
+        if attempts == 0:  # the run stopped before the request went out
+            return Outcome(row, Status.NOT_ATTEMPTED, error=sent.error)
         return Outcome(row, Status.FAILED, attempts=attempts, error=_gave_up(sent, control))
     code = response.status_code
     if code == 201:
         body = parse_json(response)
-        number_id = str(body.get("id", "")) if isinstance(body, dict) else ""
+        found = body.get("id") if isinstance(body, dict) else None
+        # Only a string is an id: a hostile or broken 201 must not put "None" or "{...}" where
+        # retry-patch will look for the id to PATCH.
+        number_id = found if isinstance(found, str) else ""
         return Outcome(row, Status.IMPORTED, code, number_id, attempts)
     if code == 409:
         return Outcome(row, Status.ALREADY_IMPORTED, code, attempts=attempts)

@@ -33,6 +33,7 @@ class Session:
         total: int | None = None,
         retrying: Callable[[], int] | None = None,
         stderr: TextIO | None = None,
+        flush_every_s: float = 0.0,
     ) -> None:
         self.output = output
         self.stderr = stderr if stderr is not None else sys.stderr
@@ -43,7 +44,7 @@ class Session:
         kept_lines = list(kept)
         for cells in kept_lines:
             self.summary.add(Status(cells[6]))
-        self.writer = ReportWriter(output.report, kept=kept_lines)
+        self.writer = ReportWriter(output.report, kept=kept_lines, flush_every_s=flush_every_s)
         self.progress = Progress(
             enabled=output.progress,
             quiet=output.quiet,
@@ -58,6 +59,12 @@ class Session:
         self.writer.write(outcome)
         self.summary.add(outcome.status)
         self.progress.advance(outcome)
+
+    def forget_kept(self, status: str) -> None:
+        """Uncount a kept line (of this status) that a new outcome for its row replaces."""
+        self.summary.counts[status] -= 1
+        if not self.summary.counts[status]:
+            del self.summary.counts[status]
 
     def log(self, message: str) -> None:
         """Print one line of news to stderr (not when quiet)."""
