@@ -7,11 +7,14 @@ machines it serves about five times the requests per second of httpx's default t
 
 from __future__ import annotations
 
+import asyncio
+import http.cookiejar
 import ipaddress
 import json
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
@@ -24,7 +27,13 @@ ERROR_TEXT_LIMIT = 200
 
 def check_base_url(url: str) -> str:
     """Return the base URL without a trailing slash, refusing plain HTTP off this machine."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        httpx.URL(url)  # what the client will parse: refuse now what it would refuse later
+    except (ValueError, httpx.InvalidURL):
+        raise UsageError(
+            f"--base-url {url!r} is not a valid URL, e.g. https://api.cartesia.ai"
+        ) from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise UsageError(f"--base-url {url!r} is not an http(s) URL, e.g. https://api.cartesia.ai")
     if parts.scheme == "http" and not is_loopback(parts.hostname):
@@ -53,18 +62,45 @@ def describe_error(response: httpx.Response) -> str:
         text = ": ".join(parts)
         if body.get("request_id"):
             text += f" (request_id {body['request_id']})"
-        return f"HTTP {response.status_code}: {text}"
-    raw = " ".join(response.text.split())[:ERROR_TEXT_LIMIT]
+        return f"HTTP {response.status_code}: {one_line(_without_key(text, response))}"
+    raw = one_line(_without_key(response.text, response))[:ERROR_TEXT_LIMIT]
     if not raw:
         return f"HTTP {response.status_code} with an empty body"
     return f"HTTP {response.status_code}: {raw}"
 
 
+def _without_key(text: str, response: httpx.Response) -> str:
+    """Mask the API key where an answer quotes it back (a proxy page echoing the headers)."""
+    try:
+        authorization = response.request.headers.get("authorization", "")
+    except RuntimeError:  # a response made without its request
+        return text
+    key = authorization.partition(" ")[2].strip()
+    return text.replace(key, "****") if key and key in text else text
+
+
 def describe_exception(exc: BaseException) -> str:
     """Name a transport failure in one line, without the request's headers."""
+    # httpx-aiohttp maps every aiohttp connection error to ConnectTimeout ("ConnectTimeout:
+    # Server disconnected", "ConnectTimeout: Cannot connect to host"): name the real cause.
+    cause = exc.__cause__
+    if isinstance(exc, httpx.TransportError) and cause is not None:
+        exc = cause
     kind = type(exc).__name__
-    detail = " ".join(str(exc).split())[:ERROR_TEXT_LIMIT]
+    detail = one_line(str(exc))[:ERROR_TEXT_LIMIT]
     return f"{kind}: {detail}" if detail else kind
+
+
+def one_line(text: str) -> str:
+    """Return ``text`` on one line, each control character (a terminal escape) made U+FFFD.
+
+    What a server says ends up in the report and, through a stop's reason, on the terminal: a
+    hostile or broken answer must not move the cursor, recolour or retitle anyone's terminal.
+    """
+    text = " ".join(text.split())
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() else "\ufffd" for char in text)
 
 
 def parse_json(response: httpx.Response) -> Any:
@@ -86,6 +122,16 @@ def is_webhook_failure(response: httpx.Response) -> bool:
     return "webhook" in response.text.lower()
 
 
+class _NoCookies(http.cookiejar.CookieJar):
+    """Keep no cookies: the API sets none we need, and the jar costs a fifth of a request."""
+
+    def extract_cookies(self, response: object, request: object) -> None:
+        """Drop the response's cookies."""
+
+    def add_cookie_header(self, request: object) -> None:
+        """Send no cookies."""
+
+
 class CartesiaClient:
     """Send the phone-number requests of one run over one connection pool."""
 
@@ -95,8 +141,12 @@ class CartesiaClient:
         limits = httpx.Limits(
             max_connections=options.concurrency, max_keepalive_connections=options.concurrency
         )
+        base_url = check_base_url(options.base_url)
+        # Built once: httpx would otherwise parse and merge the URL again for every row.
+        self._numbers_url = httpx.URL(base_url + PHONE_NUMBERS)
         self._client = httpx.AsyncClient(
-            base_url=check_base_url(options.base_url),
+            base_url=base_url,
+            cookies=_NoCookies(),
             headers={
                 "Authorization": f"Bearer {options.api_key.reveal()}",
                 "Cartesia-Version": options.api_version,
@@ -106,6 +156,7 @@ class CartesiaClient:
             transport=transport if transport is not None else AiohttpTransport(limits=limits),
             follow_redirects=False,  # a redirect must never carry the key to another host
         )
+        self._deadline = options.timeout
 
     async def __aenter__(self) -> CartesiaClient:
         return self
@@ -113,14 +164,33 @@ class CartesiaClient:
     async def __aexit__(self, *exc: object) -> None:
         await self._client.aclose()
 
+    async def _request(self, method: str, path: str | httpx.URL, **kwargs: Any) -> httpx.Response:
+        try:
+            # httpx's timeout bounds each read, not the answer: a server trickling a byte at a
+            # time would hold the request, and a Ctrl-C waiting for it, for ever.
+            async with asyncio.timeout(self._deadline):
+                return await self._client.request(method, path, **kwargs)
+        except TimeoutError:
+            raise httpx.ReadTimeout(
+                f"no complete answer within --timeout {self._deadline:g} s"
+            ) from None
+        except aiohttp.ClientError as exc:
+            # httpx-aiohttp lets a malformed answer's error through unmapped (a server or proxy
+            # that does not speak HTTP): make it a transport error like the others, not a crash.
+            if isinstance(exc, aiohttp.ClientResponseError):
+                detail = f"not a valid HTTP answer: {exc.message}"
+            else:
+                detail = f"{type(exc).__name__}: {exc}"
+            raise httpx.RemoteProtocolError(detail) from None
+
     async def import_number(self, payload: dict[str, object]) -> httpx.Response:
         """POST one number."""
-        return await self._client.post(PHONE_NUMBERS, json=payload)
+        return await self._request("POST", self._numbers_url, json=payload)
 
     async def list_numbers(self, params: dict[str, str | int]) -> httpx.Response:
         """GET one page of the account's numbers."""
-        return await self._client.get(PHONE_NUMBERS, params=params)
+        return await self._request("GET", PHONE_NUMBERS, params=params)
 
     async def update_number(self, number_id: str, body: dict[str, object]) -> httpx.Response:
         """PATCH one number by id."""
-        return await self._client.patch(f"{PHONE_NUMBERS}/{number_id}", json=body)
+        return await self._request("PATCH", f"{PHONE_NUMBERS}/{number_id}", json=body)

@@ -8,6 +8,7 @@ HTTP date), else exponential backoff with full jitter.
 from __future__ import annotations
 
 import email.utils
+import functools
 import math
 import random
 import time
@@ -71,16 +72,20 @@ def backoff_s(attempt: int, *, base: float = BACKOFF_BASE_S, cap: float = BACKOF
     return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
-def wait_for(retry_state: tenacity.RetryCallState) -> float:
+def wait_after(exc: BaseException | None, *, attempt: int) -> float:
+    """Return the wait after failed try ``attempt``: the server's word if any, else backoff."""
+    if isinstance(exc, RetryableResponse):
+        asked = retry_after_s(exc.response.headers)
+        if asked is not None:
+            return asked
+    return backoff_s(attempt)
+
+
+def wait_for(retry_state: tenacity.RetryCallState, *, attempt_offset: int = 0) -> float:
     """Return how long tenacity waits: the server's ``Retry-After`` if any, else backoff."""
     outcome = retry_state.outcome
-    if outcome is not None and outcome.failed:
-        exc = outcome.exception()
-        if isinstance(exc, RetryableResponse):
-            asked = retry_after_s(exc.response.headers)
-            if asked is not None:
-                return asked
-    return backoff_s(retry_state.attempt_number)
+    exc = outcome.exception() if outcome is not None and outcome.failed else None
+    return wait_after(exc, attempt=retry_state.attempt_number + attempt_offset)
 
 
 def retrying(
@@ -88,11 +93,13 @@ def retrying(
     max_attempts: int,
     should_stop: Callable[[], bool],
     sleep: Callable[[float], Awaitable[Any]],
+    attempt_offset: int = 0,
 ) -> tenacity.AsyncRetrying:
     """Return the retry policy of every API call: what to retry, how long, when to give up.
 
     ``should_stop`` ends the retries early (the run is stopping); ``sleep`` is the wait, which
     the runner makes interruptible. The last exception or result is returned, never wrapped.
+    ``attempt_offset`` counts tries made before this policy took over, for the backoff.
     """
 
     def stop(retry_state: tenacity.RetryCallState) -> bool:
@@ -100,7 +107,7 @@ def retrying(
 
     return tenacity.AsyncRetrying(
         stop=stop,
-        wait=wait_for,
+        wait=functools.partial(wait_for, attempt_offset=attempt_offset),
         retry=tenacity.retry_if_exception(is_retryable_exception),
         sleep=sleep,
         reraise=True,

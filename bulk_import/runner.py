@@ -18,12 +18,21 @@ from dataclasses import dataclass
 import httpx
 
 from bulk_import.client import describe_exception
+from bulk_import.errors import BulkImportError
 from bulk_import.models import Outcome, Row, Status
-from bulk_import.retry import RETRY_STATUSES, RetryableResponse, retry_after_s, retrying
+from bulk_import.retry import (
+    RETRY_STATUSES,
+    RetryableResponse,
+    is_retryable_exception,
+    retry_after_s,
+    retrying,
+    wait_after,
+)
 from bulk_import.throttle import Throttle
 
 EXIT_STOPPED = 3
 EXIT_INTERRUPTED = 130
+EXIT_INTERNAL = 4  # the CLI's exit code for a bug
 FAILURES = frozenset({Status.FAILED, Status.PATCH_FAILED})
 IN_FLIGHT_UNKNOWN = (
     "interrupted while the request was in flight: outcome unknown; "
@@ -85,6 +94,10 @@ class Sent:
     attempts: int
 
 
+class _NotSent(Exception):
+    """Say that the run stopped before a request went out: nothing was sent."""
+
+
 class Caller:
     """Send one logical request with the run's retry policy, throttle and stop control."""
 
@@ -111,12 +124,19 @@ class Caller:
     async def send(self, request: Callable[[], Awaitable[httpx.Response]]) -> Sent:
         """Send ``request`` until it gets a final answer, attempts run out, or the run stops."""
         attempts = 0
+        last: BaseException | None = None
         throttle = self._throttle
         counters = self._counters
+        control = self._control
 
         async def once() -> httpx.Response:
-            nonlocal attempts
-            await throttle.acquire()
+            nonlocal attempts, last
+            await throttle.acquire(sleep=control.sleep, stopping=lambda: control.stopping)
+            if control.stopping:
+                # Nothing new goes out after a stop, even when it came during a backoff or a
+                # Retry-After pause (tenacity does not ask `stop` again after its sleep).
+                throttle.release(status=None)
+                raise last if last is not None else _NotSent()
             status: int | None = None
             wait: float | None = None
             try:
@@ -128,21 +148,42 @@ class Caller:
                     wait = retry_after_s(response.headers)
                     raise RetryableResponse(response)
                 return response
+            except BaseException as exc:
+                last = exc
+                raise
             finally:
                 throttle.release(status=status, retry_after=wait)
 
+        # The first try goes out directly: nearly every row succeeds at once, and building
+        # tenacity's machinery for it cost as much CPU as the request (BENCHMARKS.md).
+        try:
+            return Sent(await once(), "", attempts)
+        except BaseException as exc:
+            first = exc
+        if self._max_attempts <= 1 or control.stopping or not is_retryable_exception(first):
+            return self._final(first, attempts)
+        await self._sleep(wait_after(first, attempt=1))
         policy = retrying(
-            max_attempts=self._max_attempts,
-            should_stop=lambda: self._control.stopping,
+            max_attempts=self._max_attempts - 1,
+            should_stop=lambda: control.stopping,
             sleep=self._sleep,
+            attempt_offset=1,
         )
         try:
-            response = await policy(once)
-        except RetryableResponse as exc:
-            return Sent(exc.response, "", attempts)
-        except httpx.HTTPError as exc:
-            return Sent(None, describe_exception(exc), attempts)
+            response: httpx.Response = await policy(once)
+        except BaseException as exc:
+            return self._final(exc, attempts)
         return Sent(response, "", attempts)
+
+    def _final(self, exc: BaseException, attempts: int) -> Sent:
+        """Turn the exception that ended a call into its final answer; re-raise the others."""
+        if isinstance(exc, RetryableResponse):
+            return Sent(exc.response, "", attempts)
+        if isinstance(exc, _NotSent):
+            return Sent(None, f"not sent: {self._control.reason}", attempts)
+        if isinstance(exc, httpx.HTTPError):
+            return Sent(None, describe_exception(exc), attempts)
+        raise exc
 
 
 Handler = Callable[[Row], Awaitable[Outcome]]
@@ -182,23 +223,33 @@ async def run_pool(
             consecutive = 0
 
     async def worker() -> None:
-        for row in rows:
-            if row.status is not None:
-                emit(Outcome(row, row.status, error=row.error))
-            elif control.stopping:
-                emit(skipped(row, f"not sent: {control.reason}"))
-            else:
-                try:
-                    outcome = await handle(row)
-                except asyncio.CancelledError:
-                    # Deliberately absorbed: a second Ctrl-C abandons this request, but its row
-                    # must still reach the report, and the rows left must be drained.
-                    outcome = Outcome(row, Status.FAILED, error=IN_FLIGHT_UNKNOWN)
-                finish(outcome)
+        try:
+            for row in rows:
+                if row.status is not None:
+                    emit(Outcome(row, row.status, error=row.error))
+                elif control.stopping:
+                    emit(skipped(row, f"not sent: {control.reason}"))
+                else:
+                    try:
+                        outcome = await handle(row)
+                    except asyncio.CancelledError:
+                        # Deliberately absorbed: a second Ctrl-C abandons this request, but its
+                        # row must still reach the report, and the rows left must be drained.
+                        outcome = Outcome(row, Status.FAILED, error=IN_FLIGHT_UNKNOWN)
+                    finish(outcome)
+        except Exception as exc:
+            # The input failed halfway (or a bug): send nothing new, and let the other workers
+            # finish the requests they hold, so that their rows reach the report before it closes.
+            code = exc.exit_code if isinstance(exc, BulkImportError) else EXIT_INTERNAL
+            control.stop(f"stopped by an error: {exc}", exit_code=code)
+            raise
 
     tasks = [asyncio.ensure_future(worker()) for _ in range(max(1, workers))]
     control.track(tasks)
-    await asyncio.gather(*tasks)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _not_attempted(row: Row, reason: str) -> Outcome:
