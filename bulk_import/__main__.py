@@ -1,5 +1,6 @@
 """Let ``python -m bulk_import`` run the CLI."""
 
-from bulk_import.cli import main
+from bulk_import.cli import entry
 
-main(prog_name="bulk-import")
+if __name__ == "__main__":
+    entry()

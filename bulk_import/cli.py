@@ -26,6 +26,7 @@ from bulk_import.normalize import check_label_template, check_region_code
 from bulk_import.session import default_report
 
 EXIT_INTERNAL = 4
+EXIT_INTERRUPTED = 130
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -214,7 +215,7 @@ def command(func: Callable[..., Summary]) -> Callable[..., None]:
             summary = func(**params)
         except KeyboardInterrupt:  # before a command could install its own handling
             click.echo("bulk-import: interrupted", err=True)
-            sys.exit(130)
+            sys.exit(EXIT_INTERRUPTED)
         except BulkImportError as exc:
             if debug:
                 traceback.print_exc()
@@ -323,6 +324,18 @@ def reconcile(**params: Any) -> Summary:
         output=output,
         apply=bool(params.get("apply")),
     )
+
+
+def entry() -> None:
+    """Run the CLI as the ``bulk-import`` script: Ctrl-C anywhere is exit 130, not "Aborted!"."""
+    try:
+        main.main(prog_name="bulk-import", standalone_mode=False)
+    except click.exceptions.Abort:  # click's word for a KeyboardInterrupt outside a command
+        click.echo("bulk-import: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
 
 
 @main.command()

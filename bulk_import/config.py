@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from bulk_import.errors import UsageError
+
 DEFAULT_BASE_URL = "https://api.cartesia.ai"
 DEFAULT_API_VERSION = "2026-03-01"
 DEFAULT_CONCURRENCY = 8
@@ -70,6 +72,16 @@ class ApiOptions:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     timeout: float = DEFAULT_TIMEOUT
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
+
+    def __post_init__(self) -> None:
+        key = self.api_key.reveal()
+        if not (key.isascii() and key.isprintable()):
+            # An HTTP header cannot carry it: refused here in one line, not as a crash at the
+            # first request. The key itself is never quoted.
+            raise UsageError(
+                "the API key holds a character an HTTP header cannot carry (a line break, a tab, "
+                "a control or non-ASCII character); check CARTESIA_API_KEY or --api-key-file"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,6 +55,7 @@ async def list_account(
 ) -> dict[str, Held]:
     """Page through the whole account once; return what it holds by E.164 number."""
     held: dict[str, Held] = {}
+    cursors: set[str] = set()
     params: dict[str, str | int] = {"limit": PAGE_LIMIT}
     if provider_id:
         params["provider_id"] = provider_id
@@ -79,7 +80,15 @@ async def list_account(
             )
         if not has_more or not data:
             return held
-        params["starting_after"] = str(data[-1]["id"])
+        cursor = str(data[-1]["id"])
+        if cursor in cursors:
+            # A broken API that says has_more with a page seen before would be listed for ever.
+            raise ListingError(
+                f"listing the account failed: the API's paging does not advance "
+                f"(has_more, but the page after {cursor} was seen already)"
+            )
+        cursors.add(cursor)
+        params["starting_after"] = cursor
 
 
 def _page(response: httpx.Response) -> tuple[list[dict[str, object]], bool]:

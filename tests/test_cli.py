@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -183,6 +184,10 @@ def test_report_path_problems(tmp_path: Path) -> None:
         f"--report {source} is the input file itself; choose another report path",
     )
     assert source.read_text() == "number\n+14155552671\n"
+    folder = cli("validate", str(source), "--report", str(tmp_path))
+    assert folder.returncode == 2
+    assert "is a directory" in folder.stderr
+    assert "Traceback" not in folder.stderr
 
 
 def test_run_needs_a_key_and_a_safe_url(tmp_path: Path) -> None:
@@ -270,3 +275,32 @@ def test_python_m_is_the_same_command() -> None:
     assert "Usage: bulk-import" in result.stdout
     for name in ("run", "validate", "retry-patch", "reconcile", "sandbox"):
         assert name in result.stdout
+
+
+def test_entry_turns_an_early_ctrl_c_into_exit_130(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Ctrl-C outside a command (while starting) is exit 130 with one line, not "Aborted!"."""
+    from bulk_import import cli as cli_module
+
+    def abort(**_: object) -> None:
+        raise click.exceptions.Abort
+
+    monkeypatch.setattr(cli_module.main, "main", abort)
+    with pytest.raises(SystemExit) as exited:
+        cli_module.entry()
+    assert exited.value.code == 130
+    assert capsys.readouterr().err == "bulk-import: interrupted\n"
+
+
+def test_entry_shows_click_usage_errors_with_exit_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The script entry shows click's usage errors and exits 2."""
+    from bulk_import import cli as cli_module
+
+    monkeypatch.setattr(sys, "argv", ["bulk-import", "bogus"])
+    with pytest.raises(SystemExit) as exited:
+        cli_module.entry()
+    assert exited.value.code == 2
+    assert "No such command 'bogus'" in capsys.readouterr().err

@@ -1,0 +1,482 @@
+"""Bad API answers over real sockets: a small hostile aiohttp server on 127.0.0.1.
+
+Each test points ``run`` (through the CLI, in this process with click's runner, or in a
+subprocess) at one of the server's misbehaviours, chosen by the first path segment of the base
+URL: ``http://127.0.0.1:PORT/<mode>``. Whatever the server does, the tool never crashes: each row
+gets a clear reason in the report, and the exit code is 1 (or 3 where a stop applies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from click.testing import CliRunner, Result
+from sandbox_fixtures import us_number
+
+from bulk_import import retry
+from bulk_import.cli import main
+from bulk_import.models import REPORT_COLUMNS
+
+KEY = "sk_car_hostile_test_KEY_4711"
+HOST = "127.0.0.1"
+HTML = (
+    "<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n<body>"
+    "<h1>Bad Gateway</h1><p>The proxy received an invalid response from an upstream server."
+    "</p>" + "<!-- padding -->" * 40 + "</body></html>\n"
+)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class Seen:
+    """Record one request the server received."""
+
+    method: str
+    path: str
+    authorization: str | None
+    host: str | None
+
+
+@dataclass
+class HostileServer:
+    """Serve misbehaving answers on 127.0.0.1 from a background thread; record every request.
+
+    ``modes`` maps the first path segment to a handler; ``garbage_port`` is a raw TCP server
+    that answers every request with bytes that are not HTTP.
+    """
+
+    modes: dict[str, Handler] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+    port: int = 0
+    garbage_port: int = 0
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+
+    def url(self, mode: str, host: str = HOST) -> str:
+        """Return the base URL that selects ``mode``."""
+        return f"http://{host}:{self.port}/{mode}"
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        self.seen.append(
+            Seen(
+                request.method,
+                request.path,
+                request.headers.get("Authorization"),
+                request.headers.get("Host"),
+            )
+        )
+        await request.read()
+        handler = self.modes.get(request.match_info["mode"])
+        if handler is None:
+            return web.Response(status=404, text="no such mode")
+        return await handler(request)
+
+    async def _garbage(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(65536)
+        writer.write(b"HELLO FROM A SERVER THAT DOES NOT SPEAK HTTP\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    def start(self) -> HostileServer:
+        """Start serving; return once both ports are bound."""
+        ready = threading.Event()
+        loop = asyncio.new_event_loop()
+        app = web.Application()
+        app.router.add_route("*", "/{mode}/{tail:.*}", self._dispatch)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.run_until_complete(runner.setup())
+            site = web.TCPSite(runner, HOST, 0)
+            loop.run_until_complete(site.start())
+            self.port = runner.addresses[0][1]
+            garbage = loop.run_until_complete(asyncio.start_server(self._garbage, HOST, 0))
+            self.garbage_port = garbage.sockets[0].getsockname()[1]
+            ready.set()
+            loop.run_forever()
+            garbage.close()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, name="hostile-server", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+        self._loop = loop
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        if self._loop is not None and self._thread is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(10)
+
+
+# -- the misbehaviours ----------------------------------------------------------------------------
+
+
+def answer(status: int, body: bytes | str = b"", content_type: str = "application/json") -> Handler:
+    """Return a handler that always gives this status and raw body."""
+    raw = body.encode() if isinstance(body, str) else body
+
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, body=raw, headers={"Content-Type": content_type})
+
+    return handler
+
+
+def slow(seconds: float) -> Handler:
+    """Return a handler that answers 201 only after ``seconds``."""
+
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(seconds)
+        return web.json_response({"id": "pn_slow"}, status=201)
+
+    return handler
+
+
+async def trickle(request: web.Request) -> web.StreamResponse:
+    """Send the headers at once, then one byte of the body every 0.1 s for 10 s."""
+    response = web.StreamResponse(
+        status=201, headers={"Content-Type": "application/json", "Content-Length": "200"}
+    )
+    await response.prepare(request)
+    for _ in range(100):
+        await response.write(b" ")
+        await asyncio.sleep(0.1)
+    return response
+
+
+async def hang_up(request: web.Request) -> web.StreamResponse:
+    """Close the connection without an answer."""
+    if request.transport is not None:
+        request.transport.close()
+    return web.Response(status=500)
+
+
+def redirect(status: int, location: str) -> Handler:
+    """Return a handler that redirects to ``location``."""
+
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, headers={"Location": location})
+
+    return handler
+
+
+def retry_after(value: str) -> Handler:
+    """Return a handler that answers 503 with this Retry-After."""
+
+    async def handler(_request: web.Request) -> web.StreamResponse:
+        return web.Response(status=503, text="busy", headers={"Retry-After": value})
+
+    return handler
+
+
+async def endless_pages(_request: web.Request) -> web.StreamResponse:
+    """Answer every listing with the same page and ``has_more``: a cursor that never moves."""
+    item = {"id": "pn_1", "number": us_number(0), "label": "x", "agent": None, "provider": None}
+    return web.json_response({"data": [item], "has_more": True})
+
+
+MODES: dict[str, Handler] = {
+    "html-502": answer(502, HTML, "text/html"),
+    "html-400": answer(400, HTML, "text/html"),
+    "html-401": answer(401, HTML, "text/html"),
+    "html-409": answer(409, HTML, "text/html"),
+    "empty-500": answer(500),
+    "empty-400": answer(400),
+    "empty-201": answer(201),
+    "truncated-201": answer(201, '{"id": "pn_cut", "number": "+1415'),
+    "truncated-400": answer(400, '{"error_code": null, "title": "Invalid req'),
+    "ok-200": answer(200, '{"id": "pn_200"}'),
+    "no-content-204": answer(204),
+    "unknown-fields": answer(
+        201,
+        json.dumps(
+            {
+                "id": "pn_new",
+                "provider": {"type": "sip_trunk", "id": "prov_x", "brand_new": True},
+                "agent": {"id": "a", "capabilities": ["x"]},
+                "future_field": [1, {"nested": None}],
+            }
+        ),
+    ),
+    "id-null": answer(201, '{"id": null}'),
+    "id-object": answer(201, '{"id": {"value": "pn_1"}}'),
+    "json-list": answer(201, '["pn_1"]'),
+    "odd-error-fields": answer(400, '{"error_code": 7, "title": 5, "message": null}'),
+    "huge-html": answer(400, "<html>" + "x" * 2_000_000 + "</html>", "text/html"),
+    "binary": answer(400, bytes(range(256)) * 4, "application/octet-stream"),
+    "json-lies": answer(400, "<html><body>not json at all</body></html>"),
+    "retry-after-soon": retry_after("soon"),
+    "retry-after-negative": retry_after("-5"),
+    "retry-after-float": retry_after("0.01"),
+    "retry-after-past-date": retry_after("Wed, 21 Oct 2015 07:28:00 GMT"),
+    "slow": slow(5),
+    "trickle": trickle,
+    "hang-up": hang_up,
+    "endless-pages": endless_pages,
+}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[HostileServer]:
+    """Run the hostile server for this module's tests."""
+    running = HostileServer(modes=dict(MODES)).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(autouse=True)
+def short_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Scale the backoff between retries down to milliseconds (in-process runs only)."""
+    original = retry.backoff_s
+    monkeypatch.setattr(retry, "backoff_s", lambda attempt, **_: original(attempt, base=0.01))
+
+
+def write_input(folder: Path, count: int) -> Path:
+    """Write an input of ``count`` valid numbers."""
+    path = folder / "in.csv"
+    path.write_text("number\n" + "".join(f"{us_number(i)}\n" for i in range(count)))
+    return path
+
+
+def read_report(path: Path) -> list[dict[str, str]]:
+    """Return the report's lines, checking its header."""
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        assert tuple(reader.fieldnames or ()) == REPORT_COLUMNS
+        return list(reader)
+
+
+def run_cli(folder: Path, base_url: str, *args: str, command: str = "run") -> Result:
+    """Run a command in this process through click's runner; return its result."""
+    if not (folder / "in.csv").exists():
+        write_input(folder, 3)
+    return CliRunner().invoke(
+        main,
+        [
+            command,
+            str(folder / "in.csv"),
+            *("--provider-id", "prov_x", "--no-progress", "--quiet"),
+            *("--report", str(folder / "report.csv")),
+            *args,
+        ],
+        env={"CARTESIA_API_KEY": KEY, "CARTESIA_BASE_URL": base_url},
+        catch_exceptions=True,
+    )
+
+
+def assert_clean(result: Result) -> None:
+    """Say the run did not crash: no exception escaped and no traceback was printed."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.stderr
+    assert "internal error" not in result.stderr, result.stderr
+
+
+# -- one misbehaviour per row status ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    """Say what a row must become when the API misbehaves this way."""
+
+    mode: str
+    status: str
+    http_status: str
+    error: str  # the error column starts with this
+    attempts: str
+    phone_number_id: str = ""
+
+
+CASES = [
+    Case("html-502", "failed", "502", "gave up after 3 attempts: HTTP 502: <!DOCTYPE html>", "3"),
+    Case("html-400", "failed", "400", "HTTP 400: <!DOCTYPE html> <html><head><title>502", "1"),
+    Case("html-409", "already_imported", "409", "", "1"),
+    Case(
+        "empty-500", "failed", "500", "gave up after 3 attempts: HTTP 500 with an empty body", "3"
+    ),
+    Case("empty-400", "failed", "400", "HTTP 400 with an empty body", "1"),
+    Case("empty-201", "imported", "201", "", "1"),
+    Case("truncated-201", "imported", "201", "", "1"),
+    Case("truncated-400", "failed", "400", 'HTTP 400: {"error_code": null, "title": "Invalid', "1"),
+    Case("ok-200", "failed", "200", "unexpected HTTP 200 (expected 201 Created)", "1"),
+    Case("no-content-204", "failed", "204", "unexpected HTTP 204 (expected 201 Created)", "1"),
+    Case("unknown-fields", "imported", "201", "", "1", "pn_new"),
+    Case("id-null", "imported", "201", "", "1"),
+    Case("id-object", "imported", "201", "", "1"),
+    Case("json-list", "imported", "201", "", "1"),
+    Case("odd-error-fields", "failed", "400", "HTTP 400: 5", "1"),
+    Case("huge-html", "failed", "400", "HTTP 400: <html>xxxx", "1"),
+    Case("binary", "failed", "400", "HTTP 400: ", "1"),
+    Case("json-lies", "failed", "400", "HTTP 400: <html><body>not json at all", "1"),
+    Case("retry-after-soon", "failed", "503", "gave up after 3 attempts: HTTP 503: busy", "3"),
+    Case("retry-after-negative", "failed", "503", "gave up after 3 attempts: HTTP 503", "3"),
+    Case("retry-after-float", "failed", "503", "gave up after 3 attempts: HTTP 503", "3"),
+    Case("retry-after-past-date", "failed", "503", "gave up after 3 attempts: HTTP 503", "3"),
+    Case("hang-up", "failed", "", "gave up after 3 attempts: ", "3"),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.mode for case in CASES])
+def test_bad_answer_gives_each_row_a_clear_outcome(
+    tmp_path: Path, server: HostileServer, case: Case
+) -> None:
+    """Each bad answer ends every row once with a clear status and reason; no crash."""
+    started = time.monotonic()
+    result = run_cli(tmp_path, server.url(case.mode), "--max-attempts", "3", "--timeout", "5")
+    assert_clean(result)
+    assert time.monotonic() - started < 15
+    lines = read_report(tmp_path / "report.csv")
+    assert [line["row"] for line in lines] == ["2", "3", "4"]
+    ok = case.status in ("imported", "already_imported")
+    assert result.exit_code == (0 if ok else 1), result.stderr
+    for line in lines:
+        assert line["status"] == case.status, line
+        assert line["http_status"] == case.http_status
+        assert line["attempts"] == case.attempts
+        assert line["phone_number_id"] == case.phone_number_id
+        assert line["error"].startswith(case.error), line["error"]
+        assert len(line["error"]) <= 300
+        assert line["error"].isprintable()
+        assert KEY not in line["error"]
+
+
+def test_401_html_page_stops_the_run_with_exit_3(tmp_path: Path, server: HostileServer) -> None:
+    """An HTML 401 stops the run at once: exit 3, the other rows not_attempted, no crash."""
+    write_input(tmp_path, 10)
+    result = run_cli(tmp_path, server.url("html-401"), "--concurrency", "1")
+    assert_clean(result)
+    assert result.exit_code == 3
+    lines = read_report(tmp_path / "report.csv")
+    assert len(lines) == 10
+    statuses = [line["status"] for line in lines]
+    assert statuses[0] == "failed"
+    assert lines[0]["error"].startswith("HTTP 401: <!DOCTYPE html>")
+    assert set(statuses[1:]) == {"not_attempted"}
+
+
+def test_many_html_errors_in_a_row_stop_the_run_with_exit_3(
+    tmp_path: Path, server: HostileServer
+) -> None:
+    """HTML 400 after HTML 400: --max-consecutive-failures stops the run, exit 3."""
+    write_input(tmp_path, 12)
+    result = run_cli(
+        tmp_path,
+        server.url("html-400"),
+        *("--concurrency", "1", "--max-consecutive-failures", "4", "--summary-json"),
+        str(tmp_path / "s.json"),
+    )
+    assert_clean(result)
+    assert result.exit_code == 3
+    lines = read_report(tmp_path / "report.csv")
+    assert [line["status"] for line in lines] == ["failed"] * 4 + ["not_attempted"] * 8
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert summary["stopped"].startswith("4 rows failed in a row")
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_redirect_to_another_host_is_not_followed_and_never_gets_the_key(
+    tmp_path: Path, server: HostileServer, status: int
+) -> None:
+    """A 3xx to another host is failed with where it pointed; that host never sees the key."""
+    elsewhere = HostileServer(modes={"trap": answer(201, '{"id": "pn_trap"}')}).start()
+    try:
+        target = f"http://localhost:{elsewhere.port}/trap/agents/phone-numbers"
+        server.modes[f"redirect-{status}"] = redirect(status, target)
+        result = run_cli(tmp_path, server.url(f"redirect-{status}"))
+        assert_clean(result)
+        assert result.exit_code == 1
+        for line in read_report(tmp_path / "report.csv"):
+            assert (line["status"], line["http_status"]) == ("failed", str(status))
+            assert line["error"] == (
+                f"unexpected redirect (HTTP {status} to {target}), not followed"
+            )
+        assert elsewhere.seen == [], "the redirect was followed"
+    finally:
+        elsewhere.stop()
+    assert all(seen.authorization != f"Bearer {KEY}" for seen in elsewhere.seen)
+
+
+def test_garbage_that_is_not_http_is_a_failed_row(tmp_path: Path, server: HostileServer) -> None:
+    """A server that does not speak HTTP: rows failed naming it, exit 1, no crash."""
+    result = run_cli(
+        tmp_path, f"http://{HOST}:{server.garbage_port}", "--max-attempts", "2", "--timeout", "2"
+    )
+    assert_clean(result)
+    assert result.exit_code == 1
+    for line in read_report(tmp_path / "report.csv"):
+        assert line["status"] == "failed"
+        assert line["error"].startswith("gave up after 2 attempts: RemoteProtocolError: ")
+
+
+@pytest.mark.parametrize("mode", ["slow", "trickle"])
+def test_an_answer_slower_than_timeout_fails_within_the_timeout(
+    tmp_path: Path, server: HostileServer, mode: str
+) -> None:
+    """A server slower than --timeout (silent, or trickling a byte at a time) is cut off."""
+    started = time.monotonic()
+    result = run_cli(
+        tmp_path,
+        server.url(mode),
+        *("--timeout", "0.3", "--max-attempts", "2", "--concurrency", "3"),
+    )
+    elapsed = time.monotonic() - started
+    assert_clean(result)
+    assert result.exit_code == 1
+    # Two attempts of 0.3 s each and a short backoff: far less than the server's 5-10 s.
+    assert elapsed < 3, f"took {elapsed:.1f} s"
+    for line in read_report(tmp_path / "report.csv"):
+        assert line["status"] == "failed"
+        assert line["error"].startswith("gave up after 2 attempts: ")
+        assert "Timeout" in line["error"], line["error"]
+
+
+def test_reconcile_stops_when_paging_never_ends(tmp_path: Path, server: HostileServer) -> None:
+    """An API whose listing says has_more forever with the same page: exit 3, not a hang."""
+    started = time.monotonic()
+    result = run_cli(tmp_path, server.url("endless-pages"), command="reconcile")
+    assert_clean(result)
+    assert time.monotonic() - started < 10
+    assert result.exit_code == 3
+    listings = [seen for seen in server.seen if seen.path.startswith("/endless-pages/")]
+    assert len(listings) < 10
+    lines = read_report(tmp_path / "report.csv")
+    assert {line["status"] for line in lines} == {"not_attempted"}
+
+
+def test_bad_answers_through_the_real_process(tmp_path: Path, server: HostileServer) -> None:
+    """As a subprocess too: HTML, truncated JSON and hang-ups give exit 1, no traceback."""
+    write_input(tmp_path, 3)
+    for mode in ("html-502", "truncated-400", "hang-up", "trickle"):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CARTESIA_")}
+        env.update(CARTESIA_API_KEY=KEY, CARTESIA_BASE_URL=server.url(mode))
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "bulk_import", "run", "in.csv", "--provider-id", "prov_x"),
+                *("--max-attempts", "2", "--timeout", "0.5", "--no-progress"),
+            ],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 1, (mode, done.stderr)
+        assert "Traceback" not in done.stderr
+        assert KEY not in done.stderr + done.stdout
+        lines = read_report(tmp_path / "in.report.csv")
+        assert [line["status"] for line in lines] == ["failed"] * 3, mode
