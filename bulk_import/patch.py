@@ -12,6 +12,8 @@ import asyncio
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
+
 from bulk_import.client import CartesiaClient, describe_error, parse_json
 from bulk_import.config import ApiOptions, OutputOptions
 from bulk_import.models import Outcome, Provider, Row, Status, Summary
@@ -123,12 +125,24 @@ async def patch_agent(
 
 
 def retry_patch(
-    *, report: Path, agent_id: str | None, api: ApiOptions, output: OutputOptions
+    *,
+    report: Path,
+    agent_id: str | None,
+    api: ApiOptions,
+    output: OutputOptions,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> Summary:
     """Patch every webhook_failed/patch_failed row of ``report``; write the report again."""
     lines = read_report(report)
     return asyncio.run(
-        _retry_patch(lines=lines, report=report, agent_id=agent_id, api=api, output=output)
+        _retry_patch(
+            lines=lines,
+            report=report,
+            agent_id=agent_id,
+            api=api,
+            output=output,
+            transport=transport,
+        )
     )
 
 
@@ -139,6 +153,7 @@ async def _retry_patch(
     agent_id: str | None,
     api: ApiOptions,
     output: OutputOptions,
+    transport: httpx.AsyncBaseTransport | None,
 ) -> Summary:
     todo = [line for line in lines if line.status in TO_PATCH]
     kept = [line.values() for line in lines if line.status not in TO_PATCH]
@@ -159,7 +174,7 @@ async def _retry_patch(
     )
     by_row = {line.row: line for line in todo}
     try:
-        async with CartesiaClient(api, transport=None) as client:
+        async with CartesiaClient(api, transport=transport) as client:
 
             async def handle(row: Row) -> Outcome:
                 line = by_row[row.row]

@@ -7,6 +7,7 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from sandbox_fixtures import us_number
 
@@ -263,3 +264,103 @@ def test_reconcile_provider_filter(tmp_path: Path) -> None:
         )
     assert summary.counts == {"in_sync": 1}
     assert Status.EXTRA.value not in summary.counts
+
+
+def one_row_report(
+    path: Path, *, number: str, number_id: str = "", agent: str = "agent_sandbox"
+) -> Path:
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(REPORT_COLUMNS)
+        writer.writerow(
+            [
+                2,
+                number,
+                number,
+                "l",
+                "twilio:AC0123:ie1",
+                agent,
+                "webhook_failed",
+                400,
+                number_id,
+                1,
+                "w",
+                "2026-11-27T05:59:15Z",
+            ]
+        )
+    return path
+
+
+def test_retry_patch_refused_key_stops_and_leaves_rows_as_they_were(tmp_path: Path) -> None:
+    """A 401 stops retry-patch with exit 3; rows not patched stay webhook_failed for next time."""
+    report = one_row_report(tmp_path / "r.csv", number=us_number(1), number_id="pn_1")
+    with RunningSandbox(api_key="sk_car_other") as sandbox:
+        summary = patch.retry_patch(
+            report=report, agent_id=None, api=api(sandbox), output=out(report)
+        )
+    assert summary.exit_code == 3
+    rows = report_rows(report)
+    assert len(rows) == 1
+    assert rows[0]["status"] in {"webhook_failed", "patch_failed"}
+    assert "HTTP 401" in rows[0]["error"] or "refused" in rows[0]["error"]
+
+
+def test_retry_patch_unknown_agent_is_patch_failed(tmp_path: Path) -> None:
+    """A PATCH the API refuses (unknown agent, 404) is patch_failed with the API's words."""
+    existing = ({"number": us_number(3), "provider_id": "prov_sandbox"},)
+    report = one_row_report(tmp_path / "r.csv", number=us_number(3), agent="agent_gone")
+    with RunningSandbox(faults=Faults(existing=existing)) as sandbox:
+        summary = patch.retry_patch(
+            report=report, agent_id=None, api=api(sandbox), output=out(report)
+        )
+    assert summary.exit_code == 1
+    (row,) = report_rows(report)
+    assert row["status"] == "patch_failed"
+    assert row["http_status"] == "404"
+    assert row["provider"] == "twilio:AC0123:ie1"
+    assert row["attempts"] == "3"  # the import, the look-up, the PATCH
+
+
+@pytest.mark.parametrize(
+    ("pages", "reason"),
+    [
+        ([httpx.Response(500, text="<html>down</html>")], "look-up failed: HTTP 500"),
+        ([httpx.Response(200, json={"nope": 1})], "the listing's answer has no data list"),
+        (
+            [
+                httpx.Response(
+                    200, json={"data": [{"id": "pn_9", "number": "+1"}], "has_more": True}
+                ),
+                httpx.Response(200, json={"data": [], "has_more": False}),
+            ],
+            "not found in the account",
+        ),
+    ],
+)
+def test_retry_patch_look_up_failures(
+    tmp_path: Path, pages: list[httpx.Response], reason: str
+) -> None:
+    """A look-up that fails, answers nonsense, or ends without the number: patch_failed."""
+    answers = iter(pages)
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return next(answers)
+
+    report = one_row_report(tmp_path / "r.csv", number=us_number(4))
+    options = ApiOptions(api_key=Secret(KEY), base_url="http://127.0.0.1:9", max_attempts=1)
+    summary = patch.retry_patch(
+        report=report,
+        agent_id=None,
+        api=options,
+        output=out(report),
+        transport=httpx.MockTransport(handler),
+    )
+    assert summary.exit_code == 1
+    (row,) = report_rows(report)
+    assert row["status"] == "patch_failed"
+    assert reason in row["error"]
+    assert f"q=%2B{us_number(4)[1:]}" in seen[0]
+    if len(pages) == 2:
+        assert "starting_after=pn_9" in seen[1]
