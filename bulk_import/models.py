@@ -8,6 +8,7 @@ Data flows one way: ``reader`` yields :class:`RawRow`, ``normalize`` turns each 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -141,9 +142,18 @@ class Row:
         return body
 
 
+_second: list[tuple[int, dt.datetime]] = [(0, dt.datetime.fromtimestamp(0, dt.UTC))]
+
+
 def utc_now() -> dt.datetime:
-    """Return the current time in UTC, to the second."""
-    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+    """Return the current time in UTC, to the second (made once per second: rows finish by
+    the thousand in one)."""
+    now = int(time.time())
+    second, moment = _second[0]
+    if now != second:
+        moment = dt.datetime.fromtimestamp(now, dt.UTC)
+        _second[0] = (now, moment)
+    return moment
 
 
 def iso(moment: dt.datetime) -> str:
