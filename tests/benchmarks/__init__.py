@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs `tests/benchmarks/run.py`; pytest collects nothing here."""
