@@ -25,14 +25,12 @@ from bulk_import.runner import (
     EXIT_INTERRUPTED,
     EXIT_STOPPED,
     Caller,
-    Counters,
     Sent,
     StopControl,
     run_pool,
     stop_on_signals,
 )
 from bulk_import.session import Session
-from bulk_import.throttle import Throttle
 
 #: validate flushes its report at most this often: it sends nothing, so nothing can be lost.
 VALIDATE_FLUSH_S = 0.2
@@ -177,12 +175,8 @@ async def _run(
     kept: dict[int, ReportLine],
     transport: httpx.AsyncBaseTransport | None,
 ) -> Summary:
-    control = StopControl()
-    counters = Counters()
-    throttle = Throttle(concurrency=api.concurrency, rate=api.rate)
-    caller = Caller(
-        throttle=throttle, control=control, counters=counters, max_attempts=api.max_attempts
-    )
+    caller = Caller.for_options(api)
+    control, counters = caller.control, caller.counters
     session = Session(
         command="run",
         input_name=source,

@@ -21,13 +21,11 @@ from bulk_import.report import ReportLine, read_report, unneutralise
 from bulk_import.runner import (
     EXIT_STOPPED,
     Caller,
-    Counters,
     StopControl,
     run_pool,
     stop_on_signals,
 )
 from bulk_import.session import Session
-from bulk_import.throttle import Throttle
 
 TO_PATCH = frozenset({Status.WEBHOOK_FAILED, Status.PATCH_FAILED})
 LOOKUP_PAGES = 10
@@ -157,14 +155,8 @@ async def _retry_patch(
 ) -> Summary:
     todo = [line for line in lines if line.status in TO_PATCH]
     kept = [line.values() for line in lines if line.status not in TO_PATCH]
-    control = StopControl()
-    counters = Counters()
-    caller = Caller(
-        throttle=Throttle(concurrency=api.concurrency, rate=api.rate),
-        control=control,
-        counters=counters,
-        max_attempts=api.max_attempts,
-    )
+    caller = Caller.for_options(api)
+    control, counters = caller.control, caller.counters
     session = Session(
         command="retry-patch",
         input_name=str(report),

@@ -24,13 +24,10 @@ from bulk_import.patch import patch_agent
 from bulk_import.runner import (
     EXIT_STOPPED,
     Caller,
-    Counters,
-    StopControl,
     run_pool,
     stop_on_signals,
 )
 from bulk_import.session import Session
-from bulk_import.throttle import Throttle
 
 PAGE_LIMIT = 100
 
@@ -136,14 +133,8 @@ async def _reconcile(
     apply: bool,
     transport: httpx.AsyncBaseTransport | None,
 ) -> Summary:
-    control = StopControl()
-    counters = Counters()
-    caller = Caller(
-        throttle=Throttle(concurrency=api.concurrency, rate=api.rate),
-        control=control,
-        counters=counters,
-        max_attempts=api.max_attempts,
-    )
+    caller = Caller.for_options(api)
+    control, counters = caller.control, caller.counters
     session = Session(
         command="reconcile",
         input_name=source,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import httpx
 
 from bulk_import.client import describe_exception
+from bulk_import.config import ApiOptions
 from bulk_import.errors import BulkImportError
 from bulk_import.models import Outcome, Row, Status
 from bulk_import.retry import (
@@ -113,6 +114,26 @@ class Caller:
         self._control = control
         self._counters = counters
         self._max_attempts = max_attempts
+
+    @classmethod
+    def for_options(cls, api: ApiOptions) -> Caller:
+        """Return the caller of one command: its own throttle, stop control and counters."""
+        return cls(
+            throttle=Throttle(concurrency=api.concurrency, rate=api.rate),
+            control=StopControl(),
+            counters=Counters(),
+            max_attempts=api.max_attempts,
+        )
+
+    @property
+    def control(self) -> StopControl:
+        """Return the stop control the calls obey."""
+        return self._control
+
+    @property
+    def counters(self) -> Counters:
+        """Return the counters the calls keep."""
+        return self._counters
 
     async def _sleep(self, seconds: float) -> None:
         self._counters.retrying += 1
