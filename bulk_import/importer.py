@@ -23,7 +23,6 @@ from bulk_import.report import ReportLine, read_report
 from bulk_import.retry import RETRY_STATUSES
 from bulk_import.runner import (
     EXIT_INTERRUPTED,
-    EXIT_STOPPED,
     Caller,
     Sent,
     StopControl,
@@ -241,17 +240,13 @@ def failure_text(response: httpx.Response, sent: Sent, control: StopControl) -> 
     """Describe a final answer that is a failure; stop the run when it means the key is refused."""
     code = response.status_code
     error = describe_error(response)
-    if code in (401, 403):
-        control.stop(
-            f"the API refused the key (HTTP {code}); check CARTESIA_API_KEY or --api-key-file",
-            exit_code=EXIT_STOPPED,
-        )
-    elif code in RETRY_STATUSES:
+    control.stop_if_refused(code)
+    if code in RETRY_STATUSES:
         return _gave_up(sent, control, error)
-    elif 300 <= code < 400:
+    if 300 <= code < 400:
         where = response.headers.get("location", "?")
         return f"unexpected redirect (HTTP {code} to {where[:100]}), not followed"
-    elif 200 <= code < 300:
+    if 200 <= code < 300:
         return f"unexpected HTTP {code} (expected 201 Created); check the number in Cartesia"
     return error
 

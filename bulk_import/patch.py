@@ -19,7 +19,6 @@ from bulk_import.config import ApiOptions, OutputOptions
 from bulk_import.models import Outcome, Provider, Row, Status, Summary
 from bulk_import.report import ReportLine, read_report, unneutralise
 from bulk_import.runner import (
-    EXIT_STOPPED,
     Caller,
     StopControl,
     run_pool,
@@ -114,11 +113,7 @@ async def patch_agent(
     code = response.status_code
     if code == 200:
         return Outcome(replace(row, agent_id=agent_id), Status.PATCHED, code, number_id, attempts)
-    if code in (401, 403):
-        control.stop(
-            f"the API refused the key (HTTP {code}); check CARTESIA_API_KEY or --api-key-file",
-            exit_code=EXIT_STOPPED,
-        )
+    control.stop_if_refused(code)
     return Outcome(row, Status.PATCH_FAILED, code, number_id, attempts, describe_error(response))
 
 

@@ -63,6 +63,14 @@ class StopControl:
             self.exit_code = exit_code
             self._event.set()
 
+    def stop_if_refused(self, code: int) -> None:
+        """Stop at once when an answer says the API key is refused (401 or 403)."""
+        if code in (401, 403):
+            self.stop(
+                f"the API refused the key (HTTP {code}); check CARTESIA_API_KEY or --api-key-file",
+                exit_code=EXIT_STOPPED,
+            )
+
     def track(self, workers: list[asyncio.Task[None]]) -> None:
         """Remember the worker tasks, so that a second Ctrl-C can cancel them."""
         self._workers = workers
