@@ -300,6 +300,22 @@ async def test_client_sends_the_api_headers_paths_and_bodies() -> None:
     assert json.loads(seen[2].content) == {"agent_id": "agent_1"}
 
 
+async def test_client_keeps_no_cookies() -> None:
+    """A cookie the API sets is never sent back: the client keeps none."""
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(
+            201, json={"id": "pn_1"}, headers={"set-cookie": "session=abc; Path=/"}
+        )
+
+    async with CartesiaClient(api_options(), transport=httpx.MockTransport(handler)) as client:
+        await client.import_number({"number": "+14155550100"})
+        await client.import_number({"number": "+14155550101"})
+    assert [r.headers.get("cookie") for r in seen] == [None, None]
+
+
 def test_client_refuses_plain_http_off_this_machine() -> None:
     """The client itself checks the base URL, whatever called it."""
     with pytest.raises(UsageError, match="refusing plain http://"):
