@@ -62,6 +62,8 @@ async def find_number_id(
         attempts += sent.attempts
         response = sent.response
         if response is None or response.status_code != 200:
+            if response is not None:
+                caller.control.stop_if_refused(response.status_code)
             why = sent.error if response is None else describe_error(response)
             return "", f"look-up failed: {why}", attempts
         body = parse_json(response)

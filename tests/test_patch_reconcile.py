@@ -364,3 +364,23 @@ def test_retry_patch_look_up_failures(
     assert f"q=%2B{us_number(4)[1:]}" in seen[0]
     if len(pages) == 2:
         assert "starting_after=pn_9" in seen[1]
+
+
+def test_retry_patch_refused_look_up_stops_the_run(tmp_path: Path) -> None:
+    """A 401 on the id look-up stops retry-patch at once (exit 3), as a 401 on PATCH does."""
+    report = tmp_path / "r.csv"
+    with report.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(REPORT_COLUMNS)
+        for n in range(2, 42):
+            number = us_number(n)
+            cells = [n, number, number, "l", "prov_sandbox", "agent_sandbox", "webhook_failed"]
+            writer.writerow([*cells, 400, "", 1, "w", "2026-11-27T05:59:15Z"])
+    with RunningSandbox(api_key="sk_car_other") as sandbox:
+        summary = patch.retry_patch(
+            report=report, agent_id=None, api=api(sandbox, concurrency=2), output=out(report)
+        )
+        assert sandbox.state.stats()["requests"] <= 2
+    assert summary.exit_code == 3
+    assert "refused the key" in summary.stopped
+    assert len(report_rows(report)) == 40
