@@ -14,10 +14,11 @@ from pathlib import Path
 
 import httpx
 
+from bulk_import.cells import unneutralise
 from bulk_import.client import CartesiaClient, describe_error, parse_json
 from bulk_import.config import ApiOptions, OutputOptions
 from bulk_import.models import Outcome, Provider, Row, Status, Summary
-from bulk_import.report import ReportLine, read_report, unneutralise
+from bulk_import.report import ReportLine, read_report
 from bulk_import.runner import (
     Caller,
     StopControl,

@@ -48,6 +48,7 @@ from typing import IO, BinaryIO, Final
 
 import python_calamine
 
+from bulk_import.cells import unneutralise
 from bulk_import.errors import InputError
 from bulk_import.models import RawRow
 
@@ -83,8 +84,6 @@ _BLOCK = 1 << 20
 _SNIFF_CHARS = 1 << 16
 # Bytes that CP-1252 leaves undefined: a file holding one of them can only be Latin-1.
 _CP1252_UNDEFINED: Final = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")
-# A report neutralises a formula-looking cell with a leading "'": these are the characters.
-_FORMULA_START: Final = frozenset("=+-@\t\r")
 _HEADER_JUNK = re.compile(r"[\s_\-]+")
 _QUOTED = re.compile(r'"[^"]*"')
 # Excel keeps 15 significant digits: a bigger integral number has lost digits, so it is left
@@ -121,10 +120,7 @@ def header_key(name: str) -> str:
 
 def _clean(value: str) -> str:
     """Strip a cell and take off the ``'`` a report put before a formula-looking cell."""
-    value = value.strip()
-    if value[:1] == "'" and value[1:2] in _FORMULA_START:
-        return value[1:].strip()
-    return value
+    return unneutralise(value.strip()).strip()
 
 
 class InputSource:
@@ -186,17 +182,13 @@ def _raw_rows(
     *fields, fallback = indexes
     present = tuple((field, col) for field, col in enumerate(fields) if col is not None)
     blank = [""] * len(fields)
-    formula = _FORMULA_START
     make = RawRow
     for row, record in enumerate(records, first_row):
         width = len(record)
         values = blank[:]
         for field, col in present:
             if col < width:
-                value = record[col].strip()
-                if value[:1] == "'" and value[1:2] in formula:
-                    value = value[1:].strip()
-                values[field] = value
+                values[field] = _clean(record[col])
         if not values[0]:
             if fallback is not None and fallback < width:
                 # An invalid row of a report has no E.164 number: read what was typed instead,

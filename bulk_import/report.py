@@ -26,20 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from bulk_import.cells import neutralise
 from bulk_import.errors import InputError
 from bulk_import.models import REPORT_COLUMNS, Outcome, Status, iso
 
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _NUMBER_INDEX = REPORT_COLUMNS.index("number")
 _HEADER = (",".join(REPORT_COLUMNS) + "\r\n").encode()
 _LAST = 1 << 62  # sort key of rows that have no input row (reconcile's `extra`)
-
-
-def neutralise(text: str) -> str:
-    """Prefix a ``'`` to a cell a spreadsheet would run as a formula."""
-    if text and text[0] in _FORMULA_START:
-        return "'" + text
-    return text
 
 
 # Rows finish in the same second by the thousand: format each second once.
@@ -233,13 +226,6 @@ class ReportLine:
     def values(self) -> list[str]:
         """Return the cells in report column order."""
         return [self.cells[name] for name in REPORT_COLUMNS]
-
-
-def unneutralise(text: str) -> str:
-    """Take off the ``'`` that :func:`neutralise` put in front of a formula-looking cell."""
-    if len(text) > 1 and text[0] == "'" and text[1] in _FORMULA_START:
-        return text[1:]
-    return text
 
 
 def read_report(path: Path) -> list[ReportLine]:

@@ -12,14 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bulk_import.cells import neutralise, unneutralise
 from bulk_import.errors import InputError
 from bulk_import.models import REPORT_COLUMNS, Outcome, Provider, Row, Status
 from bulk_import.report import (
     ReportWriter,
-    neutralise,
     outcome_cells,
     read_report,
-    unneutralise,
     write_json,
 )
 
