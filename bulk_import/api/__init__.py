@@ -1,0 +1,3 @@
+"""The only package that knows httpx and tenacity: the client, the retry policy, the limiter,
+and the mapping from answers to outcomes. Jobs never see an ``httpx.Response``.
+"""
