@@ -93,3 +93,5 @@ class OutputOptions:
     quiet: bool = False
     progress: bool = True
     debug: bool = False
+    #: The command line's words after ``bulk-import``: the summary's next steps repeat them.
+    invocation: tuple[str, ...] = ()

@@ -10,7 +10,35 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from enum import StrEnum
+from enum import IntEnum, StrEnum
+
+
+class Exit(IntEnum):
+    """The exit codes of every command: the one table, with what each means."""
+
+    OK = 0
+    ATTENTION = 1
+    USAGE = 2
+    STOPPED = 3
+    INTERNAL = 4
+    INTERRUPTED = 130
+
+    @property
+    def meaning(self) -> str:
+        """Say in one line what this exit code means."""
+        return EXIT_MEANINGS[self]
+
+
+EXIT_MEANINGS = {
+    Exit.OK: "every row ok",
+    Exit.ATTENTION: "finished; some rows need attention",
+    Exit.USAGE: "bad usage or unusable input; nothing sent",
+    Exit.STOPPED: "stopped early (the key was refused, the API could not be reached, or too many "
+    "rows failed in a row)",
+    Exit.INTERNAL: "internal error (a bug): the report keeps every row that finished",
+    Exit.INTERRUPTED: "interrupted (Ctrl-C / SIGTERM): requests in flight finished, the rest "
+    "not_attempted",
+}
 
 
 class Status(StrEnum):
@@ -187,12 +215,39 @@ class Summary:
     requests: int = 0
     exit_code: int = 0
     stopped: str = ""
+    #: One line saying why the command could not run (exit 2, or a stop before the first row).
+    error: str = ""
+    #: The options in force, as the summary JSON shows them (never a key).
+    options: dict[str, object] = field(default_factory=dict)
+    #: HTTP answers by status ("no_answer" for none), for commands that call the API.
+    http: dict[str, int] = field(default_factory=dict)
+    #: The adaptive concurrency: ceiling, final, min, max (empty for commands with no API).
+    concurrency: dict[str, int] = field(default_factory=dict)
+    #: Latency of the API's answers in ms: p50, p90, p99, max (empty when nothing was sent).
+    latency_ms: dict[str, float] = field(default_factory=dict)
+    #: Whether the command talks to the API (the JSON then has http, latency and concurrency).
+    calls_api: bool = False
+    #: The command line's words after ``bulk-import`` (for the exact next command).
+    invocation: tuple[str, ...] = ()
+    #: The ``--agent-id`` given, if any.
+    agent_id: str = ""
+    #: Rows per status that name an agent (hints: an agent not checked, one still to assign).
+    with_agent: dict[str, int] = field(default_factory=dict)
+    #: Whether the report was written (a command that did nothing leaves it as it was).
+    report_written: bool = False
 
     @property
     def total(self) -> int:
         """Return the number of rows in the report."""
         return sum(self.counts.values())
 
-    def add(self, status: Status) -> None:
-        """Count one more row with this status."""
-        self.counts[status.value] = self.counts.get(status.value, 0) + 1
+    def add(self, status: Status, *, has_agent: bool = False, by: int = 1) -> None:
+        """Count one more row with this status (``by=-1``: one fewer)."""
+        key = status.value
+        self.counts[key] = self.counts.get(key, 0) + by
+        if not self.counts[key]:
+            del self.counts[key]
+        if has_agent:
+            self.with_agent[key] = self.with_agent.get(key, 0) + by
+            if not self.with_agent[key]:
+                del self.with_agent[key]

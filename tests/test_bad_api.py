@@ -2,8 +2,11 @@
 
 Each test points ``run`` (through the CLI, in this process with click's runner, or in a
 subprocess) at one of the server's misbehaviours, chosen by the first path segment of the base
-URL: ``http://127.0.0.1:PORT/<mode>``. Whatever the server does, the tool never crashes: each row
-gets a clear reason in the report, and the exit code is 1 (or 3 where a stop applies).
+URL: ``http://127.0.0.1:PORT/<mode>``. The listing (``GET``, the check before the first row)
+answers well unless the mode is a listing mode (``listing-...``, ``endless-pages``), so that each
+misbehaviour reaches the rows. Whatever the server does, the tool never crashes: each row gets a
+clear reason in the report, and the exit code is 1 (or 3 where a stop applies); a listing that
+misbehaves ends the run before the first row (exit 2 or 3) with one line.
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from aiohttp import web
 from click.testing import CliRunner, Result
 from sandbox_fixtures import us_number
 
-from bulk_import import retry
 from bulk_import.cli import main
 from bulk_import.models import REPORT_COLUMNS
 
@@ -78,7 +80,10 @@ class HostileServer:
             )
         )
         await request.read()
-        handler = self.modes.get(request.match_info["mode"])
+        mode = request.match_info["mode"]
+        if request.method == "GET" and mode not in LISTING_MODES:
+            return web.json_response({"data": [], "has_more": False})
+        handler = self.modes.get(mode)
         if handler is None:
             return web.Response(status=404, text="no such mode")
         return await handler(request)
@@ -190,7 +195,14 @@ async def endless_pages(_request: web.Request) -> web.StreamResponse:
     return web.json_response({"data": [item], "has_more": True})
 
 
+LISTING_MODES = frozenset(
+    {"endless-pages", "listing-404", "listing-html-200", "listing-no-list", "listing-401"}
+)
 MODES: dict[str, Handler] = {
+    "listing-404": answer(404, HTML, "text/html"),
+    "listing-html-200": answer(200, HTML, "text/html"),
+    "listing-no-list": answer(200, '{"items": []}'),
+    "listing-401": answer(401, '{"title": "Unauthorized", "message": "invalid API key"}'),
     "html-502": answer(502, HTML, "text/html"),
     "html-400": answer(400, HTML, "text/html"),
     "html-401": answer(401, HTML, "text/html"),
@@ -240,10 +252,8 @@ def server() -> Iterator[HostileServer]:
 
 
 @pytest.fixture(autouse=True)
-def short_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Scale the backoff between retries down to milliseconds (in-process runs only)."""
-    original = retry.backoff_s
-    monkeypatch.setattr(retry, "backoff_s", lambda attempt, **_: original(attempt, base=0.01))
+def short_waits(fast_retries: None) -> None:
+    """Scale the waits between tries down (in-process runs only)."""
 
 
 def write_input(folder: Path, count: int) -> Path:
@@ -410,16 +420,43 @@ def test_redirect_to_another_host_is_not_followed_and_never_gets_the_key(
     assert all(seen.authorization != f"Bearer {KEY}" for seen in elsewhere.seen)
 
 
-def test_garbage_that_is_not_http_is_a_failed_row(tmp_path: Path, server: HostileServer) -> None:
-    """A server that does not speak HTTP: rows failed naming it, exit 1, no crash."""
-    result = run_cli(
-        tmp_path, f"http://{HOST}:{server.garbage_port}", "--max-attempts", "2", "--timeout", "2"
-    )
+def test_garbage_that_is_not_http_stops_before_the_first_row(
+    tmp_path: Path, server: HostileServer
+) -> None:
+    """A server that does not speak HTTP: exit 3 naming it, one line, no report, no crash."""
+    base = f"http://{HOST}:{server.garbage_port}"
+    result = run_cli(tmp_path, base, "--max-attempts", "2", "--timeout", "2")
     assert_clean(result)
-    assert result.exit_code == 1
-    for line in read_report(tmp_path / "report.csv"):
-        assert line["status"] == "failed"
-        assert line["error"].startswith("gave up after 2 attempts: RemoteProtocolError: ")
+    assert result.exit_code == 3
+    assert result.stderr.startswith(
+        f"bulk-import run {tmp_path / 'in.csv'}: exit 3: stopped early: cannot reach the API at "
+        f"{base} (RemoteProtocolError: not a valid HTTP answer"
+    )
+    assert not (tmp_path / "report.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("mode", "code", "message"),
+    [
+        ("listing-404", 2, "does not answer like Cartesia's API ({} gave HTTP 404)"),
+        ("listing-html-200", 2, "does not answer like Cartesia's API ({} gave an answer that"),
+        ("listing-no-list", 2, "does not answer like Cartesia's API ({} gave an answer that"),
+        ("listing-401", 3, "refused the key (HTTP 401); check CARTESIA_API_KEY"),
+    ],
+)
+def test_a_base_url_that_is_not_the_api_is_found_before_the_first_row(
+    tmp_path: Path, server: HostileServer, mode: str, code: int, message: str
+) -> None:
+    """The one GET before the first row: not the API is exit 2, a refused key exit 3; no POST."""
+    base = server.url(mode)
+    before = len(server.seen)
+    result = run_cli(tmp_path, base)
+    assert_clean(result)
+    assert result.exit_code == code
+    assert message.format(f"GET {base}/agents/phone-numbers") in result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert [seen.method for seen in server.seen[before:]] == ["GET"]
+    assert not (tmp_path / "report.csv").exists()
 
 
 @pytest.mark.parametrize("mode", ["slow", "trickle"])
@@ -453,8 +490,8 @@ def test_reconcile_stops_when_paging_never_ends(tmp_path: Path, server: HostileS
     assert result.exit_code == 3
     listings = [seen for seen in server.seen if seen.path.startswith("/endless-pages/")]
     assert len(listings) < 10
-    lines = read_report(tmp_path / "report.csv")
-    assert {line["status"] for line in lines} == {"not_attempted"}
+    assert "the API's paging does not advance" in result.stderr
+    assert not (tmp_path / "report.csv").exists()
 
 
 def test_bad_answers_through_the_real_process(tmp_path: Path, server: HostileServer) -> None:

@@ -13,8 +13,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from bulk_import import importer
 from bulk_import.cli import main
+from bulk_import.jobs import validate as validate_job
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -236,7 +236,7 @@ def test_internal_error_is_one_line_exit_4(tmp_path: Path, monkeypatch: pytest.M
     def boom(**_: object) -> None:
         raise RuntimeError("kaboom")
 
-    monkeypatch.setattr(importer, "validate", boom)
+    monkeypatch.setattr(validate_job, "validate", boom)
     source = write(tmp_path / "in.csv", "number\n+14155552671\n")
     runner = CliRunner()
     result = runner.invoke(main, ["validate", str(source), "--report", str(tmp_path / "r.csv")])

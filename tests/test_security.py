@@ -34,10 +34,13 @@ from hypothesis import strategies as st
 from sandbox_fixtures import us_number
 from test_bad_api import HostileServer, answer
 
+from bulk_import.api.cartesia import CartesiaApi
+from bulk_import.api.control import StopControl
+from bulk_import.api.http import check_base_url, is_loopback
 from bulk_import.cli import main
-from bulk_import.client import CartesiaClient, check_base_url, is_loopback
 from bulk_import.config import ApiOptions, Secret
 from bulk_import.errors import UsageError
+from bulk_import.output.report import journal_path
 from bulk_import.sandbox import Faults, RunningSandbox
 
 CANARY = "sk_car_CANARY_7f3a9c_do_not_leak"
@@ -156,7 +159,7 @@ def test_key_never_shows_on_error_paths_with_debug(tmp_path: Path) -> None:
             ((*run, "--summary-json", "s.json"), (3,)),  # 401: the canary is refused
             (("run", "bad.csv", "--provider-id", "p", "--debug"), (2,)),  # after the key is read
             ((*run, "--report", "folder.csv"), (2, 4)),  # the report cannot be written
-            ((*run, "--base-url", "http://127.0.0.1:9", "--max-attempts", "1"), (1,)),
+            ((*run, "--base-url", "http://127.0.0.1:9", "--max-attempts", "1"), (3,)),
         ]:
             done = cli(*args, env=env, cwd=tmp_path)
             assert done.returncode in codes, (args, done.returncode, done.stderr)
@@ -384,8 +387,10 @@ def test_no_option_switches_tls_verification_off() -> None:
 
 def test_client_is_built_with_certificate_verification_on() -> None:
     """The client's TLS context checks certificates and host names."""
-    client = CartesiaClient(ApiOptions(api_key=Secret(CANARY), base_url="https://api.test"))
-    transport = client._client._transport
+    api = CartesiaApi(
+        ApiOptions(api_key=Secret(CANARY), base_url="https://api.test"), control=StopControl()
+    )
+    transport = api.http._client._transport
     context: ssl.SSLContext = transport.ssl_context  # type: ignore[attr-defined]
     assert context.verify_mode == ssl.CERT_REQUIRED
     assert context.check_hostname
@@ -424,8 +429,13 @@ def tls_server(self_signed: tuple[Path, Path]) -> Iterator[tuple[str, list[str]]
         seen.append(request.headers.get("Authorization", ""))
         return web.json_response({"id": "pn_tls"}, status=201)
 
+    async def listing(request: web.Request) -> web.StreamResponse:
+        seen.append(request.headers.get("Authorization", ""))
+        return web.json_response({"data": [], "has_more": False})
+
     app = web.Application()
     app.router.add_post("/agents/phone-numbers", handler)
+    app.router.add_get("/agents/phone-numbers", listing)
     runner = web.AppRunner(app, access_log=None)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(*self_signed)
@@ -448,10 +458,10 @@ def tls_server(self_signed: tuple[Path, Path]) -> Iterator[tuple[str, list[str]]
     thread.join(10)
 
 
-def test_self_signed_certificate_fails_the_row_even_with_every_bypass_variable(
+def test_self_signed_certificate_stops_the_run_even_with_every_bypass_variable(
     tmp_path: Path, tls_server: tuple[str, list[str]], self_signed: tuple[Path, Path]
 ) -> None:
-    """An https API with a self-signed certificate: every row failed with a certificate error."""
+    """An https API with a self-signed certificate: exit 3 before any row, naming the check."""
     url, seen = tls_server
     write_input(tmp_path, 2)
     env = env_for(url)
@@ -469,17 +479,16 @@ def test_self_signed_certificate_fails_the_row_even_with_every_bypass_variable(
         env=env,
         cwd=tmp_path,
     )
-    assert done.returncode == 1, done.stderr
-    for line in read_report(tmp_path / "in.report.csv"):
-        assert line["status"] == "failed"
-        assert "certificate verify failed" in line["error"].lower(), line["error"]
+    assert done.returncode == 3, done.stderr
+    assert "certificate verify failed" in done.stderr.lower(), done.stderr
+    assert not (tmp_path / "in.report.csv").exists()
     assert seen == [], "a request got through an unverified connection"
     # Trusting that very certificate (the one way to change trust) makes the same run succeed:
     # the failure above was the certificate check, not a broken server.
     env["SSL_CERT_FILE"] = str(self_signed[0])
     done = cli("run", "in.csv", "--provider-id", "p", "--no-progress", env=env, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    assert seen == [f"Bearer {CANARY}"] * 2
+    assert seen == [f"Bearer {CANARY}"] * 3  # the check before the first row, two POSTs
 
 
 # -- 4. private files -----------------------------------------------------------------------------
@@ -517,7 +526,7 @@ def test_report_and_summary_are_0600_even_under_umask_000(tmp_path: Path) -> Non
 
 
 def test_report_being_written_is_0600_when_the_run_is_killed(tmp_path: Path) -> None:
-    """The journal at the report's path is private from its first line, even after SIGKILL."""
+    """The journal beside the report is private from its first line, even after SIGKILL."""
     write_input(tmp_path, 200)
     report = tmp_path / "in.report.csv"
     with RunningSandbox(faults=Faults(latency_ms=20), api_key=CANARY) as sandbox:
@@ -529,15 +538,17 @@ def test_report_being_written_is_0600_when_the_run_is_killed(tmp_path: Path) -> 
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
+        journal = journal_path(report)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            if report.exists() and report.read_bytes().count(b"\n") > 5:
+            if journal.exists() and journal.read_bytes().count(b"\n") > 5:
                 break
             time.sleep(0.01)
-        assert mode(report) == 0o600
+        assert mode(journal) == 0o600
         process.kill()
         process.wait(10)
-    assert mode(report) == 0o600
+    assert mode(journal) == 0o600
+    assert not report.exists()
 
 
 # -- 5. formula-looking cells ---------------------------------------------------------------------

@@ -12,10 +12,11 @@ from pathlib import Path
 
 from sandbox_fixtures import us_number
 
-from bulk_import import importer
 from bulk_import.config import InputOptions
+from bulk_import.jobs import inputs
 from bulk_import.models import RawRow
 from bulk_import.normalize import e164_chunk, prepare
+from bulk_import.output.report import journal_path
 
 
 def raw_rows(n: int) -> list[RawRow]:
@@ -36,12 +37,16 @@ def test_parallel_parsing_gives_the_same_rows() -> None:
     assert e164_chunk(["+14155552671", "x"], "US")[0] == ("+14155552671", "")
 
 
-def test_parse_workers_only_for_large_files() -> None:
+def test_parse_workers_only_for_large_files(tmp_path: Path) -> None:
     """Small files and stdin parse in-process; large files use the cores."""
-    assert importer.parse_workers(None) == 1
-    assert importer.parse_workers(1000) == 1
-    big = importer.parse_workers(importer.PARALLEL_FROM_BYTES)
-    assert 1 <= big <= importer.MAX_PARSE_WORKERS
+    small = tmp_path / "small.csv"
+    small.write_text("number\n+14155552671\n")
+    assert inputs.parse_workers("-") == 1
+    assert inputs.parse_workers(str(small)) == 1
+    big = tmp_path / "big.csv"
+    with big.open("wb") as f:
+        f.truncate(inputs.PARALLEL_FROM_BYTES)
+    assert 1 <= inputs.parse_workers(str(big)) <= inputs.MAX_PARSE_WORKERS
 
 
 def test_ctrl_c_during_validate_keeps_every_row(tmp_path: Path) -> None:
@@ -61,7 +66,8 @@ def test_ctrl_c_during_validate_keeps_every_row(tmp_path: Path) -> None:
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if report.exists() and report.stat().st_size > 200_000:
+        journal = journal_path(report)
+        if journal.exists() and journal.stat().st_size > 200_000:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)

@@ -7,8 +7,8 @@ import itertools
 
 import pytest
 
-from bulk_import import throttle as th
-from bulk_import.throttle import Throttle
+from bulk_import.api import throttle as th
+from bulk_import.api.throttle import Throttle
 
 
 class Clock:
@@ -32,7 +32,7 @@ async def test_concurrency_bounds_in_flight() -> None:
         peak = max(peak, holding)
         await asyncio.sleep(0.01)
         holding -= 1
-        throttle.release(status=201)
+        throttle.release(0.0, status=201)
 
     await asyncio.gather(*(one() for _ in range(20)))
     assert peak == 3
@@ -48,7 +48,7 @@ async def test_rate_spaces_requests() -> None:
     async def one() -> None:
         await throttle.acquire()
         stamps.append(loop.time())
-        throttle.release(status=201)
+        throttle.release(0.0, status=201)
 
     await asyncio.gather(*(one() for _ in range(20)))
     assert stamps[-1] - start >= 19 / 200 * 0.95
@@ -61,7 +61,7 @@ async def answer(throttle: Throttle, clock: Clock, status: int, dt: float) -> No
 
     await throttle.acquire(sleep=sleep)
     clock.now += dt
-    throttle.release(status=status)
+    throttle.release(0.0, status=status)
 
 
 async def test_overload_sets_a_cap_under_the_accepted_rate() -> None:
@@ -126,9 +126,9 @@ async def test_no_answer_teaches_nothing() -> None:
     """A request with no answer (connection error) frees its slot and changes no cap."""
     throttle = Throttle(concurrency=1)
     await throttle.acquire()
-    throttle.release(status=None)
+    throttle.release(0.0, status=None)
     await asyncio.wait_for(throttle.acquire(), 1)
-    throttle.release(status=None)
+    throttle.release(0.0, status=None)
     assert throttle.rate is None
 
 
@@ -136,6 +136,6 @@ async def test_a_stopping_run_does_not_wait_for_its_turn() -> None:
     """With stopping() true the turn under the cap is not waited for."""
     throttle = Throttle(concurrency=2, rate=0.5)
     await throttle.acquire()
-    throttle.release(status=201)
+    throttle.release(0.0, status=201)
     await asyncio.wait_for(throttle.acquire(stopping=lambda: True), 0.5)
-    throttle.release(status=None)
+    throttle.release(0.0, status=None)

@@ -51,7 +51,7 @@ class Throttle:
         rate: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.concurrency = concurrency
+        self._concurrency = concurrency
         self._user_rate = rate
         self._adaptive_rate: float | None = None
         self._clock = clock
@@ -71,12 +71,22 @@ class Throttle:
         caps = [r for r in (self._user_rate, self._adaptive_rate) if r is not None]
         return min(caps) if caps else None
 
+    @property
+    def at_floor(self) -> bool:
+        """Say whether the limit can come down no further (this fixed pool never comes down)."""
+        return False
+
+    def snapshot(self) -> dict[str, int]:
+        """Return the concurrency limit's ceiling, final, min and max (fixed here)."""
+        n = self._concurrency
+        return {"ceiling": n, "final": n, "min": n, "max": n}
+
     async def acquire(
         self,
         *,
         sleep: Callable[[float], Awaitable[object]] | None = None,
         stopping: Callable[[], bool] | None = None,
-    ) -> None:
+    ) -> float:
         """Wait until this request may be sent, and take a concurrency slot for it.
 
         ``sleep`` waits (default :func:`asyncio.sleep`); ``stopping`` cuts the wait for a turn
@@ -86,14 +96,17 @@ class Throttle:
         await self._slots.acquire()
         rate = self.rate
         if rate is None or (stopping is not None and stopping()):
-            return
+            return 0.0
         now = self._clock()
         slot = max(now, self._next_send)
         self._next_send = slot + 1.0 / rate
         if slot > now:
             await (sleep or asyncio.sleep)(slot - now)
+        return 0.0
 
-    def release(self, *, status: int | None, retry_after: float | None = None) -> None:
+    def release(
+        self, permit: float, *, status: int | None, retry_after: float | None = None
+    ) -> None:
         """Give the slot back and learn from the answer (``None``: no answer came).
 
         ``retry_after`` is what a 429 asked for; the request that got it honours it itself.

@@ -1,47 +1,31 @@
-"""retry-patch and reconcile against the sandbox over real loopback sockets."""
+"""retry-patch against the sandbox over real loopback sockets: PATCHes, look-ups, stops."""
 
 from __future__ import annotations
 
 import csv
-import math
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from conftest import api_options, output_options, read_report, write_input
 from sandbox_fixtures import us_number
 
-from bulk_import import importer, patch, reconcile
-from bulk_import.config import ApiOptions, InputOptions, OutputOptions, Secret
-from bulk_import.models import REPORT_COLUMNS, Status
+from bulk_import.config import ApiOptions, InputOptions
+from bulk_import.jobs.importing import run as run_job
+from bulk_import.jobs.patching import retry_patch
+from bulk_import.models import REPORT_COLUMNS
 from bulk_import.sandbox import Faults, RunningSandbox
 
 KEY = "sk_car_sandbox"
 AGENTS = ("agent_sandbox", "agent_b")
+EMPTY_ACCOUNT = {"data": [], "has_more": False}
 
 
 def api(sandbox: RunningSandbox, **kw: object) -> ApiOptions:
-    return ApiOptions(api_key=Secret(KEY), base_url=sandbox.base_url, **kw)  # type: ignore[arg-type]
-
-
-def out(path: Path) -> OutputOptions:
-    return OutputOptions(report=path, quiet=True, progress=False)
-
-
-def write_input(path: Path, numbers: list[str], agent: str = "agent_sandbox") -> Path:
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["number", "label", "agent_id", "provider_id"])
-        for i, number in enumerate(numbers):
-            writer.writerow([number, f"line {i}", agent, "prov_sandbox"])
-    return path
-
-
-def report_rows(path: Path) -> list[dict[str, str]]:
-    with path.open(newline="") as f:
-        reader = csv.DictReader(f)
-        assert tuple(reader.fieldnames or ()) == REPORT_COLUMNS
-        return list(reader)
+    """Return API options for the sandbox."""
+    return api_options(sandbox.base_url, **kw)
 
 
 @pytest.fixture
@@ -54,24 +38,26 @@ def webhook_sandbox() -> Iterator[RunningSandbox]:
 def test_retry_patch_assigns_the_agents(tmp_path: Path, webhook_sandbox: RunningSandbox) -> None:
     """Webhook-failed rows get their agent on the sandbox and become patched; a rerun is a no-op."""
     numbers = [us_number(i) for i in range(10)]
-    source = write_input(tmp_path / "in.csv", numbers)
+    source = write_input(
+        tmp_path / "in.csv", numbers, agent="agent_sandbox", provider="prov_sandbox"
+    )
     report = tmp_path / "in.report.csv"
-    first = importer.run(
+    first = run_job(
         source=str(source),
         input_options=InputOptions(),
         api=api(webhook_sandbox),
-        output=out(report),
+        output=output_options(report),
     )
     assert first.exit_code == 1
     assert first.counts == {"imported": 7, "webhook_failed": 3}
     assert webhook_sandbox.state.get(us_number(4))["agent"] is None  # type: ignore[index]
 
-    summary = patch.retry_patch(
-        report=report, agent_id=None, api=api(webhook_sandbox), output=out(report)
+    summary = retry_patch(
+        report=report, agent_id=None, api=api(webhook_sandbox), output=output_options(report)
     )
     assert summary.exit_code == 0
     assert summary.counts == {"imported": 7, "patched": 3}
-    rows = report_rows(report)
+    rows = read_report(report)
     assert [r["row"] for r in rows] == [str(n) for n in range(2, 12)]
     for i in (1, 4, 7):
         held = webhook_sandbox.state.get(us_number(i))
@@ -80,16 +66,16 @@ def test_retry_patch_assigns_the_agents(tmp_path: Path, webhook_sandbox: Running
         row = rows[i]
         assert row["status"] == "patched"
         assert row["phone_number_id"] == held["id"]
-        assert int(row["attempts"]) >= 2  # the import, the look-up and the PATCH
+        assert row["attempts"] == "3"  # the import, the look-up and the PATCH
 
     before = webhook_sandbox.state.stats()["requests"]
-    again = patch.retry_patch(
-        report=report, agent_id=None, api=api(webhook_sandbox), output=out(report)
+    again = retry_patch(
+        report=report, agent_id=None, api=api(webhook_sandbox), output=output_options(report)
     )
     assert again.exit_code == 0
     assert again.requests == 0
     assert webhook_sandbox.state.stats()["requests"] == before
-    assert report_rows(report) == rows
+    assert read_report(report) == rows
 
 
 def test_retry_patch_unknown_number_and_missing_agent(tmp_path: Path) -> None:
@@ -145,11 +131,11 @@ def test_retry_patch_unknown_number_and_missing_agent(tmp_path: Path) -> None:
         writer.writerows(lines)
     target = tmp_path / "patched.csv"
     with RunningSandbox() as sandbox:
-        summary = patch.retry_patch(
-            report=report, agent_id=None, api=api(sandbox), output=out(target)
+        summary = retry_patch(
+            report=report, agent_id=None, api=api(sandbox), output=output_options(target)
         )
     assert summary.exit_code == 1
-    rows = {r["row"]: r for r in report_rows(target)}
+    rows = {r["row"]: r for r in read_report(target)}
     assert rows["2"]["status"] == "patch_failed"
     assert "not found in the account" in rows["2"]["error"]
     assert rows["2"]["attempts"] == "2"
@@ -162,108 +148,21 @@ def test_retry_patch_unknown_number_and_missing_agent(tmp_path: Path) -> None:
 
 def test_retry_patch_agent_option_wins(tmp_path: Path, webhook_sandbox: RunningSandbox) -> None:
     """--agent-id assigns that agent to every webhook-failed row."""
-    source = write_input(tmp_path / "in.csv", [us_number(i) for i in range(5)])
+    given = [us_number(i) for i in range(5)]
+    source = write_input(tmp_path / "in.csv", given, agent="agent_sandbox", provider="prov_sandbox")
     report = tmp_path / "in.report.csv"
-    importer.run(
+    run_job(
         source=str(source),
         input_options=InputOptions(),
         api=api(webhook_sandbox),
-        output=out(report),
+        output=output_options(report),
     )
-    summary = patch.retry_patch(
-        report=report, agent_id="agent_b", api=api(webhook_sandbox), output=out(report)
+    summary = retry_patch(
+        report=report, agent_id="agent_b", api=api(webhook_sandbox), output=output_options(report)
     )
     assert summary.counts["patched"] == 2
     assert webhook_sandbox.state.get(us_number(1))["agent"]["id"] == "agent_b"  # type: ignore[index]
-    assert {r["agent_id"] for r in report_rows(report) if r["status"] == "patched"} == {"agent_b"}
-
-
-@pytest.fixture
-def drifted() -> Iterator[RunningSandbox]:
-    """An account of 250 numbers: 3 with another agent, 10 the input will not list."""
-    existing = []
-    for i in range(250):
-        agent = "agent_b" if i in (5, 50, 150) else "agent_sandbox"
-        existing.append({"number": us_number(i), "agent_id": agent, "provider_id": "prov_sandbox"})
-    with RunningSandbox(faults=Faults(existing=tuple(existing), agents=AGENTS)) as sandbox:
-        yield sandbox
-
-
-def test_reconcile_reports_each_kind_of_drift(tmp_path: Path, drifted: RunningSandbox) -> None:
-    """One listing pass over 3 pages finds in_sync, missing, agent_mismatch and extra rows."""
-    numbers = [us_number(i) for i in range(240)] + [us_number(1000 + i) for i in range(5)]
-    source = write_input(tmp_path / "fleet.csv", numbers)
-    report = tmp_path / "fleet.report.csv"
-    summary = reconcile.reconcile(
-        source=str(source), input_options=InputOptions(), api=api(drifted), output=out(report)
-    )
-    assert summary.exit_code == 1
-    assert summary.counts == {"in_sync": 237, "agent_mismatch": 3, "missing": 5, "extra": 10}
-    assert summary.requests == math.ceil(250 / 100)
-    assert drifted.state.stats()["by_method"] == {"GET": 3}
-    rows = report_rows(report)
-    assert len(rows) == 255
-    assert [r["status"] for r in rows[-10:]] == ["extra"] * 10
-    assert all(r["row"] == "" for r in rows[-10:])
-    mismatch = next(r for r in rows if r["status"] == "agent_mismatch")
-    assert "agent_b" in mismatch["error"]
-
-
-def test_reconcile_apply_fixes_and_never_deletes(tmp_path: Path, drifted: RunningSandbox) -> None:
-    """--apply imports the missing, patches the mismatched, keeps extras; then all is in sync."""
-    numbers = [us_number(i) for i in range(240)] + [us_number(1000 + i) for i in range(5)]
-    source = write_input(tmp_path / "fleet.csv", numbers)
-    report = tmp_path / "fleet.report.csv"
-    summary = reconcile.reconcile(
-        source=str(source),
-        input_options=InputOptions(),
-        api=api(drifted),
-        output=out(report),
-        apply=True,
-    )
-    assert summary.exit_code == 0
-    assert summary.counts == {"in_sync": 237, "patched": 3, "imported": 5, "extra": 10}
-    assert summary.requests == 3 + 3 + 5  # list pages + one call per fix
-    assert drifted.state.stats()["stored"] == 255  # nothing deleted
-    assert drifted.state.get(us_number(50))["agent"]["id"] == "agent_sandbox"  # type: ignore[index]
-    final = reconcile.reconcile(
-        source=str(source), input_options=InputOptions(), api=api(drifted), output=out(report)
-    )
-    assert final.exit_code == 0
-    assert final.counts == {"in_sync": 245, "extra": 10}
-
-
-def test_reconcile_stops_when_the_listing_is_refused(tmp_path: Path) -> None:
-    """A refused key stops reconcile with exit 3 and every row not_attempted."""
-    source = write_input(tmp_path / "fleet.csv", [us_number(i) for i in range(4)])
-    report = tmp_path / "r.csv"
-    with RunningSandbox(api_key="sk_car_other") as sandbox:
-        summary = reconcile.reconcile(
-            source=str(source), input_options=InputOptions(), api=api(sandbox), output=out(report)
-        )
-        assert sandbox.state.stats()["requests"] == 1
-    assert summary.exit_code == 3
-    assert summary.counts == {"not_attempted": 4}
-    assert "listing the account failed" in summary.stopped
-
-
-def test_reconcile_provider_filter(tmp_path: Path) -> None:
-    """--provider-id lists only that provider's numbers."""
-    existing = (
-        {"number": us_number(0), "provider_id": "prov_sandbox"},
-        {"number": us_number(1), "provider_id": "prov_other"},
-    )
-    faults = Faults(existing=existing, providers=("prov_sandbox", "prov_other"))
-    source = write_input(tmp_path / "fleet.csv", [us_number(0)], agent="")
-    with RunningSandbox(faults=faults) as sandbox:
-        summary = reconcile.reconcile(
-            source=str(source),
-            input_options=InputOptions(provider_id="prov_sandbox"),
-            api=api(sandbox),
-            output=out(tmp_path / "r.csv"),
-        )
-    assert summary.counts == {"in_sync": 1}
-    assert Status.EXTRA.value not in summary.counts
+    assert {r["agent_id"] for r in read_report(report) if r["status"] == "patched"} == {"agent_b"}
 
 
 def one_row_report(
@@ -291,18 +190,18 @@ def one_row_report(
     return path
 
 
-def test_retry_patch_refused_key_stops_and_leaves_rows_as_they_were(tmp_path: Path) -> None:
-    """A 401 stops retry-patch with exit 3; rows not patched stay webhook_failed for next time."""
+def test_retry_patch_refused_key_stops_and_leaves_the_report_as_it_was(tmp_path: Path) -> None:
+    """A 401 on the check before the first PATCH: exit 3, the REPORT byte for byte as it was."""
     report = one_row_report(tmp_path / "r.csv", number=us_number(1), number_id="pn_1")
+    before = report.read_bytes()
     with RunningSandbox(api_key="sk_car_other") as sandbox:
-        summary = patch.retry_patch(
-            report=report, agent_id=None, api=api(sandbox), output=out(report)
+        summary = retry_patch(
+            report=report, agent_id=None, api=api(sandbox), output=output_options(report)
         )
+        assert sandbox.state.stats()["by_method"] == {"GET": 1}
     assert summary.exit_code == 3
-    rows = report_rows(report)
-    assert len(rows) == 1
-    assert rows[0]["status"] in {"webhook_failed", "patch_failed"}
-    assert "HTTP 401" in rows[0]["error"] or "refused" in rows[0]["error"]
+    assert report.read_bytes() == before
+    assert "refused the key (HTTP 401)" in summary.stopped
 
 
 def test_retry_patch_unknown_agent_is_patch_failed(tmp_path: Path) -> None:
@@ -310,11 +209,11 @@ def test_retry_patch_unknown_agent_is_patch_failed(tmp_path: Path) -> None:
     existing = ({"number": us_number(3), "provider_id": "prov_sandbox"},)
     report = one_row_report(tmp_path / "r.csv", number=us_number(3), agent="agent_gone")
     with RunningSandbox(faults=Faults(existing=existing)) as sandbox:
-        summary = patch.retry_patch(
-            report=report, agent_id=None, api=api(sandbox), output=out(report)
+        summary = retry_patch(
+            report=report, agent_id=None, api=api(sandbox), output=output_options(report)
         )
     assert summary.exit_code == 1
-    (row,) = report_rows(report)
+    (row,) = read_report(report)
     assert row["status"] == "patch_failed"
     assert row["http_status"] == "404"
     assert row["provider"] == "twilio:AC0123:ie1"
@@ -345,20 +244,22 @@ def test_retry_patch_look_up_failures(
     seen: list[str] = []
 
     def handler(request: httpx.Request) -> httpx.Response:
+        if "q" not in request.url.params:  # the check before the first row
+            return httpx.Response(200, json=EMPTY_ACCOUNT)
         seen.append(str(request.url))
         return next(answers)
 
     report = one_row_report(tmp_path / "r.csv", number=us_number(4))
-    options = ApiOptions(api_key=Secret(KEY), base_url="http://127.0.0.1:9", max_attempts=1)
-    summary = patch.retry_patch(
+    options = api_options("http://127.0.0.1:9", max_attempts=1)
+    summary = retry_patch(
         report=report,
         agent_id=None,
         api=options,
-        output=out(report),
+        output=output_options(report),
         transport=httpx.MockTransport(handler),
     )
     assert summary.exit_code == 1
-    (row,) = report_rows(report)
+    (row,) = read_report(report)
     assert row["status"] == "patch_failed"
     assert reason in row["error"]
     assert f"q=%2B{us_number(4)[1:]}" in seen[0]
@@ -376,11 +277,39 @@ def test_retry_patch_refused_look_up_stops_the_run(tmp_path: Path) -> None:
             number = us_number(n)
             cells = [n, number, number, "l", "prov_sandbox", "agent_sandbox", "webhook_failed"]
             writer.writerow([*cells, 400, "", 1, "w", "2026-11-27T05:59:15Z"])
-    with RunningSandbox(api_key="sk_car_other") as sandbox:
-        summary = patch.retry_patch(
-            report=report, agent_id=None, api=api(sandbox, concurrency=2), output=out(report)
+    faults = Faults(existing=tuple({"number": us_number(n)} for n in range(2, 42)))
+    with RunningSandbox(faults=faults) as sandbox:
+        # The key is accepted by the check, then refused: the look-ups meet the 401.
+        transport = RevokeAfterFirst(sandbox.base_url)
+        summary = retry_patch(
+            report=report,
+            agent_id=None,
+            api=api(sandbox, concurrency=2),
+            output=output_options(report),
+            transport=transport,
         )
-        assert sandbox.state.stats()["requests"] <= 2
+    assert transport.lookups <= 2
     assert summary.exit_code == 3
     assert "refused the key" in summary.stopped
-    assert len(report_rows(report)) == 40
+    lines = read_report(report)
+    assert len(lines) == 40
+    counts = Counter(line["status"] for line in lines)
+    # The rows whose look-up met the 401 end patch_failed; every other row is as it was.
+    assert counts == {"patch_failed": transport.lookups, "webhook_failed": 40 - transport.lookups}
+
+
+class RevokeAfterFirst(httpx.AsyncBaseTransport):
+    """Pass requests to the sandbox, but answer 401 to everything after the first one."""
+
+    def __init__(self, base_url: str) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._seen = 0
+        self.lookups = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Forward the first request; refuse the rest as a revoked key would be."""
+        self._seen += 1
+        if self._seen == 1:
+            return await self._inner.handle_async_request(request)
+        self.lookups += 1
+        return httpx.Response(401, json={"title": "Unauthorized", "message": "revoked"})

@@ -1,4 +1,4 @@
-"""The report: every row once, sorted, atomic, private, formulas neutralised, crash-tolerant."""
+"""The report and its journal: every row once, sorted, atomic, private, neutralised, recoverable."""
 
 from __future__ import annotations
 
@@ -15,12 +15,9 @@ from hypothesis import strategies as st
 from bulk_import.cells import neutralise, unneutralise
 from bulk_import.errors import InputError
 from bulk_import.models import REPORT_COLUMNS, Outcome, Provider, Row, Status
-from bulk_import.report import (
-    ReportWriter,
-    outcome_cells,
-    read_report,
-    write_json,
-)
+from bulk_import.output.files import write_json
+from bulk_import.output.recovery import has_journal, read_report, recover
+from bulk_import.output.report import Journal, journal_path, outcome_cells
 
 WHEN = dt.datetime(2026, 11, 27, 5, 59, 15, tzinfo=dt.UTC)
 
@@ -46,8 +43,9 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 def test_columns_and_cells_in_spec_order(tmp_path: Path) -> None:
     """The header is SPEC's column list and each cell renders as SPEC says."""
     path = tmp_path / "r.csv"
-    with ReportWriter(path) as writer:
-        writer.write(outcome(2, provider=Provider(account_sid="AC1", region="ie1")))
+    writer = Journal(path)
+    writer.write(outcome(2, provider=Provider(account_sid="AC1", region="ie1")))
+    writer.publish()
     lines = path.read_text().splitlines()
     assert lines[0] == ",".join(REPORT_COLUMNS)
     assert lines[1] == (
@@ -59,24 +57,87 @@ def test_columns_and_cells_in_spec_order(tmp_path: Path) -> None:
 def test_rows_sorted_by_row_at_close_and_extras_last(tmp_path: Path) -> None:
     """Rows finishing out of order are sorted by row at close; rows without a row go last."""
     path = tmp_path / "r.csv"
-    with ReportWriter(path) as writer:
-        for n in (5, 2, 9, 3):
-            writer.write(outcome(n))
-        writer.write(outcome(0, Status.EXTRA, row=None))
-        writer.write(outcome(4))
+    writer = Journal(path)
+    for n in (5, 2, 9, 3):
+        writer.write(outcome(n))
+    writer.write(outcome(0, Status.EXTRA, row=None))
+    writer.write(outcome(4))
+    writer.publish()
     assert [r["row"] for r in read_rows(path)] == ["2", "3", "4", "5", "9", ""]
 
 
-def test_journal_is_readable_before_close(tmp_path: Path) -> None:
-    """Each written row is in the file at once (flushed), as a crash would leave it."""
+def test_journal_is_readable_before_publishing_and_the_report_untouched(tmp_path: Path) -> None:
+    """Each row is in the journal at once (flushed), as a crash would leave it; the report
+    keeps its old text until the end, then is replaced whole and the journal goes."""
     path = tmp_path / "r.csv"
-    writer = ReportWriter(path)
+    path.write_text("the old report\n")
+    writer = Journal(path)
     writer.write(outcome(7))
     writer.write(outcome(3))
-    assert [line.row for line in read_report(path)] == [3, 7]
-    writer.close()
-    writer.close()  # closing twice is harmless
+    assert [line.row for line in read_report(journal_path(path))] == [3, 7]
+    assert path.read_text() == "the old report\n"
+    assert has_journal(path)
+    writer.publish()
+    writer.publish()  # publishing twice is harmless
     assert [r["row"] for r in read_rows(path)] == ["3", "7"]
+    assert not has_journal(path)
+
+
+def test_rows_in_order_are_published_by_one_rename(tmp_path: Path) -> None:
+    """A journal already in row order becomes the report as it is (no copy)."""
+    path = tmp_path / "r.csv"
+    writer = Journal(path)
+    for n in (2, 3, 4):
+        writer.write(outcome(n))
+    inode = journal_path(path).stat().st_ino
+    writer.publish()
+    assert path.stat().st_ino == inode
+    assert [r["row"] for r in read_rows(path)] == ["2", "3", "4"]
+
+
+def test_abandon_leaves_the_report_as_it_was(tmp_path: Path) -> None:
+    """A command that did no work drops its journal; the report stays byte for byte."""
+    path = tmp_path / "r.csv"
+    path.write_text("the old report\n")
+    writer = Journal(path, base=[outcome_cells(outcome(2))])
+    writer.abandon()
+    writer.abandon()
+    assert path.read_text() == "the old report\n"
+    assert not has_journal(path)
+
+
+def test_recover_reads_the_report_with_a_killed_runs_journal_over_it(tmp_path: Path) -> None:
+    """After a kill, the report holds the old state and the journal the new: recover merges."""
+    path = tmp_path / "r.csv"
+    first = Journal(path)
+    for n in (2, 3, 4):
+        first.write(outcome(n, Status.WEBHOOK_FAILED))
+    first.write(outcome(0, Status.EXTRA, row=None, number="+14155559999"))
+    first.publish()
+    killed = Journal(path, base=[line.values() for line in read_report(path)])
+    killed.write(outcome(3, Status.PATCHED))
+    # (no publish: the process died here)
+    state = recover(path)
+    assert [(line.row, line.cells["status"]) for line in state] == [
+        (2, "webhook_failed"),
+        (3, "patched"),
+        (4, "webhook_failed"),
+        (None, "extra"),
+    ]
+    assert [line.row for line in recover(path, journal_only=True)] == [2, 3, 4, None]
+    assert recover(tmp_path / "nothing.csv") == []
+
+
+def test_a_new_journal_replaces_a_stale_one_and_stale_temporaries(tmp_path: Path) -> None:
+    """Opening a journal starts it fresh (its base lines) and sweeps a killed run's temp files."""
+    path = tmp_path / "r.csv"
+    journal_path(path).write_text("stale\n")
+    (tmp_path / ".r.csv.abc.tmp").write_text("half a report")
+    writer = Journal(path, base=[outcome_cells(outcome(5))])
+    assert [line.row for line in read_report(journal_path(path))] == [5]
+    assert not (tmp_path / ".r.csv.abc.tmp").exists()
+    writer.publish()
+    assert [r["row"] for r in read_rows(path)] == ["5"]
 
 
 def test_report_is_private(tmp_path: Path) -> None:
@@ -84,9 +145,11 @@ def test_report_is_private(tmp_path: Path) -> None:
     path = tmp_path / "r.csv"
     path.write_text("old")
     path.chmod(0o644)
-    with ReportWriter(path) as writer:
-        writer.write(outcome(3))
-        writer.write(outcome(2))
+    writer = Journal(path)
+    writer.write(outcome(3))
+    writer.write(outcome(2))
+    assert stat.S_IMODE(journal_path(path).stat().st_mode) == 0o600
+    writer.publish()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     summary = tmp_path / "s.json"
     write_json(summary, {"a": 1})
@@ -94,13 +157,14 @@ def test_report_is_private(tmp_path: Path) -> None:
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
 
 
-def test_kept_rows_and_last_line_wins(tmp_path: Path) -> None:
-    """Kept lines come first; a row written again later replaces its kept line."""
+def test_base_rows_and_last_line_wins(tmp_path: Path) -> None:
+    """Base lines come first; a row written again later replaces its base line."""
     path = tmp_path / "r.csv"
-    kept = [outcome_cells(outcome(2)), outcome_cells(outcome(4, Status.FAILED))]
-    with ReportWriter(path, kept=kept) as writer:
-        writer.write(outcome(3))
-        writer.write(outcome(4, Status.ALREADY_IMPORTED))
+    base = [outcome_cells(outcome(2)), outcome_cells(outcome(4, Status.FAILED))]
+    writer = Journal(path, base=base)
+    writer.write(outcome(3))
+    writer.write(outcome(4, Status.ALREADY_IMPORTED))
+    writer.publish()
     rows = read_rows(path)
     assert [(r["row"], r["status"]) for r in rows] == [
         ("2", "imported"),
@@ -142,9 +206,10 @@ def test_number_keeps_its_plus_other_columns_neutralised(tmp_path: Path) -> None
 def test_read_report_tolerates_a_torn_last_line(tmp_path: Path) -> None:
     """A line cut short by SIGKILL is dropped; unknown statuses and short lines too."""
     path = tmp_path / "r.csv"
-    with ReportWriter(path) as writer:
-        writer.write(outcome(2))
-        writer.write(outcome(3))
+    writer = Journal(path)
+    writer.write(outcome(2))
+    writer.write(outcome(3))
+    writer.publish()
     text = path.read_text()
     text += (
         "4,1,+1,l,p,a,bogus,,,,,\r\n5,1,+1\r\n6,4155550006,+14155550006,line 6,prov_1,agent_1,impo"
@@ -172,9 +237,10 @@ def test_every_row_exactly_once(
 ) -> None:
     """Whatever order rows finish in and whatever their text, each appears once, sorted."""
     path = tmp_path_factory.mktemp("rep") / "r.csv"
-    with ReportWriter(path) as writer:
-        for n in order:
-            writer.write(outcome(n, label=label))
+    writer = Journal(path)
+    for n in order:
+        writer.write(outcome(n, label=label))
+    writer.publish()
     lines = read_report(path)
     assert [line.row for line in lines] == sorted(order)
     if not label.startswith("'"):

@@ -1,16 +1,13 @@
-"""The ``bulk-import`` command line: options in, one call into the library, exit code out.
+"""Turn the command line's options into the frozen config of :mod:`bulk_import.config`.
 
-The CLI only turns options into the frozen config of :mod:`bulk_import.config`, calls one
-function of the core, and turns :class:`~bulk_import.errors.BulkImportError` into one line on
-stderr and exit 2. Defaults live in the config module, not here.
+The option groups every command shares, and the builders that check what can be checked before
+anything is read or sent. Defaults live in the config module, not here.
 """
 
 from __future__ import annotations
 
-import functools
 import os
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -18,15 +15,11 @@ from typing import Any, TypeVar
 import click
 
 from bulk_import import config as cfg
-from bulk_import.client import check_base_url
+from bulk_import.api.http import check_base_url
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions, Secret
-from bulk_import.errors import BulkImportError, UsageError
-from bulk_import.models import Summary
+from bulk_import.errors import UsageError
 from bulk_import.normalize import check_label_template, check_region_code
-from bulk_import.session import default_report
 
-EXIT_INTERNAL = 4
-EXIT_INTERRUPTED = 130
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -198,159 +191,38 @@ def make_output_options(
         quiet=bool(params.get("quiet")),
         progress=not params.get("no_progress"),
         debug=bool(params.get("debug")),
+        invocation=invocation(click.get_current_context()),
     )
 
 
-def _stem(source: str) -> str:
-    return "stdin" if source == "-" else Path(source).stem
+def invocation(ctx: click.Context) -> tuple[str, ...]:
+    """Return the words of the command line that ran (only what was typed, not defaults)."""
+    words = [ctx.info_name or ""]
+    for param in ctx.command.params:
+        name = param.name or ""
+        if ctx.get_parameter_source(name) is not click.core.ParameterSource.COMMANDLINE:
+            continue
+        value = ctx.params.get(name)
+        if isinstance(param, click.Argument):
+            words.append(str(value))
+        elif isinstance(param, click.Option) and param.is_flag:
+            if value:
+                words.append(param.opts[0])
+        else:
+            words += [param.opts[0], str(value)]
+    return tuple(words)
 
 
-def command(func: Callable[..., Summary]) -> Callable[..., None]:
-    """Run a command body: one-line errors with exit 2, the summary's exit code otherwise."""
-
-    @functools.wraps(func)
-    def wrapper(**params: Any) -> None:
-        debug = bool(params.get("debug"))
-        try:
-            summary = func(**params)
-        except KeyboardInterrupt:  # before a command could install its own handling
-            click.echo("bulk-import: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-        except BulkImportError as exc:
-            if debug:
-                traceback.print_exc()
-            click.echo(f"bulk-import: error: {exc}", err=True)
-            sys.exit(exc.exit_code)
-        except Exception as exc:  # a bug: say so in one line; --debug shows where
-            if debug:
-                traceback.print_exc()
-            click.echo(
-                f"bulk-import: internal error: {type(exc).__name__}: {exc} "
-                "(the report keeps every row that finished; --debug shows the traceback)",
-                err=True,
-            )
-            sys.exit(EXIT_INTERNAL)
-        sys.exit(summary.exit_code)
-
-    return wrapper
+def default_report(source: str) -> Path:
+    """Return the default report path: ``<input stem>.report.csv`` in the current directory."""
+    stem = "stdin" if source == "-" else Path(source).stem
+    return Path(f"{stem}.report.csv")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="bulk-import")
-def main() -> None:
-    """Import phone numbers into Cartesia's voice-agent platform in bulk."""
-
-
-@main.command()
-@click.argument("input", metavar="INPUT")
-@input_options
-@output_options
-@command
-def validate(**params: Any) -> Summary:
-    """Read and normalise INPUT only: no network, no API key. Status valid/invalid/duplicate."""
-    from bulk_import import importer
-
-    source = params["input"]
-    return importer.validate(
-        source=source,
-        input_options=make_input_options(params),
-        output=make_output_options(params, default=default_report(_stem(source)), source=source),
-    )
-
-
-@main.command()
-@click.argument("input", metavar="INPUT")
-@input_options
-@api_options
-@click.option("--resume", is_flag=True, help="Keep the rows the report already has as done.")
-@output_options
-@command
-def run(**params: Any) -> Summary:
-    """Read, normalise and import every row of INPUT; write the report."""
-    from bulk_import import importer
-
-    source = params["input"]
-    if source == "-" and params.get("api_key_file") == "-":
-        raise UsageError("INPUT and --api-key-file cannot both be '-' (stdin)")
-    inputs = make_input_options(params)
-    output = make_output_options(params, default=default_report(_stem(source)), source=source)
-    return importer.run(
-        source=source,
-        input_options=inputs,
-        api=make_api_options(params),
-        output=output,
-        resume=bool(params.get("resume")),
-    )
-
-
-@main.command(name="retry-patch")
-@click.argument("report_in", metavar="REPORT", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--agent-id", help="Agent to assign [default: each row's agent_id].")
-@api_options
-@output_options
-@command
-def retry_patch(**params: Any) -> Summary:
-    """Assign the agent of every webhook_failed or patch_failed row of REPORT; rewrite REPORT."""
-    from bulk_import import patch
-
-    report_in: Path = params["report_in"]
-    output = make_output_options(params, default=report_in, source=None)
-    return patch.retry_patch(
-        report=report_in,
-        agent_id=params.get("agent_id"),
-        api=make_api_options(params),
-        output=output,
-    )
-
-
-@main.command()
-@click.argument("input", metavar="INPUT")
-@input_options
-@api_options
-@click.option("--apply", is_flag=True, help="Import the missing numbers and PATCH wrong agents.")
-@output_options
-@command
-def reconcile(**params: Any) -> Summary:
-    """Diff INPUT against the account (GET, paginated); --apply fixes the drift; never deletes."""
-    from bulk_import import reconcile as rec
-
-    source = params["input"]
-    inputs = make_input_options(params)
-    output = make_output_options(params, default=default_report(_stem(source)), source=source)
-    return rec.reconcile(
-        source=source,
-        input_options=inputs,
-        api=make_api_options(params),
-        output=output,
-        apply=bool(params.get("apply")),
-    )
-
-
-def entry() -> None:
-    """Run the CLI as the ``bulk-import`` script: Ctrl-C anywhere is exit 130, not "Aborted!"."""
-    try:
-        main.main(prog_name="bulk-import", standalone_mode=False)
-    except click.exceptions.Abort:  # click's word for a KeyboardInterrupt outside a command
-        click.echo("bulk-import: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-
-
-@main.command()
-@click.option(
-    "--port",
-    type=click.IntRange(0, 65535),
-    default=0,
-    show_default=True,
-    help="Port on 127.0.0.1; 0 picks a free one.",
-)
-@click.option("--latency-ms", type=click.FloatRange(min=0), help="Latency added to every request.")
-@click.option("--faults", type=click.Path(dir_okay=False), help="JSON file of faults to inject.")
-@click.option("--seed", type=int, help="Seed of the fault dice, for repeatable runs.")
-def sandbox(port: int, latency_ms: float | None, faults: str | None, seed: int | None) -> None:
-    """Run a local Cartesia-compatible API on loopback (for rehearsals, demo, tests, benchmarks)."""
-    from bulk_import.sandbox import serve
-
-    sys.exit(serve(port=port, latency_ms=latency_ms, faults_path=faults, seed=seed))
+def given_options(params: dict[str, Any]) -> dict[str, object]:
+    """Return the options given on the command line (for a summary written before the config)."""
+    return {
+        key: str(value) if isinstance(value, Path) else value
+        for key, value in params.items()
+        if value not in (None, False)
+    }

@@ -1,39 +1,49 @@
-"""The import engine end to end: ``run`` against the sandbox over real loopback sockets.
+"""``run`` end to end: the engine and the import job against the sandbox over real sockets.
 
-In-process through ``importer.run`` where no signal is involved; the CLI as a subprocess for
-signals, exit codes and what a person sees.
+In-process through ``jobs.importing.run`` where no signal is involved; the CLI as a subprocess
+for signals, exit codes and what a person sees.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import json
-import os
 import signal
 import socketserver
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
+from aiohttp import web
+from conftest import (
+    OK,
+    Instrument,
+    api_options,
+    assert_each_row_once,
+    cli,
+    cli_env,
+    finish,
+    numbers,
+    output_options,
+    read_report,
+    read_state,
+    start_cli,
+    statuses,
+    write_input,
+)
 from sandbox_fixtures import us_number
 
-from bulk_import import importer, retry
-from bulk_import.config import ApiOptions, InputOptions, OutputOptions, Secret
+from bulk_import.config import InputOptions
+from bulk_import.errors import InputError
+from bulk_import.jobs.importing import run as run_job
 from bulk_import.models import REPORT_COLUMNS, Summary
-from bulk_import.report import read_report as report_lines
-from bulk_import.runner import Caller, Counters, Sent, StopControl
+from bulk_import.output.report import journal_path
 from bulk_import.sandbox import DEFAULT_API_KEY, Faults, RunningSandbox
-from bulk_import.throttle import Throttle
 
-OK = frozenset({"imported", "already_imported"})
 CANARY = "sk_car_SECRET_canary_123"
 CHAOS = Faults(
     error_429=0.08,
@@ -45,39 +55,6 @@ CHAOS = Faults(
     drop=0.06,
     stored_then_500=0.15,
 )
-
-
-# -- helpers ----------------------------------------------------------------------------------
-
-
-def write_input(path: Path, numbers: list[str], *, extra: str = "") -> Path:
-    """Write a CSV of numbers with labels (and ``extra`` raw lines at the end)."""
-    lines = ["number,label"] + [f"{n},label {i}" for i, n in enumerate(numbers)]
-    path.write_text("\n".join(lines) + "\n" + extra)
-    return path
-
-
-def numbers(count: int, start: int = 0) -> list[str]:
-    """Return ``count`` distinct valid numbers."""
-    return [us_number(start + i) for i in range(count)]
-
-
-def read_report(path: Path) -> list[dict[str, str]]:
-    """Return the report's lines as dicts, checking its header."""
-    with path.open(newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        assert tuple(reader.fieldnames or ()) == REPORT_COLUMNS
-        return list(reader)
-
-
-def assert_each_row_once(lines: list[dict[str, str]], count: int) -> None:
-    """Check the report holds data rows 2..count+1, each exactly once, in order."""
-    assert [int(line["row"]) for line in lines] == list(range(2, count + 2))
-
-
-def statuses(lines: list[dict[str, str]]) -> Counter[str]:
-    """Count the report's statuses."""
-    return Counter(line["status"] for line in lines)
 
 
 class Run:
@@ -98,37 +75,19 @@ class Run:
         **api: Any,
     ) -> Summary:
         """Import the input; return the summary."""
-        options: dict[str, Any] = {"concurrency": 4, "max_attempts": 10, "timeout": 5.0}
+        options: dict[str, Any] = {"max_attempts": 10}
         options.update(api)
-        return importer.run(
+        return run_job(
             source=str(self.source),
             input_options=inputs or InputOptions(provider_id="prov_sandbox"),
-            api=ApiOptions(api_key=Secret(key), base_url=self.sandbox.base_url, **options),
-            output=OutputOptions(
-                report=self.report, summary_json=self.summary_json, quiet=True, progress=False
-            ),
+            api=api_options(self.sandbox.base_url, key=key, **options),
+            output=output_options(self.report, summary_json=self.summary_json),
             resume=resume,
         )
 
     def lines(self) -> list[dict[str, str]]:
         """Return the report's lines."""
         return read_report(self.report)
-
-
-@pytest.fixture
-def short_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Scale the backoff between retries down to milliseconds (its shape is test_retry's)."""
-    original = retry.backoff_s
-    monkeypatch.setattr(
-        retry, "backoff_s", lambda attempt, **_: original(attempt, base=0.01, cap=0.5)
-    )
-
-
-@pytest.fixture
-def sandbox() -> Iterator[RunningSandbox]:
-    """Run a well-behaved sandbox."""
-    with RunningSandbox() as running:
-        yield running
 
 
 @pytest.fixture
@@ -161,17 +120,24 @@ def test_happy_path_imports_every_row_once(run: Run) -> None:
         assert stored[number]["agent"]["id"] == "agent_sandbox"
     assert run.sandbox.state.post_counts == Counter(dict.fromkeys(given, 1))
     stats = run.sandbox.state.stats()
-    assert stats["by_status"] == {"201": 30}
-    assert summary.requests == 30
+    # One GET checked the key and the base URL before the first row.
+    assert stats["by_status"] == {"201": 30, "200": 1}
+    assert stats["by_method"] == {"POST": 30, "GET": 1}
+    assert summary.requests == 31
     assert summary.counts == {"imported": 30}
     data = json.loads(run.summary_json.read_text())
     assert (data["command"], data["total"], data["requests"], data["exit_code"]) == (
         "run",
         30,
-        30,
+        31,
         0,
     )
     assert data["counts"] == {"imported": 30}
+    assert data["http"] == {"200": 1, "201": 30}
+    assert data["options"]["concurrency"] == 4
+    assert "api_key" not in data["options"]
+    assert data["version"]
+    assert not journal_path(run.report).exists()
     assert run.report.stat().st_mode & 0o777 == 0o600
     assert run.summary_json.stat().st_mode & 0o777 == 0o600
 
@@ -190,7 +156,7 @@ def test_rerun_is_already_imported_and_exit_0(run: Run) -> None:
     assert run.sandbox.state.stats()["stored"] == 12
 
 
-def test_chaos_every_row_ends_ok_exactly_once(tmp_path: Path, short_backoff: None) -> None:
+def test_chaos_every_row_ends_ok_exactly_once(tmp_path: Path, fast_retries: None) -> None:
     """Through 429s, 5xx, drops and stored-then-500, every row ends ok once, no number twice."""
     given = numbers(60)
     with RunningSandbox(faults=CHAOS, seed=7) as sandbox:
@@ -217,8 +183,10 @@ def test_chaos_every_row_ends_ok_exactly_once(tmp_path: Path, short_backoff: Non
     assert any(int(line["attempts"]) > 1 for line in lines)
     # A POST stored, then answered 500, finds its own success on the retry.
     assert any(line["status"] == "already_imported" for line in lines)
-    # Every request is counted the same by the client, the report and the server.
-    assert sum(int(line["attempts"]) for line in lines) == summary.requests == stats["requests"]
+    # Every request is counted the same by the client, the report and the server (the GETs
+    # are the check before the first row, retried through the chaos too).
+    attempts = sum(int(line["attempts"]) for line in lines)
+    assert attempts + stats["by_method"]["GET"] == summary.requests == stats["requests"]
 
 
 def test_rate_limited_api_every_row_ends_ok(tmp_path: Path) -> None:
@@ -237,29 +205,29 @@ def test_rate_limited_api_every_row_ends_ok(tmp_path: Path) -> None:
     assert stats["by_status"]["201"] == 60
     limited = stats["by_status"].get("429", 0)
     assert limited > 0
-    assert sum(int(line["attempts"]) for line in lines) == 60 + limited == summary.requests
+    attempts = sum(int(line["attempts"]) for line in lines)
+    assert attempts + stats["by_method"]["GET"] == summary.requests == stats["requests"]
+    assert attempts == 60 + stats["by_status"]["429"] - (stats["by_method"]["GET"] - 1)
 
 
-def test_wrong_key_stops_at_once(tmp_path: Path) -> None:
-    """A 401 stops the run: at most --concurrency requests, exit 3, the rest not_attempted."""
+def test_wrong_key_stops_before_the_first_row(tmp_path: Path) -> None:
+    """A refused key is found by the one GET before any row: exit 3, no POST, report untouched."""
     with RunningSandbox(api_key="sk_car_another_key") as sandbox:
         run = Run(sandbox, tmp_path)
         write_input(run.source, numbers(40))
+        run.report.write_text("an earlier report\n")
         summary = run(concurrency=4)
-        requests = sandbox.state.stats()["requests"]
+        stats = sandbox.state.stats()
     assert summary.exit_code == 3
-    assert 1 <= requests <= 4
-    assert summary.requests == requests
-    lines = run.lines()
-    assert_each_row_once(lines, 40)
-    counts = statuses(lines)
-    assert counts == {"failed": requests, "not_attempted": 40 - requests}
-    failed = [line for line in lines if line["status"] == "failed"]
-    assert {line["http_status"] for line in failed} == {"401"}
-    assert all(line["error"].startswith("HTTP 401: Unauthorized") for line in failed)
-    not_sent = [line for line in lines if line["status"] == "not_attempted"]
-    assert all(line["error"].startswith("not sent: the API refused the key") for line in not_sent)
-    assert "refused the key (HTTP 401)" in summary.stopped
+    assert stats["by_method"] == {"GET": 1}
+    assert summary.requests == 1
+    assert run.report.read_text() == "an earlier report\n"
+    assert not journal_path(run.report).exists()
+    assert summary.stopped.startswith(f"the API at {sandbox.base_url} refused the key (HTTP 401)")
+    data = json.loads(run.summary_json.read_text())
+    assert data["exit_code"] == 3
+    assert data["error"] == summary.stopped
+    assert (data["total"], data["counts"]) == (0, {})
 
 
 def test_unknown_provider_stops_at_the_failure_limit(run: Run) -> None:
@@ -269,7 +237,7 @@ def test_unknown_provider_stops_at_the_failure_limit(run: Run) -> None:
         inputs=InputOptions(provider_id="prov_nobody"), concurrency=4, max_consecutive_failures=5
     )
     assert summary.exit_code == 3
-    requests = run.sandbox.state.stats()["requests"]
+    requests = run.sandbox.state.stats()["by_method"]["POST"]
     assert 5 <= requests <= 5 + 4 - 1
     lines = run.lines()
     assert_each_row_once(lines, 50)
@@ -323,39 +291,77 @@ def test_rate_cap_is_applied(run: Run) -> None:
     summary = run(concurrency=8, rate=50.0)
     elapsed = time.monotonic() - started
     assert summary.exit_code == 0
-    assert run.sandbox.state.stats()["requests"] == 26
+    assert run.sandbox.state.stats()["by_method"] == {"GET": 1, "POST": 26}
     assert 0.45 <= elapsed < 5
 
 
+def rewrite_report(path: Path, lines: list[dict[str, str]]) -> None:
+    """Write ``lines`` back as the report (as a person editing it, or an earlier run, left it)."""
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=REPORT_COLUMNS, lineterminator="\r\n")
+        writer.writeheader()
+        writer.writerows(lines)
+
+
 def test_resume_keeps_done_rows_and_redoes_the_rest(run: Run) -> None:
-    """--resume keeps done rows, re-sends the others, and re-sends a row whose number changed."""
+    """--resume keeps done rows (imported, already_imported) and re-sends failed/not_attempted."""
     given = numbers(10)
     write_input(run.source, given)
     assert run().exit_code == 0
-    # Pretend rows 3 and 4 had failed, and row 5's number was corrected in the input since.
+    # Pretend rows 3 and 4 had failed or not been sent, and row 5 was found already there.
     lines = run.lines()
     lines[1].update(status="failed", http_status="503", phone_number_id="", error="boom")
     lines[2].update(status="not_attempted", phone_number_id="", error="not sent")
     lines[3].update(status="already_imported", http_status="409", phone_number_id="")
-    with run.report.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=REPORT_COLUMNS, lineterminator="\r\n")
-        writer.writeheader()
-        writer.writerows(lines)
-    given[3] = us_number(500)
-    write_input(run.source, given)
+    rewrite_report(run.report, lines)
     before = run.sandbox.state.post_counts
     summary = run(resume=True)
     assert summary.exit_code == 0
     after = run.sandbox.state.post_counts - before
-    assert after == Counter({given[1]: 1, given[2]: 1, given[3]: 1})
+    assert after == Counter({given[1]: 1, given[2]: 1})
     lines = run.lines()
     assert_each_row_once(lines, 10)
     by_row = {int(line["row"]): line for line in lines}
     assert by_row[3]["status"] == by_row[4]["status"] == "already_imported"
-    assert (by_row[5]["status"], by_row[5]["number"]) == ("imported", given[3])
-    assert summary.counts == {"imported": 8, "already_imported": 2}
+    assert by_row[5]["status"] == "already_imported"  # kept as it was
+    assert summary.counts == {"imported": 7, "already_imported": 3}
     assert summary.total == len(lines)
-    assert summary.requests == 3
+    assert summary.requests == 3  # the check before the first row, and two POSTs
+
+
+def test_resume_refuses_the_report_of_another_input(run: Run) -> None:
+    """--resume with a report whose done rows name other numbers: exit 2, nothing sent."""
+    given = numbers(6)
+    write_input(run.source, given)
+    assert run().exit_code == 0
+    before = run.report.read_bytes()
+    requests = run.sandbox.state.stats()["requests"]
+    changed = list(given)
+    changed[3] = us_number(500)
+    write_input(run.source, changed)
+    with pytest.raises(InputError) as caught:
+        run(resume=True)
+    assert str(caught.value) == (
+        f"{run.report} belongs to another input: its row 5 is {given[3]}, but row 5 of "
+        f"{run.source} is {changed[3]}; pass another --report, or run without --resume"
+    )
+    assert run.report.read_bytes() == before
+    assert run.sandbox.state.stats()["requests"] == requests
+    data = json.loads(run.summary_json.read_text())
+    assert (data["exit_code"], data["error"]) == (2, str(caught.value))
+
+
+def test_resume_accepts_the_same_number_written_another_way(run: Run) -> None:
+    """A kept row whose number is typed differently but is the same E.164 number is kept."""
+    given = numbers(3)
+    write_input(run.source, given)
+    assert run().exit_code == 0
+    retyped = [f"({n[2:5]}) {n[5:8]}-{n[8:]}" for n in given]
+    write_input(run.source, retyped)
+    summary = run(resume=True)
+    assert summary.exit_code == 0
+    assert run.sandbox.state.stats()["by_method"] == {"GET": 2, "POST": 3}  # no POST again
+    assert statuses(run.lines()) == {"imported": 3}
 
 
 def test_resume_without_a_report_imports_everything(run: Run) -> None:
@@ -375,154 +381,45 @@ class GarbageHandler(socketserver.BaseRequestHandler):
         self.request.sendall(b"NOT HTTP AT ALL\r\n\r\n")
 
 
-def test_an_answer_that_is_not_http_fails_its_rows_not_the_run(tmp_path: Path) -> None:
-    """A server that does not speak HTTP fails each row with a clear reason; the run finishes."""
+def test_a_server_that_is_not_http_stops_the_run_before_the_first_row(tmp_path: Path) -> None:
+    """A base URL that does not speak HTTP: exit 3 naming it, after the retries, no report."""
     with socketserver.ThreadingTCPServer(("127.0.0.1", 0), GarbageHandler) as server:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
             source = write_input(tmp_path / "in.csv", numbers(3))
             report = tmp_path / "report.csv"
-            summary = importer.run(
+            base = f"http://127.0.0.1:{server.server_address[1]}"
+            summary = run_job(
                 source=str(source),
                 input_options=InputOptions(provider_id="prov_sandbox"),
-                api=ApiOptions(
-                    api_key=Secret(DEFAULT_API_KEY),
-                    base_url=f"http://127.0.0.1:{server.server_address[1]}",
-                    max_attempts=2,
-                ),
-                output=OutputOptions(report=report, quiet=True, progress=False),
+                api=api_options(base, max_attempts=2),
+                output=output_options(report),
             )
         finally:
             server.shutdown()
-    assert summary.exit_code == 1
-    lines = read_report(report)
-    assert_each_row_once(lines, 3)
-    for line in lines:
-        assert line["status"] == "failed"
-        assert line["attempts"] == "2"
-        assert line["error"].startswith(
-            "gave up after 2 attempts: RemoteProtocolError: not a valid HTTP answer: "
-            "Bad status line"
-        )
-
-
-# -- the Caller: nothing new goes out once the run stops ---------------------------------------
-
-
-async def test_stop_while_waiting_for_a_turn_sends_nothing() -> None:
-    """A stop while a request waits for its turn under the rate cap leaves it unsent, at once."""
-    throttle = Throttle(concurrency=2, rate=0.5)
-    await throttle.acquire()  # the first turn is taken: the next one is 2 s away
-    throttle.release(status=201)
-    control = StopControl()
-    counters = Counters()
-    caller = Caller(throttle=throttle, control=control, counters=counters, max_attempts=3)
-    calls: list[int] = []
-
-    async def request() -> httpx.Response:
-        calls.append(1)
-        return httpx.Response(201)
-
-    task = asyncio.ensure_future(caller.send(request))
-    await asyncio.sleep(0.05)
-    assert not task.done()
-    control.stop("interrupted by SIGINT", exit_code=130)
-    sent = await asyncio.wait_for(task, 0.5)
-    assert sent == Sent(None, "not sent: interrupted by SIGINT", 0)
-    assert calls == []
-    assert counters.requests == 0
-    # The slot it took was given back: both slots can be taken again.
-    for _ in range(2):
-        await asyncio.wait_for(throttle.acquire(stopping=lambda: True), 0.5)
-
-
-async def test_stop_during_a_backoff_keeps_the_last_answer() -> None:
-    """A stop while waiting to retry ends the retries: the last answer stands, no new request."""
-    control = StopControl()
-    counters = Counters()
-    caller = Caller(
-        throttle=Throttle(concurrency=1, rate=1000.0),
-        control=control,
-        counters=counters,
-        max_attempts=5,
+    assert summary.exit_code == 3
+    assert summary.requests == 2
+    assert summary.stopped.startswith(
+        f"cannot reach the API at {base} (RemoteProtocolError: not a valid HTTP answer: "
     )
-    calls: list[int] = []
-
-    async def request() -> httpx.Response:
-        calls.append(1)
-        return httpx.Response(503, headers={"Retry-After": "60"})
-
-    task = asyncio.ensure_future(caller.send(request))
-    while not counters.retrying:
-        await asyncio.sleep(0.01)
-    control.stop("interrupted by SIGTERM", exit_code=130)
-    sent = await asyncio.wait_for(task, 1)
-    assert sent.response is not None
-    assert (sent.response.status_code, sent.attempts) == (503, 1)
-    assert calls == [1]
-    assert counters.requests == 1
-    assert counters.retrying == 0
+    assert summary.stopped.endswith("check --base-url (env CARTESIA_BASE_URL) and the network")
+    assert not report.exists()
 
 
 # -- the CLI as a subprocess: signals, exit codes, what a person sees -------------------------
 
 
-def cli_env(sandbox: RunningSandbox | None, key: str | None = DEFAULT_API_KEY) -> dict[str, str]:
-    """Return the environment of a CLI run against ``sandbox``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTESIA_")}
-    if key is not None:
-        env["CARTESIA_API_KEY"] = key
-    if sandbox is not None:
-        env["CARTESIA_BASE_URL"] = sandbox.base_url
-    return env
-
-
-def cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """Run ``bulk-import`` to the end; return its exit code and output."""
-    return subprocess.run(
-        [sys.executable, "-m", "bulk_import", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
-def start_cli(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
-    """Start ``bulk-import`` in the background."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "bulk_import", *args],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def wait_for_rows(report: Path, rows: int, process: subprocess.Popen[str]) -> None:
-    """Wait until the report being written holds at least ``rows`` data lines."""
+    """Wait until the journal of the report being written holds at least ``rows`` data lines."""
+    journal = journal_path(report)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         assert process.poll() is None, "the run ended before it could be interrupted"
-        if report.exists() and report.read_bytes().count(b"\n") > rows:
+        if journal.exists() and journal.read_bytes().count(b"\n") > rows:
             return
         time.sleep(0.02)
-    raise AssertionError(f"the report never reached {rows} rows")
-
-
-def finish(process: subprocess.Popen[str]) -> tuple[int, str, str]:
-    """Wait for a started CLI; return its exit code, stdout and stderr."""
-    try:
-        out, err = process.communicate(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise
-    return process.returncode, out, err
+    raise AssertionError(f"the journal never reached {rows} rows")
 
 
 RUN_ARGS = ("run", "in.csv", "--provider-id", "prov_sandbox", "--no-progress", "--timeout", "5")
@@ -535,7 +432,7 @@ def test_signal_mid_run_exits_130_and_resume_finishes(tmp_path: Path, sig: signa
     write_input(tmp_path / "in.csv", given)
     report = tmp_path / "in.report.csv"
     with RunningSandbox(faults=Faults(latency_ms=40)) as sandbox:
-        env = cli_env(sandbox)
+        env = cli_env(sandbox.base_url)
         process = start_cli(*RUN_ARGS, "--concurrency", "2", env=env, cwd=tmp_path)
         wait_for_rows(report, 6, process)
         process.send_signal(sig)
@@ -564,29 +461,36 @@ def test_signal_mid_run_exits_130_and_resume_finishes(tmp_path: Path, sig: signa
         assert sandbox.state.post_counts == Counter(dict.fromkeys(given, 1))
 
 
-def test_sigkill_mid_run_then_resume_completes(tmp_path: Path) -> None:
-    """After SIGKILL the flushed rows survive, and --resume completes every row ok exactly once."""
+@pytest.mark.parametrize("again", [(), ("--resume",)], ids=["same-command", "resume"])
+def test_sigkill_mid_run_then_the_same_command_completes(
+    tmp_path: Path, again: tuple[str, ...]
+) -> None:
+    """After SIGKILL the journal holds every finished row; running again sends none of them."""
     given = numbers(80)
     write_input(tmp_path / "in.csv", given)
     report = tmp_path / "in.report.csv"
     with RunningSandbox(faults=Faults(latency_ms=40)) as sandbox:
-        env = cli_env(sandbox)
+        env = cli_env(sandbox.base_url)
         process = start_cli(*RUN_ARGS, "--concurrency", "3", env=env, cwd=tmp_path)
         wait_for_rows(report, 6, process)
         process.kill()
         process.communicate(timeout=10)
-        # A kill between two writes may cut the last line: read it as --resume does.
-        journal = report_lines(report)
-        assert len(journal) >= 6
-        assert {line.cells["status"] for line in journal} == {"imported"}
-        done = {line.cells["number"] for line in journal}
+        # The report path holds nothing yet; the journal beside it every finished row (a kill
+        # between two writes may cut its last line: read it as the next run does).
+        assert not report.exists()
+        state = read_state(report)
+        assert len(state) >= 6
+        assert set(statuses(state)) == {"imported"}
+        done = {line["number"] for line in state}
         posts_before = sandbox.state.post_counts
 
-        code, _, err = finish(start_cli(*RUN_ARGS, "--resume", env=env, cwd=tmp_path))
+        code, _, err = finish(start_cli(*RUN_ARGS, *again, env=env, cwd=tmp_path))
         assert code == 0, err
+        assert "the rows it finished are kept" in err
         lines = read_report(report)
         assert_each_row_once(lines, 80)
         assert set(statuses(lines)) <= OK
+        assert not journal_path(report).exists()
         resent = sandbox.state.post_counts - posts_before
         assert not set(resent) & done, "a row done before the kill was sent again"
         # Only the requests in flight at the kill may have reached the API twice.
@@ -595,23 +499,30 @@ def test_sigkill_mid_run_then_resume_completes(tmp_path: Path) -> None:
         assert sorted(sandbox.state.numbers) == sorted(given)
 
 
+def too_many() -> web.Response:
+    """Answer as an account at its limit does, asking for a 30 s pause."""
+    body = {"title": "Too many requests", "message": "slow down"}
+    return web.json_response(body, status=429, headers={"Retry-After": "30"})
+
+
 def test_stop_during_a_long_retry_after_sends_nothing_new(tmp_path: Path) -> None:
     """A SIGINT while every worker waits out a Retry-After ends the run at once, sending nothing."""
     write_input(tmp_path / "in.csv", numbers(10))
-    faults = Faults(error_429=1.0, retry_after="seconds", retry_after_s=30)
-    with RunningSandbox(faults=faults) as sandbox:
-        process = start_cli(*RUN_ARGS, "--concurrency", "3", env=cli_env(sandbox), cwd=tmp_path)
+    instrument = Instrument(post_answer=too_many)
+    with instrument.install(RunningSandbox()) as sandbox:
+        env = cli_env(sandbox.base_url)
+        process = start_cli(*RUN_ARGS, "--concurrency", "3", env=env, cwd=tmp_path)
         deadline = time.monotonic() + 20
-        while sandbox.state.stats()["requests"] < 3 and time.monotonic() < deadline:
+        while instrument.count("POST") < 3 and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(0.3)  # every worker is now waiting out the 30 s pause
         started = time.monotonic()
         process.send_signal(signal.SIGINT)
         code, _, err = finish(process)
         elapsed = time.monotonic() - started
-        assert code == 130, err
-        assert elapsed < 5
-        assert sandbox.state.stats()["requests"] == 3
+    assert code == 130, err
+    assert elapsed < 5
+    assert instrument.count("POST") == 3
     lines = read_report(tmp_path / "in.report.csv")
     assert_each_row_once(lines, 10)
     counts = statuses(lines)
@@ -623,10 +534,12 @@ def test_stop_during_a_long_retry_after_sends_nothing_new(tmp_path: Path) -> Non
 def test_second_sigint_abandons_requests_in_flight(tmp_path: Path) -> None:
     """A second SIGINT stops waiting for slow answers: those rows say the outcome is unknown."""
     write_input(tmp_path / "in.csv", numbers(10))
-    with RunningSandbox(faults=Faults(latency_ms=20_000)) as sandbox:
-        process = start_cli(*RUN_ARGS, "--concurrency", "2", env=cli_env(sandbox), cwd=tmp_path)
+    args = (*RUN_ARGS, "--concurrency", "2", "--timeout", "30")
+    instrument = Instrument(post_delay_s=20)
+    with instrument.install(RunningSandbox()) as sandbox:
+        process = start_cli(*args, env=cli_env(sandbox.base_url), cwd=tmp_path)
         deadline = time.monotonic() + 20
-        while sandbox.state.stats()["requests"] < 2 and time.monotonic() < deadline:
+        while instrument.count("POST") < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
         process.send_signal(signal.SIGINT)
         time.sleep(0.3)
@@ -652,7 +565,7 @@ def test_api_key_never_shown(tmp_path: Path) -> None:
     key_file.write_text(CANARY + "\n")
     seen: list[str] = []
     with RunningSandbox(faults=CHAOS, api_key=CANARY, seed=3) as sandbox:
-        env = cli_env(sandbox, key=CANARY)
+        env = cli_env(sandbox.base_url, key=CANARY)
         args = (*RUN_ARGS, "--debug", "--max-attempts", "12", "--summary-json", "s1.json")
         done = cli(*args, env=env, cwd=tmp_path)
         assert done.returncode == 1, done.stderr  # the invalid row needs attention
@@ -660,7 +573,7 @@ def test_api_key_never_shown(tmp_path: Path) -> None:
         seen.append((tmp_path / "in.report.csv").read_text())
         assert sandbox.state.stats()["stored"] == 20
     with RunningSandbox(api_key="sk_car_not_the_canary") as sandbox:
-        env = cli_env(sandbox, key=None)
+        env = cli_env(sandbox.base_url, key=None)
         done = cli(
             *RUN_ARGS,
             *("--api-key-file", str(key_file), "--debug", "--summary-json", "s2.json"),
@@ -680,19 +593,19 @@ def test_api_key_never_shown(tmp_path: Path) -> None:
         assert "SECRET_canary" not in text
 
 
-def test_unreachable_api_fails_rows_without_a_traceback(tmp_path: Path) -> None:
-    """Nothing listening: each row fails naming the connection error; exit 1, one clean run."""
+def test_unreachable_api_stops_before_the_first_row(tmp_path: Path) -> None:
+    """Nothing listening: exit 3 with one line naming the URL and the cause; no row, no report."""
     write_input(tmp_path / "in.csv", numbers(3))
-    env = cli_env(None)
-    env["CARTESIA_BASE_URL"] = "http://127.0.0.1:9"  # discard: nothing listens there
-    done = cli(*RUN_ARGS, "--max-attempts", "2", env=env, cwd=tmp_path)
-    assert done.returncode == 1, done.stderr
+    env = cli_env("http://127.0.0.1:9")  # discard: nothing listens there
+    done = cli(*RUN_ARGS, "--max-attempts", "2", "--quiet", env=env, cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
     assert "Traceback" not in done.stderr
-    lines = read_report(tmp_path / "in.report.csv")
-    assert statuses(lines) == {"failed": 3}
-    for line in lines:
-        assert line["error"].startswith("gave up after 2 attempts: ClientConnectorError: ")
-        assert "Cannot connect to host 127.0.0.1:9" in line["error"]
+    assert done.stderr.startswith(
+        "bulk-import run in.csv: exit 3: stopped early: cannot reach the API at "
+        "http://127.0.0.1:9 (ClientConnectorError: Cannot connect to host 127.0.0.1:9"
+    )
+    assert len(done.stderr.splitlines()) == 1
+    assert not (tmp_path / "in.report.csv").exists()
 
 
 @pytest.mark.parametrize(
@@ -707,9 +620,9 @@ def test_unreachable_api_fails_rows_without_a_traceback(tmp_path: Path) -> None:
         (
             (*RUN_ARGS, "--base-url", "http://api.cartesia.example"),
             DEFAULT_API_KEY,
-            "bulk-import: error: refusing plain http:// to api.cartesia.example: the API key "
-            "would cross the network unencrypted; use https:// (plain http is allowed for "
-            "loopback hosts only)",
+            "bulk-import: error: refusing plain http:// to api.cartesia.example: credentials "
+            "would cross the network unencrypted; use https:// in --base-url (plain http is "
+            "allowed for loopback hosts only)",
         ),
         (
             (*RUN_ARGS, "--report", "no/such/folder/r.csv"),
@@ -734,7 +647,7 @@ def test_usage_errors_exit_2_with_one_line(
 ) -> None:
     """Each usage error is one exact line on stderr, exit 2, nothing sent, no traceback."""
     write_input(tmp_path / "in.csv", numbers(3))
-    done = cli(*args, env=cli_env(sandbox, key=key), cwd=tmp_path)
+    done = cli(*args, env=cli_env(sandbox.base_url, key=key), cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr == message + "\n"
     assert done.stdout == ""

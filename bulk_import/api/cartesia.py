@@ -1,0 +1,156 @@
+"""Speak Cartesia's phone-number API for the jobs: outcomes in, never an ``httpx.Response`` out.
+
+One :class:`CartesiaApi` per run holds the HTTP client, the retry policy, the limiter, the stop
+control and the counters. Its calls answer in the values the jobs work with: an
+:class:`~bulk_import.models.Outcome` for an import or an agent assignment, a number's id, the
+account's numbers by E.164 number. Listing lives in :mod:`bulk_import.api.listing`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import httpx
+
+from bulk_import.api.answers import (
+    Final,
+    describe_error,
+    failure_text,
+    import_outcome,
+    parse_json,
+)
+from bulk_import.api.caller import Caller, Counters, Limiter, Recorder
+from bulk_import.api.control import StopControl
+from bulk_import.api.http import Http, check_base_url
+from bulk_import.api.retry import RETRY_STATUSES, RetryPolicy
+from bulk_import.api.throttle import Throttle
+from bulk_import.config import ApiOptions
+from bulk_import.errors import UsageError
+from bulk_import.models import Exit, Outcome, Row, Status
+
+PHONE_NUMBERS = "/agents/phone-numbers"
+PROVIDERS = "/agents/phone-numbers/providers"
+
+
+class CartesiaApi:
+    """Send one run's requests to Cartesia and turn the answers into outcomes."""
+
+    def __init__(
+        self,
+        options: ApiOptions,
+        *,
+        control: StopControl,
+        limiter: Limiter | None = None,
+        recorder: Recorder | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = check_base_url(options.base_url)
+        self.control = control
+        self.limiter = limiter or Throttle(concurrency=options.concurrency, rate=options.rate)
+        self.counters = Counters()
+        self.caller = Caller(
+            policy=RetryPolicy(max_attempts=options.max_attempts),
+            limiter=self.limiter,
+            control=control,
+            counters=self.counters,
+            recorder=recorder,
+        )
+        self.http = Http(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"Bearer {options.api_key.reveal()}",
+                "Cartesia-Version": options.api_version,
+            },
+            timeout=options.timeout,
+            connections=options.concurrency,
+            transport=transport,
+        )
+        self._numbers_url = self.http.url(PHONE_NUMBERS)
+
+    async def __aenter__(self) -> CartesiaApi:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.http.aclose()
+
+    @property
+    def stopping(self) -> str:
+        """Return why the run is stopping, or "" while it goes on."""
+        return self.control.reason if self.control.stopping else ""
+
+    async def get(self, path: str, params: dict[str, str | int]) -> Final:
+        """GET one page of a listing with the run's retry policy."""
+        return await self.caller.send(lambda: self.http.request("GET", path, params=params))
+
+    async def preflight(self) -> None:
+        """Check the key and that the base URL answers like the API, before the first row.
+
+        One ``GET /agents/phone-numbers?limit=1``, judged by :meth:`judge_listing`.
+        """
+        self.judge_listing(await self.get(PHONE_NUMBERS, {"limit": 1}))
+
+    def judge_listing(self, final: Final) -> None:
+        """Judge the first answer of a listing as the run's first contact with the API.
+
+        A refused key stops the run (exit 3); a base URL that answers, but not like the API, is
+        :class:`UsageError` (exit 2); one that cannot be reached, or keeps failing, once the
+        retries are spent stops the run (exit 3). Each is one line naming the URL.
+        """
+        response = final.response
+        if response is None:
+            if not final.not_sent:
+                self.control.stop(
+                    f"cannot reach the API at {self.base_url} ({final.error}); "
+                    "check --base-url (env CARTESIA_BASE_URL) and the network",
+                    exit_code=Exit.STOPPED,
+                )
+            return
+        code = response.status_code
+        self.control.stop_if_refused(code, url=self.base_url)
+        if self.control.stopping:
+            return
+        if code in RETRY_STATUSES:
+            self.control.stop(
+                f"the API at {self.base_url} kept failing ({describe_error(response)}); "
+                "try again later",
+                exit_code=Exit.STOPPED,
+            )
+            return
+        body = parse_json(response) if code == 200 else None
+        if not (isinstance(body, dict) and isinstance(body.get("data"), list)):
+            what = f"HTTP {code}" if code != 200 else "an answer that is not its list"
+            raise UsageError(
+                f"{self.base_url} does not answer like Cartesia's API "
+                f"(GET {self.base_url}{PHONE_NUMBERS} gave {what}); "
+                "check --base-url (env CARTESIA_BASE_URL)"
+            )
+
+    async def import_row(self, row: Row) -> Outcome:
+        """POST one row; return its outcome (imported, already_imported, webhook_failed, ...)."""
+        payload = row.payload()
+        url = self._numbers_url
+        final = await self.caller.send(lambda: self.http.request("POST", url, json=payload))
+        if final.response is not None:
+            self.control.stop_if_refused(final.response.status_code, url=self.base_url)
+        return import_outcome(row, final, stopping=self.stopping)
+
+    async def assign_agent(
+        self, row: Row, *, number_id: str, agent_id: str, attempts: int = 0
+    ) -> Outcome:
+        """PATCH one number's agent; return the row as ``patched`` or ``patch_failed``."""
+        body: dict[str, object] = {"agent_id": agent_id}
+        path = f"{PHONE_NUMBERS}/{number_id}"
+        final = await self.caller.send(lambda: self.http.request("PATCH", path, json=body))
+        attempts += final.attempts
+        response = final.response
+        if response is None:
+            status = Status.NOT_ATTEMPTED if final.not_sent else Status.PATCH_FAILED
+            error = final.error if final.not_sent else f"PATCH failed: {final.error}"
+            return Outcome(row, status, None, number_id, attempts, error)
+        code = response.status_code
+        if code == 200:
+            done = replace(row, agent_id=agent_id)
+            return Outcome(done, Status.PATCHED, code, number_id, attempts)
+        self.control.stop_if_refused(code, url=self.base_url)
+        error = failure_text(response, final, stopping=self.stopping, expected="200 OK")
+        return Outcome(row, Status.PATCH_FAILED, code, number_id, attempts, error)

@@ -1,0 +1,65 @@
+"""Say whether a run may still send: the stop every request and every worker obeys.
+
+A stop comes from the API (a refused key), from the engine (too many failures in a row, a
+signal) or from a job; the first reason given is the one kept. Sleepers (a backoff, a
+Retry-After pause, a turn under ``--rate``) wake at once when it comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from bulk_import.models import Exit
+
+REFUSED_STATUSES = frozenset({401, 403})
+
+
+class StopControl:
+    """Say whether the run must stop, why, and with which exit code; wake sleepers when it does."""
+
+    def __init__(self) -> None:
+        self.reason = ""
+        self.exit_code = 0
+        self._event = asyncio.Event()
+        self.signals = 0
+        self._workers: list[asyncio.Task[None]] = []
+
+    @property
+    def stopping(self) -> bool:
+        """Say whether a stop was asked for."""
+        return self._event.is_set()
+
+    def stop(self, reason: str, *, exit_code: int) -> None:
+        """Ask the run to stop; the first reason given is the one kept."""
+        if not self._event.is_set():
+            self.reason = reason
+            self.exit_code = exit_code
+            self._event.set()
+
+    def stop_if_refused(self, code: int, *, url: str = "") -> None:
+        """Stop at once when an answer says the API key is refused (401 or 403)."""
+        if code in REFUSED_STATUSES:
+            where = f" at {url}" if url else ""
+            self.stop(
+                f"the API{where} refused the key (HTTP {code}); "
+                "check CARTESIA_API_KEY or --api-key-file",
+                exit_code=Exit.STOPPED,
+            )
+
+    def track(self, workers: list[asyncio.Task[None]]) -> None:
+        """Remember the worker tasks, so that a second Ctrl-C can cancel them."""
+        self._workers = workers
+
+    def cancel_in_flight(self) -> None:
+        """Abandon the requests in flight (a second Ctrl-C): their rows are marked unknown."""
+        for task in self._workers:
+            task.cancel()
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when a stop is asked for."""
+        if seconds <= 0 or self._event.is_set():
+            await asyncio.sleep(0)
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout=seconds)

@@ -1,0 +1,201 @@
+"""The commands: each builds its config from the options and makes one call into the jobs."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bulk_import.cli.options import (
+    api_options,
+    default_report,
+    given_options,
+    input_options,
+    make_api_options,
+    make_input_options,
+    make_output_options,
+    output_options,
+)
+from bulk_import.errors import BulkImportError, UsageError
+from bulk_import.models import Exit, Summary, utc_now
+from bulk_import.output.summary import write_summary
+
+Call = Callable[[], Summary]
+
+
+def _failure_summary(name: str, params: dict[str, Any], exc: BulkImportError) -> None:
+    """Write ``--summary-json`` for a command refused before it could start (exit 2)."""
+    path = params.get("summary_json")
+    if path is None:
+        return
+    source = str(params.get("input") or params.get("report_in") or "")
+    report = params.get("report") or (default_report(source) if source else Path(""))
+    summary = Summary(
+        command=name,
+        input=source,
+        report=str(report),
+        started_at=utc_now(),
+        finished_at=utc_now(),
+        exit_code=exc.exit_code,
+        error=str(exc),
+        options=given_options(params),
+    )
+    # Its folder may be what is wrong: the error line says so already.
+    with contextlib.suppress(OSError):
+        write_summary(Path(path), summary, elapsed_s=0.0)
+
+
+def command(name: str) -> Callable[[Callable[..., Call]], Callable[..., None]]:
+    """Run a command body: one-line errors with their exit code, the summary's otherwise.
+
+    The body builds the config (errors there are the CLI's: exit 2, summary JSON written here)
+    and returns the one call into the jobs (which write their own summary on every exit).
+    """
+
+    def decorate(func: Callable[..., Call]) -> Callable[..., None]:
+        @functools.wraps(func)
+        def wrapper(**params: Any) -> None:
+            debug = bool(params.get("debug"))
+            try:
+                try:
+                    call = func(**params)
+                except BulkImportError as exc:
+                    _failure_summary(name, params, exc)
+                    raise
+                summary = call()
+            except KeyboardInterrupt:  # before a command could install its own handling
+                click.echo("bulk-import: interrupted", err=True)
+                sys.exit(Exit.INTERRUPTED)
+            except BulkImportError as exc:
+                if debug:
+                    traceback.print_exc()
+                click.echo(f"bulk-import: error: {exc}", err=True)
+                sys.exit(exc.exit_code)
+            except Exception as exc:  # a bug: say so in one line; --debug shows where
+                if debug:
+                    traceback.print_exc()
+                click.echo(
+                    f"bulk-import: internal error: {type(exc).__name__}: {exc} "
+                    "(the report keeps every row that finished; --debug shows the traceback)",
+                    err=True,
+                )
+                sys.exit(Exit.INTERNAL)
+            sys.exit(summary.exit_code)
+
+        return wrapper
+
+    return decorate
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="bulk-import")
+def main() -> None:
+    """Import phone numbers into Cartesia's voice-agent platform in bulk."""
+
+
+@main.command()
+@click.argument("input", metavar="INPUT")
+@input_options
+@output_options
+@command("validate")
+def validate(**params: Any) -> Call:
+    """Read and normalise INPUT only: no network, no API key. Status valid/invalid/duplicate."""
+    from bulk_import.jobs.validate import validate as job
+
+    source = params["input"]
+    inputs = make_input_options(params)
+    output = make_output_options(params, default=default_report(source), source=source)
+    return lambda: job(source=source, input_options=inputs, output=output)
+
+
+@main.command()
+@click.argument("input", metavar="INPUT")
+@input_options
+@api_options
+@click.option("--resume", is_flag=True, help="Keep the rows the report already has as done.")
+@output_options
+@command("run")
+def run(**params: Any) -> Call:
+    """Read, normalise and import every row of INPUT; write the report."""
+    from bulk_import.jobs.importing import run as job
+
+    source = params["input"]
+    if source == "-" and params.get("api_key_file") == "-":
+        raise UsageError("INPUT and --api-key-file cannot both be '-' (stdin)")
+    inputs = make_input_options(params)
+    output = make_output_options(params, default=default_report(source), source=source)
+    api = make_api_options(params)
+    resume = bool(params.get("resume"))
+    return lambda: job(source=source, input_options=inputs, api=api, output=output, resume=resume)
+
+
+@main.command(name="retry-patch")
+@click.argument("report_in", metavar="REPORT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--agent-id", help="Agent to assign [default: each row's agent_id].")
+@api_options
+@output_options
+@command("retry-patch")
+def retry_patch(**params: Any) -> Call:
+    """Assign the agent of every webhook_failed, patch_failed or agent_mismatch row of REPORT."""
+    from bulk_import.jobs.patching import retry_patch as job
+
+    report_in: Path = params["report_in"]
+    output = make_output_options(params, default=report_in, source=None)
+    api = make_api_options(params)
+    agent_id = params.get("agent_id")
+    return lambda: job(report=report_in, agent_id=agent_id, api=api, output=output)
+
+
+@main.command()
+@click.argument("input", metavar="INPUT")
+@input_options
+@api_options
+@click.option("--apply", is_flag=True, help="Import the missing numbers and PATCH wrong agents.")
+@output_options
+@command("reconcile")
+def reconcile(**params: Any) -> Call:
+    """Diff INPUT against the account (GET, paginated); --apply fixes the drift; never deletes."""
+    from bulk_import.jobs.reconcile import reconcile as job
+
+    source = params["input"]
+    inputs = make_input_options(params)
+    output = make_output_options(params, default=default_report(source), source=source)
+    api = make_api_options(params)
+    apply = bool(params.get("apply"))
+    return lambda: job(source=source, input_options=inputs, api=api, output=output, apply=apply)
+
+
+@main.command()
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="Port on 127.0.0.1; 0 picks a free one.",
+)
+@click.option("--latency-ms", type=click.FloatRange(min=0), help="Latency added to every request.")
+@click.option("--faults", type=click.Path(dir_okay=False), help="JSON file of faults to inject.")
+@click.option("--seed", type=int, help="Seed of the fault dice, for repeatable runs.")
+def sandbox(port: int, latency_ms: float | None, faults: str | None, seed: int | None) -> None:
+    """Run a local Cartesia-compatible API on loopback (for rehearsals, demo, tests, benchmarks)."""
+    from bulk_import.sandbox import serve
+
+    sys.exit(serve(port=port, latency_ms=latency_ms, faults_path=faults, seed=seed))
+
+
+def entry() -> None:
+    """Run the CLI as the ``bulk-import`` script: Ctrl-C anywhere is exit 130, not "Aborted!"."""
+    try:
+        main.main(prog_name="bulk-import", standalone_mode=False)
+    except click.exceptions.Abort:  # click's word for a KeyboardInterrupt outside a command
+        click.echo("bulk-import: interrupted", err=True)
+        sys.exit(Exit.INTERRUPTED)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)

@@ -1,0 +1,281 @@
+"""Run any command as a job: input, checks, pool, journal, stops, signals, counts, summary.
+
+Every command (``validate``, ``run``, ``retry-patch``, ``reconcile``) is a :class:`Job` (a row
+handler plus what it checks before the first row and adds after the last) and the
+:class:`Work` it was given (its rows, and the report lines it keeps). :func:`execute` does the
+rest once, for all of them, keeping SPEC's promises:
+
+- the input is opened, and the job's checks run, before the report is touched: a command that
+  fails there (exit 2, or a stop such as a refused key) leaves an existing report as it was;
+- rows go to the report's journal as they finish, and the report is replaced whole at the end
+  (:mod:`bulk_import.output.report`), so a crash at any moment loses no row;
+- every row reaches the report exactly once, whatever stops the run;
+- the summary is printed (or, with ``--quiet``, the one line that matters on a non-zero exit)
+  and ``--summary-json`` is written on every exit, exit 2 included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol, TextIO
+
+import httpx
+
+from bulk_import.api.cartesia import CartesiaApi
+from bulk_import.api.control import StopControl
+from bulk_import.config import ApiOptions, OutputOptions, Secret
+from bulk_import.errors import BulkImportError
+from bulk_import.jobs.pool import run_pool, stop_on_signals
+from bulk_import.models import Exit, Outcome, Row, Status, Summary, utc_now
+from bulk_import.output.progress import Progress
+from bulk_import.output.report import Journal
+from bulk_import.output.summary import exit_code, quiet_line, render, write_summary
+
+
+class Job(Protocol):
+    """Say what one command does with each row, before the first and after the last."""
+
+    @property
+    def judged(self) -> frozenset[Status] | None:
+        """Return the statuses whose rows decide the exit code (None: every row)."""
+
+    async def start(self, api: CartesiaApi | None) -> list[str]:
+        """Check what must hold before the first row; return lines of news to show.
+
+        May raise UsageError (exit 2) or stop the run (then nothing is done, the report stays).
+        """
+
+    async def handle(self, row: Row) -> Outcome | None:
+        """Return the row's outcome (``None``: the row keeps the line it had)."""
+
+    def not_sent(self, row: Row, reason: str) -> Outcome | None:
+        """Return the outcome of a row the stopped run did not handle (``None``: keep its line)."""
+
+    def finish(self) -> Iterable[Outcome]:
+        """Return the lines that follow the input's rows (reconcile's ``extra``)."""
+
+
+@dataclass(slots=True)
+class Work:
+    """Hold what a job works on: its rows, and the report lines it keeps from before."""
+
+    rows: Iterator[Row]
+    #: Rows the progress bar expects (None: unknown).
+    total: int | None = None
+    #: Cells of report lines carried over; a row's new outcome replaces its line.
+    base: Sequence[list[str]] = ()
+    #: After a stop, yields the rows after the given row more cheaply (validate), if set.
+    rest: Callable[[int], Iterator[Row]] | None = None
+    #: A line of news to print before the rows go (what was recovered or resumed).
+    news: list[str] = field(default_factory=list)
+    #: Flush the journal at most this often (validate sends nothing: nothing to lose).
+    flush_every_s: float = 0.0
+    #: Worker tasks (1 for a job that sends nothing).
+    workers: int = 1
+
+
+Prepare = Callable[[], tuple[Job, Work]]
+
+
+def options_in_force(*configs: object, **extra: object) -> dict[str, object]:
+    """Return the options a command runs with, for the summary: never the key itself."""
+    shown: dict[str, object] = {}
+    for config in configs:
+        for item in dataclasses.fields(config):  # type: ignore[arg-type]
+            value = getattr(config, item.name)
+            if isinstance(value, Secret) or item.name == "invocation":
+                continue
+            shown[item.name] = str(value) if isinstance(value, Path) else value
+    shown.update(extra)
+    return shown
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Name a command run: what it is, on what, with which options."""
+
+    name: str
+    input: str
+    output: OutputOptions
+    api: ApiOptions | None = None
+    options: dict[str, object] = field(default_factory=dict)
+    agent_id: str = ""
+
+
+def execute(
+    command: Command,
+    prepare: Prepare,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    stderr: TextIO | None = None,
+) -> Summary:
+    """Run ``command``: prepare its job, run it, close with the summary; return the summary.
+
+    A :class:`BulkImportError` from ``prepare`` or from the job's checks is raised after the
+    summary JSON (with ``error``) is written: the caller prints it as one line and exits 2.
+    """
+    out = command.output
+    stream = stderr if stderr is not None else sys.stderr
+    summary = Summary(
+        command=command.name,
+        input=command.input,
+        report=str(out.report),
+        started_at=utc_now(),
+        calls_api=command.api is not None,
+        options=command.options,
+        invocation=out.invocation,
+        agent_id=command.agent_id,
+    )
+    started = time.monotonic()
+    try:
+        job, work = prepare()
+        runner = _Runner(command, summary, job, work, transport=transport, stream=stream)
+        asyncio.run(runner.run())
+    except BulkImportError as exc:
+        summary.error = str(exc)
+        summary.exit_code = exc.exit_code
+        _close(summary, out, started, stream, printed=False)
+        raise
+    except KeyboardInterrupt:
+        summary.error = "interrupted before the first row"
+        summary.exit_code = Exit.INTERRUPTED
+        _close(summary, out, started, stream, printed=False)
+        raise
+    except Exception as exc:  # a bug: the report keeps what finished; the CLI says exit 4
+        summary.error = f"internal error: {type(exc).__name__}: {exc}"
+        summary.exit_code = Exit.INTERNAL
+        _close(summary, out, started, stream, printed=False)
+        raise
+    _close(summary, out, started, stream, printed=True)
+    return summary
+
+
+def _close(
+    summary: Summary, out: OutputOptions, started: float, stream: TextIO, *, printed: bool
+) -> None:
+    """Print the summary (or the quiet line), write ``--summary-json``."""
+    summary.finished_at = utc_now()
+    elapsed = time.monotonic() - started
+    if printed:
+        if not out.quiet:
+            print(render(summary, elapsed_s=elapsed), file=stream, flush=True)
+        elif summary.exit_code:
+            print(quiet_line(summary), file=stream, flush=True)
+    if out.summary_json is not None:
+        write_summary(out.summary_json, summary, elapsed_s=elapsed)
+
+
+class _Runner:
+    """Run one job's rows through the pool into the journal, counting as they finish."""
+
+    def __init__(
+        self,
+        command: Command,
+        summary: Summary,
+        job: Job,
+        work: Work,
+        *,
+        transport: httpx.AsyncBaseTransport | None,
+        stream: TextIO,
+    ) -> None:
+        self.command = command
+        self.summary = summary
+        self.job = job
+        self.work = work
+        self.transport = transport
+        self.stream = stream
+        self.journal: Journal | None = None
+        self.progress: Progress | None = None
+        # Base lines' status by row, so that a new outcome for the row uncounts the old one.
+        self._base: dict[int | str, tuple[Status, bool]] = {}
+
+    async def run(self) -> None:
+        control = StopControl()
+        options = self.command.api
+        api = (
+            None
+            if options is None
+            else CartesiaApi(options, control=control, transport=self.transport)
+        )
+        try:
+            with stop_on_signals(control):
+                self.work.news.extend(await self.job.start(api))
+                if control.stopping:
+                    # Nothing was done: the report stays as it was, and the reason is the error.
+                    self.summary.error = control.reason
+                    return
+                await self._rows(control, api)
+        finally:
+            if api is not None:
+                await api.__aexit__()
+                self.summary.requests = api.counters.requests
+                self.summary.http = dict(api.counters.http)
+                self.summary.concurrency = api.limiter.snapshot()
+            self.summary.stopped = control.reason if control.stopping else ""
+            self.summary.exit_code = exit_code(
+                self.summary, stop_exit=control.exit_code, judged=self.job.judged
+            )
+
+    async def _rows(self, control: StopControl, api: CartesiaApi | None) -> None:
+        work = self.work
+        out = self.command.output
+        for cells in work.base:
+            status = Status(cells[6])
+            self.summary.add(status, has_agent=bool(cells[5]))
+            self._base[_key(cells[0], cells[2])] = (status, bool(cells[5]))
+        self.journal = Journal(out.report, base=work.base, flush_every_s=work.flush_every_s)
+        self.progress = Progress(
+            enabled=out.progress,
+            quiet=out.quiet,
+            total=work.total,
+            desc=self.command.name,
+            retrying=(lambda: api.counters.retrying) if api is not None else None,
+            stream=self.stream,
+        )
+        for line in work.news:
+            self.progress.log(line)
+        try:
+            await run_pool(
+                work.rows,
+                handle=self.job.handle,
+                emit=self._emit,
+                not_sent=self.job.not_sent,
+                control=control,
+                workers=work.workers,
+                max_consecutive_failures=(
+                    self.command.api.max_consecutive_failures if self.command.api else 1 << 62
+                ),
+                rest=work.rest,
+            )
+            for outcome in self.job.finish():
+                self._emit(outcome.row, outcome)
+        finally:
+            self.progress.close()
+            self.journal.publish()
+            self.summary.report_written = True
+
+    def _emit(self, row: Row, outcome: Outcome | None) -> None:
+        """Record one finished row: journal line, counts, progress."""
+        if outcome is None:
+            return
+        assert self.journal is not None
+        assert self.progress is not None
+        self.journal.write(outcome)
+        if self._base:
+            done = outcome.row
+            old = self._base.pop(_key("" if done.row is None else str(done.row), done.number), None)
+            if old is not None:
+                self.summary.add(old[0], has_agent=old[1], by=-1)
+        self.summary.add(outcome.status, has_agent=bool(outcome.row.agent_id))
+        self.progress.advance(outcome)
+
+
+def _key(row: str, number: str) -> int | str:
+    """Return what identifies a report line: its row, else (``extra``) its number."""
+    return int(row) if row.isdigit() else "extra " + number

@@ -1,0 +1,102 @@
+"""``run``: import every row of INPUT; keep what an earlier run finished.
+
+Before the first row: the key and base URL are checked (one cheap GET). Rows a killed run of
+the same report finished (its journal) are kept and not sent again; with ``--resume`` so are the
+report's own done rows, once they are shown to belong to this INPUT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import BinaryIO
+
+import httpx
+
+from bulk_import.api.cartesia import CartesiaApi
+from bulk_import.config import ApiOptions, InputOptions, OutputOptions
+from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
+from bulk_import.jobs.inputs import (
+    check_same_input,
+    kept_lines,
+    normalised,
+    open_source,
+    skip_kept,
+)
+from bulk_import.models import Outcome, Row, Status, Summary
+from bulk_import.output.recovery import has_journal, recover
+from bulk_import.output.report import journal_path
+
+
+class ImportJob:
+    """POST each row; a stop leaves the rows not sent ``not_attempted``."""
+
+    judged: frozenset[Status] | None = None
+
+    def __init__(self) -> None:
+        self._api: CartesiaApi | None = None
+
+    async def start(self, api: CartesiaApi | None) -> list[str]:
+        """Check the key and the base URL before the first row."""
+        assert api is not None, "run calls the API"
+        self._api = api
+        await api.preflight()
+        return []
+
+    async def handle(self, row: Row) -> Outcome | None:
+        """Import one row."""
+        assert self._api is not None
+        return await self._api.import_row(row)
+
+    def not_sent(self, row: Row, reason: str) -> Outcome | None:
+        """Mark a row the stopped run did not send ``not_attempted``."""
+        return Outcome(row, Status.NOT_ATTEMPTED, error=reason)
+
+    def finish(self) -> Iterable[Outcome]:
+        """Add nothing after the input's rows."""
+        return ()
+
+
+def run(
+    *,
+    source: str,
+    input_options: InputOptions,
+    api: ApiOptions,
+    output: OutputOptions,
+    resume: bool = False,
+    stdin: BinaryIO | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Summary:
+    """Import every row of ``source``; write the report; return the summary."""
+
+    def prepare() -> tuple[Job, Work]:
+        opened = open_source(source, input_options, stdin)
+        report = output.report
+        news = []
+        journal = has_journal(report)
+        kept = kept_lines(recover(report, journal_only=not resume)) if resume or journal else {}
+        if kept:
+            where = str(report) if resume else str(journal_path(report))
+            check_same_input(opened, kept, region=input_options.default_region, where=where)
+            if journal:
+                news.append(
+                    f"a killed run left {journal_path(report)}: the rows it finished are kept"
+                )
+            news.append(f"resuming: {len(kept)} rows already done in {report} are kept")
+        rows = normalised(opened, input_options)
+        work = Work(
+            rows=skip_kept(rows, kept) if kept else rows,
+            base=[line.values() for line in kept.values()],
+            news=news,
+            workers=api.concurrency,
+        )
+        return ImportJob(), work
+
+    command = Command(
+        name="run",
+        input=source,
+        output=output,
+        api=api,
+        options=options_in_force(input_options, api, output, resume=resume),
+        agent_id=input_options.agent_id or "",
+    )
+    return execute(command, prepare, transport=transport)

@@ -1,0 +1,145 @@
+"""``retry-patch``: assign the agent of every webhook_failed, patch_failed or agent_mismatch row.
+
+A ``webhook_failed`` row is a number that is in Cartesia without its agent; an
+``agent_mismatch`` row (from ``reconcile``) one with another agent. Its id comes from the
+report, else from ``GET /agents/phone-numbers?q=<number>``; then ``PATCH
+/agents/phone-numbers/{id}`` sends ``{"agent_id": ...}``. Rows become ``patched`` or
+``patch_failed``; every other row of the report keeps its line, and so does a row the run did
+not reach. The REPORT is the only record of these rows, so it is never rewritten until the end:
+while the run goes, finished rows go to the journal beside it (SPEC "Crash safety").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import httpx
+
+from bulk_import.api.cartesia import CartesiaApi
+from bulk_import.api.listing import find_number_id
+from bulk_import.cells import unneutralise
+from bulk_import.config import ApiOptions, OutputOptions
+from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
+from bulk_import.models import Outcome, Provider, Row, Status, Summary
+from bulk_import.output.recovery import ReportLine, read_report, sort_lines
+from bulk_import.output.report import journal_path
+
+TO_PATCH = frozenset({Status.WEBHOOK_FAILED, Status.PATCH_FAILED, Status.AGENT_MISMATCH})
+NO_AGENT = "no agent to assign: the row names none; pass --agent-id"
+
+
+def row_from_line(line: ReportLine) -> Row:
+    """Rebuild the row a report line describes."""
+    cells = {name: unneutralise(value) for name, value in line.cells.items()}
+    provider_text = cells["provider"]
+    provider: Provider | None = None
+    if provider_text.startswith("twilio:") and provider_text.count(":") == 2:
+        _, sid, region = provider_text.split(":")
+        provider = Provider(account_sid=sid, region=region)
+    elif provider_text:
+        provider = Provider(id=provider_text)
+    return Row(
+        row=line.row,
+        input_number=cells["input_number"],
+        number=cells["number"],
+        label=cells["label"],
+        provider=provider,
+        agent_id=cells["agent_id"],
+    )
+
+
+class PatchJob:
+    """PATCH each row's agent; rows not reached keep their lines."""
+
+    judged: frozenset[Status] | None = TO_PATCH
+
+    def __init__(self, lines: dict[int, ReportLine], agent_id: str | None) -> None:
+        self._lines = lines
+        self._agent_id = agent_id
+        self._api: CartesiaApi | None = None
+
+    async def start(self, api: CartesiaApi | None) -> list[str]:
+        """Check the key and the base URL before the first PATCH (none: nothing to do)."""
+        assert api is not None, "retry-patch calls the API"
+        self._api = api
+        if self._lines:
+            await api.preflight()
+        return []
+
+    async def handle(self, row: Row) -> Outcome | None:
+        """Assign the row's agent, looking its id up first when the report has none."""
+        api = self._api
+        assert api is not None
+        assert row.row is not None
+        line = self._lines[row.row]
+        attempts = int(line.cells["attempts"] or 0)
+        agent_id = self._agent_id or row.agent_id
+        if not agent_id:
+            return Outcome(row, Status.PATCH_FAILED, attempts=attempts, error=NO_AGENT)
+        number_id = unneutralise(line.cells["phone_number_id"])
+        if not number_id:
+            found = await find_number_id(api, number=row.number)
+            if found.not_sent:
+                return None
+            attempts += found.attempts
+            if not found.id:
+                return Outcome(row, Status.PATCH_FAILED, attempts=attempts, error=found.error)
+            number_id = found.id
+        outcome = await api.assign_agent(
+            row, number_id=number_id, agent_id=agent_id, attempts=attempts
+        )
+        return None if outcome.status is Status.NOT_ATTEMPTED else outcome
+
+    def not_sent(self, row: Row, reason: str) -> Outcome | None:
+        """Keep a row the stopped run did not reach as it was, so that a later run finds it."""
+        return None
+
+    def finish(self) -> Iterable[Outcome]:
+        """Add nothing after the report's rows."""
+        return ()
+
+
+def read_work(report: Path, output: Path) -> list[ReportLine]:
+    """Return REPORT's lines, with the journal a killed run left beside ``output`` over them."""
+    by_key = {line.key: line for line in read_report(report)}
+    journal = journal_path(output)
+    if journal.exists():
+        by_key.update((line.key, line) for line in read_report(journal))
+    return sort_lines(by_key)
+
+
+def retry_patch(
+    *,
+    report: Path,
+    agent_id: str | None,
+    api: ApiOptions,
+    output: OutputOptions,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Summary:
+    """Patch every webhook_failed/patch_failed/agent_mismatch row of ``report``; rewrite it."""
+
+    def prepare() -> tuple[Job, Work]:
+        lines = read_work(report, output.report)
+        todo = {line.row: line for line in lines if line.status in TO_PATCH and line.row}
+        news = []
+        if journal_path(output.report).exists():
+            news.append(f"a killed run left {journal_path(output.report)}: its rows are kept")
+        work = Work(
+            rows=iter([row_from_line(line) for line in todo.values()]),
+            total=len(todo),
+            base=[line.values() for line in lines],
+            news=news,
+            workers=api.concurrency,
+        )
+        return PatchJob(todo, agent_id), work
+
+    command = Command(
+        name="retry-patch",
+        input=str(report),
+        output=output,
+        api=api,
+        options=options_in_force(api, output, agent_id=agent_id),
+        agent_id=agent_id or "",
+    )
+    return execute(command, prepare, transport=transport)

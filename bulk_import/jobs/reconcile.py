@@ -1,0 +1,126 @@
+"""``reconcile``: compare INPUT with what the account holds; with ``apply``, fix it. Never deletes.
+
+One listing pass (:func:`bulk_import.api.listing.list_account`, ``ceil(N / 100)`` requests for
+N numbers) keeps, per E.164 number, its id and agent. Each input row is then ``in_sync``,
+``missing`` or ``agent_mismatch``; numbers of the account that INPUT does not list are ``extra``.
+``apply`` imports the missing rows and PATCHes the mismatched ones through the same API layer
+as ``run`` and ``retry-patch``. The first page of the listing is the run's check of the key and
+base URL: a refused key or an unreachable API ends it before any row, the report untouched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import BinaryIO
+
+import httpx
+
+from bulk_import.api.cartesia import CartesiaApi
+from bulk_import.api.listing import Held, ListingError, list_account
+from bulk_import.config import ApiOptions, InputOptions, OutputOptions
+from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
+from bulk_import.jobs.inputs import normalised, open_source
+from bulk_import.models import Exit, Outcome, Provider, Row, Status, Summary
+
+
+class ReconcileJob:
+    """Judge each row against the account's listing; with ``apply``, import or PATCH it."""
+
+    judged: frozenset[Status] | None = None
+
+    def __init__(self, *, apply: bool, provider_id: str | None) -> None:
+        self._apply = apply
+        self._provider_id = provider_id
+        self._api: CartesiaApi | None = None
+        self._held: dict[str, Held] = {}
+        self._seen: set[str] = set()
+
+    def watch(self, rows: Iterator[Row]) -> Iterator[Row]:
+        """Note every number INPUT names, handled or not, so that none is also an ``extra``."""
+        seen = self._seen
+        for row in rows:
+            if row.number:
+                seen.add(row.number)
+            yield row
+
+    async def start(self, api: CartesiaApi | None) -> list[str]:
+        """List the whole account once (its first page checks the key and the base URL)."""
+        assert api is not None, "reconcile calls the API"
+        self._api = api
+        try:
+            self._held = await list_account(api, provider_id=self._provider_id)
+        except ListingError as exc:
+            api.control.stop(str(exc), exit_code=Exit.STOPPED)
+            return []
+        return [f"the account holds {len(self._held)} numbers"]
+
+    async def handle(self, row: Row) -> Outcome | None:
+        """Judge one row; with ``apply``, fix what differs."""
+        api = self._api
+        assert api is not None
+        have = self._held.get(row.number)
+        if have is None:
+            if not self._apply:
+                return Outcome(row, Status.MISSING, error="not in the account")
+            return await api.import_row(row)
+        if not row.agent_id or row.agent_id == have.agent_id:
+            return Outcome(row, Status.IN_SYNC, phone_number_id=have.id)
+        if not self._apply:
+            return Outcome(
+                row,
+                Status.AGENT_MISMATCH,
+                phone_number_id=have.id,
+                error=f"the account assigns {have.agent_id or 'no agent'}",
+            )
+        return await api.assign_agent(row, number_id=have.id, agent_id=row.agent_id)
+
+    def not_sent(self, row: Row, reason: str) -> Outcome | None:
+        """Mark a row the stopped run did not reach ``not_attempted``."""
+        return Outcome(row, Status.NOT_ATTEMPTED, error=reason)
+
+    def finish(self) -> Iterable[Outcome]:
+        """Return an ``extra`` line for each number of the account that INPUT does not list."""
+        for number, have in self._held.items():
+            if number not in self._seen:
+                yield _extra(have)
+
+
+def _extra(have: Held) -> Outcome:
+    row = Row(
+        row=None,
+        input_number="",
+        number=have.number,
+        label=have.label,
+        provider=Provider(id=have.provider_id) if have.provider_id else None,
+        agent_id=have.agent_id,
+    )
+    return Outcome(row, Status.EXTRA, phone_number_id=have.id, error="in the account, not in INPUT")
+
+
+def reconcile(
+    *,
+    source: str,
+    input_options: InputOptions,
+    api: ApiOptions,
+    output: OutputOptions,
+    apply: bool = False,
+    stdin: BinaryIO | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> Summary:
+    """Diff ``source`` against the account; with ``apply``, fix it; write the report."""
+
+    def prepare() -> tuple[Job, Work]:
+        opened = open_source(source, input_options, stdin)
+        job = ReconcileJob(apply=apply, provider_id=input_options.provider_id)
+        rows = job.watch(normalised(opened, input_options))
+        return job, Work(rows=rows, workers=api.concurrency)
+
+    command = Command(
+        name="reconcile",
+        input=source,
+        output=output,
+        api=api,
+        options=options_in_force(input_options, api, output, apply=apply),
+        agent_id=input_options.agent_id or "",
+    )
+    return execute(command, prepare, transport=transport)

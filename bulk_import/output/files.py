@@ -1,0 +1,71 @@
+"""Create the files a run leaves behind: private (mode 0600), replaced atomically, durable.
+
+A report lists a company's phone estate; the summary and the run page describe it. Every file
+is made by the owner for the owner only, whatever the umask, and replaces the old one in one
+step (temporary file beside it, fsync, rename, fsync of the folder), so a reader or a crash
+sees the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import IO
+
+
+def open_private(path: Path) -> tuple[IO[bytes], Path]:
+    """Create a new 0600 temporary file beside ``path``; return it and its name."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.fchmod(fd, 0o600)
+    return os.fdopen(fd, "wb"), Path(name)
+
+
+def sync_folder(path: Path) -> None:
+    """Make a rename in ``path``'s folder durable (where the platform allows it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def replace_with(tmp: IO[bytes], tmp_path: Path, path: Path) -> None:
+    """Make ``tmp`` durable and move it over ``path`` in one step."""
+    tmp.flush()
+    os.fsync(tmp.fileno())
+    tmp.close()
+    os.replace(tmp_path, path)
+    sync_folder(path)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, readable by the owner only."""
+    tmp, tmp_path = open_private(path)
+    try:
+        tmp.write(data)
+        replace_with(tmp, tmp_path, path)
+    except BaseException:
+        tmp.close()
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def write_private_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically, readable by the owner only."""
+    write_private(path, text.encode())
+
+
+def write_json(path: Path, data: object) -> None:
+    """Write ``data`` as JSON to ``path`` atomically, readable by the owner only."""
+    write_private_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def remove_stale_temporaries(path: Path) -> None:
+    """Delete temporary files a killed run left beside ``path`` (``.<name>.*.tmp``)."""
+    with contextlib.suppress(OSError):
+        for stale in path.parent.glob(f".{path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)

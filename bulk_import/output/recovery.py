@@ -1,0 +1,117 @@
+"""Read a report back, with the journal a killed run left beside it.
+
+:func:`read_report` reads one report file written by this tool, tolerating a last line cut short
+by a crash. :func:`recover` reads what a report's path holds as the next run of a command must
+see it: the report, with the lines of its journal (if a run was killed) over it, row by row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from bulk_import.errors import InputError
+from bulk_import.models import REPORT_COLUMNS, Status
+from bulk_import.output.report import journal_path
+
+
+@dataclass(frozen=True, slots=True)
+class ReportLine:
+    """Hold one line of an existing report as text, cells by column name."""
+
+    cells: dict[str, str]
+
+    @property
+    def row(self) -> int | None:
+        """Return the input row number, or ``None`` for a row with no input row."""
+        text = self.cells["row"]
+        return int(text) if text.isdigit() else None
+
+    @property
+    def status(self) -> Status | None:
+        """Return the status, or ``None`` when the cell holds no known status."""
+        try:
+            return Status(self.cells["status"])
+        except ValueError:
+            return None
+
+    @property
+    def key(self) -> int | str:
+        """Return what identifies the line's row: its row number, else (``extra``) its number."""
+        row = self.row
+        return row if row is not None else "extra " + self.cells["number"]
+
+    def values(self) -> list[str]:
+        """Return the cells in report column order."""
+        return [self.cells[name] for name in REPORT_COLUMNS]
+
+
+def read_report(path: Path) -> list[ReportLine]:
+    """Read a report written by this tool, tolerating a last line cut short by a crash.
+
+    A row that appears more than once (a journal) keeps its last line. Lines without a known
+    status or with the wrong number of cells are dropped: their rows are processed again.
+    """
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"report {path} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"cannot read report {path}: it is a directory") from None
+    except OSError as exc:
+        raise InputError(f"cannot read report {path}: {exc.strerror}") from None
+    text = raw.decode("utf-8-sig", errors="replace")
+    if text and not text.endswith(("\n", "\r")):
+        # SIGKILL between two writes can leave half a line: that row did not finish.
+        text = text[: max(text.rfind("\n"), 0)]
+    return list(_parse_report(path, text))
+
+
+def _parse_report(path: Path, text: str) -> Iterator[ReportLine]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None or tuple(header) != REPORT_COLUMNS:
+        raise InputError(
+            f"{path} is not a bulk-import report (its header must be: {','.join(REPORT_COLUMNS)})"
+        )
+    by_key: dict[int | str, ReportLine] = {}
+    for cells in reader:
+        if len(cells) != len(REPORT_COLUMNS):
+            continue
+        line = ReportLine(dict(zip(REPORT_COLUMNS, cells, strict=True)))
+        if line.status is not None:
+            by_key[line.key] = line
+    yield from sort_lines(by_key)
+
+
+def sort_lines(by_key: dict[int | str, ReportLine]) -> list[ReportLine]:
+    """Return lines in report order: by row, then the rows without one (``extra``) as they came."""
+    rows = sorted((line for line in by_key.values() if line.row is not None), key=_row)
+    return rows + [line for line in by_key.values() if line.row is None]
+
+
+def _row(line: ReportLine) -> int:
+    return line.row or 0
+
+
+def recover(report: Path, *, journal_only: bool = False) -> list[ReportLine]:
+    """Return what a report's path holds: the report, with a killed run's journal over it.
+
+    ``journal_only`` reads only the journal (a run without ``--resume`` does not keep the old
+    report's rows, but must finish what a killed run of it did). Missing files read as empty.
+    """
+    by_key: dict[int | str, ReportLine] = {}
+    if not journal_only and report.exists():
+        by_key.update((line.key, line) for line in read_report(report))
+    journal = journal_path(report)
+    if journal.exists():
+        by_key.update((line.key, line) for line in read_report(journal))
+    return sort_lines(by_key)
+
+
+def has_journal(report: Path) -> bool:
+    """Say whether a killed run left a journal beside ``report``."""
+    return journal_path(report).exists()

@@ -1,0 +1,347 @@
+"""What the tests share: inputs, reports, the CLI as a subprocess, and the sandbox.
+
+Plain helpers are imported by the test modules (``from conftest import ...``); fixtures are
+found by pytest. No test module imports another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import io
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from sandbox_fixtures import us_number
+
+from bulk_import.api import retry
+from bulk_import.config import ApiOptions, OutputOptions, Secret
+from bulk_import.models import REPORT_COLUMNS
+from bulk_import.output.report import journal_path
+from bulk_import.sandbox import DEFAULT_API_KEY, RunningSandbox
+
+Line = dict[str, str]
+OK = frozenset({"imported", "already_imported", "patched"})
+
+
+# -- inputs ---------------------------------------------------------------------------------------
+
+
+def numbers(count: int, start: int = 0) -> list[str]:
+    """Return ``count`` distinct valid E.164 numbers."""
+    return [us_number(start + i) for i in range(count)]
+
+
+def write_input(
+    path: Path,
+    given: list[str],
+    *,
+    agent: str | None = None,
+    provider: str | None = None,
+    extra: str = "",
+) -> Path:
+    """Write a CSV of numbers with labels ``label <i>`` (and agent/provider columns when given).
+
+    ``extra`` raw lines go at the end.
+    """
+    header = ["number", "label"]
+    if agent is not None:
+        header.append("agent_id")
+    if provider is not None:
+        header.append("provider_id")
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(header)
+        for i, number in enumerate(given):
+            cells = [number, f"label {i}"]
+            if agent is not None:
+                cells.append(agent)
+            if provider is not None:
+                cells.append(provider)
+            writer.writerow(cells)
+        f.write(extra)
+    return path
+
+
+# -- reports --------------------------------------------------------------------------------------
+
+
+def read_report(path: Path) -> list[Line]:
+    """Return a report's (or a journal's) lines as dicts, checking its header.
+
+    A last line without its newline (SIGKILL between two writes) is dropped, as the tool does.
+    """
+    text = path.read_bytes().decode("utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    assert tuple(reader.fieldnames or ()) == REPORT_COLUMNS
+    lines = list(reader)
+    for line in lines:
+        assert None not in line, f"ragged report line {line}"
+        assert None not in line.values(), f"ragged report line {line}"
+    return lines
+
+
+def read_state(report: Path) -> list[Line]:
+    """Return what a report's path holds after a crash: the report, its journal's lines over it."""
+    by_key: dict[str, Line] = {}
+    for path in (report, journal_path(report)):
+        if path.exists():
+            for line in read_report(path):
+                by_key[line["row"] or "extra " + line["number"]] = line
+    return sorted(by_key.values(), key=lambda line: int(line["row"] or 1 << 62))
+
+
+def statuses(lines: list[Line]) -> Counter[str]:
+    """Count the lines' statuses."""
+    return Counter(line["status"] for line in lines)
+
+
+def rows_of(lines: list[Line]) -> list[int]:
+    """Return the ``row`` of every line, in order."""
+    return [int(line["row"]) for line in lines]
+
+
+def assert_each_row_once(lines: list[Line], count: int) -> None:
+    """Check the lines hold data rows 2..count+1, each exactly once, in order."""
+    assert rows_of(lines) == list(range(2, count + 2))
+
+
+# -- options and the CLI --------------------------------------------------------------------------
+
+
+def api_options(base_url: str, **overrides: object) -> ApiOptions:
+    """Return API options for ``base_url`` (small timeouts and pools suit the tests).
+
+    ``key`` sets the API key (default: the sandbox's).
+    """
+    key = str(overrides.pop("key", DEFAULT_API_KEY))
+    values: dict[str, object] = {"concurrency": 4, "max_attempts": 6, "timeout": 5.0}
+    values.update(overrides)
+    return ApiOptions(api_key=Secret(key), base_url=base_url, **values)  # type: ignore[arg-type]
+
+
+def output_options(report: Path, **overrides: object) -> OutputOptions:
+    """Return output options writing ``report``, quiet and without a bar."""
+    values: dict[str, object] = {"quiet": True, "progress": False}
+    values.update(overrides)
+    return OutputOptions(report=report, **values)  # type: ignore[arg-type]
+
+
+def cli_env(
+    base_url: str | None, *, key: str | None = DEFAULT_API_KEY, measured: bool = True
+) -> dict[str, str]:
+    """Return a CLI environment for ``base_url``; ``measured=False`` leaves coverage out."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("CARTESIA_") and (measured or not k.startswith("COVERAGE_"))
+    }
+    if key is not None:
+        env["CARTESIA_API_KEY"] = key
+    if base_url is not None:
+        env["CARTESIA_BASE_URL"] = base_url
+    return env
+
+
+def cli(
+    *args: str, env: Mapping[str, str], cwd: Path, stdin: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``bulk-import ARGS`` to the end; return its exit code and output."""
+    return subprocess.run(
+        [sys.executable, "-m", "bulk_import", *args],
+        env=dict(env),
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_cli(*args: str, env: Mapping[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """Start ``bulk-import ARGS`` in the background, stdout and stderr piped."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bulk_import", *args],
+        env=dict(env),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
+    """Wait for a started CLI; return its exit code, stdout and stderr."""
+    try:
+        out, err = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise
+    return process.returncode, out, err
+
+
+# -- fixtures -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox() -> Iterator[RunningSandbox]:
+    """Run a well-behaved sandbox on loopback."""
+    with RunningSandbox() as running:
+        yield running
+
+
+@pytest.fixture
+def fast_retries() -> Iterator[None]:
+    """Scale every wait between tries down to 1 % (in-process runs only; the shape is tested)."""
+    retry.set_testing(True, wait_scale=0.01)
+    try:
+        yield
+    finally:
+        retry.set_testing(False)
+
+
+# -- instruments on a real sandbox ----------------------------------------------------------------
+
+
+class Instrument:
+    """Watch (and, for POSTs only, slow down or refuse) the requests a sandbox receives.
+
+    Installed as an aiohttp middleware before the sandbox starts, so the sandbox stays the real
+    one: the listing answers as the API does while the POSTs misbehave, which no global fault
+    can do (the check before the first row is a GET). ``calls`` counts requests as they arrive,
+    by ``"METHOD /path"``.
+    """
+
+    def __init__(
+        self, *, post_delay_s: float = 0.0, post_answer: Callable[[], web.Response] | None = None
+    ) -> None:
+        self.post_delay_s = post_delay_s
+        self.post_answer = post_answer
+        self.calls: Counter[str] = Counter()
+
+    def install(self, sandbox: RunningSandbox) -> RunningSandbox:
+        """Put the instrument in front of the sandbox's handlers (before it starts)."""
+        sandbox.app.middlewares.append(self._middleware)
+        return sandbox
+
+    def count(self, method: str, prefix: str = "/agents/phone-numbers") -> int:
+        """Return the requests of this method whose path starts with ``prefix``."""
+        return sum(n for key, n in self.calls.items() if key.startswith(f"{method} {prefix}"))
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        self.calls[f"{request.method} {request.path}"] += 1
+        if request.method == "POST" and request.path == "/agents/phone-numbers":
+            await request.read()  # kept by aiohttp: a client that leaves still delivered it
+            if self.post_delay_s:
+                await asyncio.sleep(self.post_delay_s)
+            if self.post_answer is not None:
+                return self.post_answer()
+        return await handler(request)
+
+
+# -- crash and signal points ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """Say when to signal a run: after ``rows`` new journal lines, or ``seconds`` after start."""
+
+    rows: int | None = None
+    seconds: float | None = None
+
+    def __str__(self) -> str:
+        return f"after {self.rows} rows" if self.rows is not None else f"at {self.seconds:.2f} s"
+
+
+def kill_points(rng: random.Random, count: int, *, max_rows: int) -> list[Point]:
+    """Return ``count`` seeded points: two during start-up, the rest after 0..max_rows rows."""
+    points = [Point(seconds=round(rng.uniform(0.05, 0.6), 2)) for _ in range(2)]
+    points += [Point(rows=rng.randint(0, max_rows)) for _ in range(count - 2)]
+    rng.shuffle(points)
+    return points
+
+
+class JournalWatch:
+    """Count the data lines of the journal a run writes beside its report, reading what is new.
+
+    A journal that was there before the run started (a killed run's) is not the run's own: its
+    lines count from the moment the run replaces it with its fresh one.
+    """
+
+    def __init__(self, report: Path) -> None:
+        self.path = journal_path(report)
+        self._inode = self._stat_inode()
+        self._offset = 0
+        self.lines = -1  # the header is not a data line
+        self._mine = self._inode is None
+
+    def _stat_inode(self) -> int | None:
+        try:
+            return os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return None
+
+    def poll(self) -> int:
+        """Return the data lines of this run's journal (-1: not started yet)."""
+        inode = self._stat_inode()
+        if inode is None:
+            return self.lines if self._mine else -1
+        if inode != self._inode:  # the run moved its fresh journal over the old one
+            self._inode, self._offset, self.lines, self._mine = inode, 0, -1, True
+        if not self._mine:
+            return -1
+        with contextlib.suppress(FileNotFoundError), self.path.open("rb") as f:
+            f.seek(self._offset)
+            chunk = f.read()
+            self._offset += len(chunk)
+            self.lines += chunk.count(b"\n")
+        return self.lines
+
+
+def signal_at(
+    process: subprocess.Popen[str], watch: JournalWatch, point: Point, *, base: int, sig: int
+) -> bool:
+    """Send ``sig`` at ``point`` (base lines not counted); say whether the run was still going."""
+    started = time.monotonic()
+    deadline = started + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        if point.seconds is not None:
+            if time.monotonic() - started >= point.seconds:
+                break
+        elif point.rows is not None and watch.poll() >= base + point.rows:
+            break
+        time.sleep(0.005)
+    else:
+        raise AssertionError(f"the run never reached its signal point {point}")
+    process.send_signal(sig)
+    return True
+
+
+def print_figures(name: str, **figures: object) -> None:
+    """Print one line of figures for RELIABILITY.md (shown by ``pytest -s``)."""
+    print(f"\nFIGURES {name} " + json.dumps(figures, sort_keys=True, default=str))
+
+
+def mode(path: Path) -> int:
+    """Return a file's permission bits."""
+    return path.stat().st_mode & 0o777

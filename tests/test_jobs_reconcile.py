@@ -1,0 +1,133 @@
+"""reconcile against the sandbox over real loopback sockets: drift, --apply, stops."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import api_options, output_options, read_report, write_input
+from sandbox_fixtures import us_number
+
+from bulk_import.cli import main
+from bulk_import.config import ApiOptions, InputOptions
+from bulk_import.jobs.reconcile import reconcile
+from bulk_import.models import Status
+from bulk_import.sandbox import Faults, RunningSandbox
+
+AGENTS = ("agent_sandbox", "agent_b")
+
+
+def api(sandbox: RunningSandbox, **kw: object) -> ApiOptions:
+    """Return API options for the sandbox."""
+    return api_options(sandbox.base_url, **kw)
+
+
+def fleet(path: Path, numbers: list[str], agent: str = "agent_sandbox") -> Path:
+    """Write a fleet file naming each number's agent and provider."""
+    return write_input(path, numbers, agent=agent, provider="prov_sandbox")
+
+
+@pytest.fixture
+def drifted() -> Iterator[RunningSandbox]:
+    """An account of 250 numbers: 3 with another agent, 10 the input will not list."""
+    existing = []
+    for i in range(250):
+        agent = "agent_b" if i in (5, 50, 150) else "agent_sandbox"
+        existing.append({"number": us_number(i), "agent_id": agent, "provider_id": "prov_sandbox"})
+    with RunningSandbox(faults=Faults(existing=tuple(existing), agents=AGENTS)) as sandbox:
+        yield sandbox
+
+
+def test_reconcile_reports_each_kind_of_drift(tmp_path: Path, drifted: RunningSandbox) -> None:
+    """One listing pass over 3 pages finds in_sync, missing, agent_mismatch and extra rows."""
+    numbers = [us_number(i) for i in range(240)] + [us_number(1000 + i) for i in range(5)]
+    source = fleet(tmp_path / "fleet.csv", numbers)
+    report = tmp_path / "fleet.report.csv"
+    summary = reconcile(
+        source=str(source),
+        input_options=InputOptions(),
+        api=api(drifted),
+        output=output_options(report),
+    )
+    assert summary.exit_code == 1
+    assert summary.counts == {"in_sync": 237, "agent_mismatch": 3, "missing": 5, "extra": 10}
+    assert summary.requests == math.ceil(250 / 100)
+    assert drifted.state.stats()["by_method"] == {"GET": 3}
+    rows = read_report(report)
+    assert len(rows) == 255
+    assert [r["status"] for r in rows[-10:]] == ["extra"] * 10
+    assert all(r["row"] == "" for r in rows[-10:])
+    mismatch = next(r for r in rows if r["status"] == "agent_mismatch")
+    assert "agent_b" in mismatch["error"]
+
+
+def test_reconcile_apply_fixes_and_never_deletes(tmp_path: Path, drifted: RunningSandbox) -> None:
+    """--apply imports the missing, patches the mismatched, keeps extras; then all is in sync."""
+    numbers = [us_number(i) for i in range(240)] + [us_number(1000 + i) for i in range(5)]
+    source = fleet(tmp_path / "fleet.csv", numbers)
+    report = tmp_path / "fleet.report.csv"
+    summary = reconcile(
+        source=str(source),
+        input_options=InputOptions(),
+        api=api(drifted),
+        output=output_options(report),
+        apply=True,
+    )
+    assert summary.exit_code == 0
+    assert summary.counts == {"in_sync": 237, "patched": 3, "imported": 5, "extra": 10}
+    assert summary.requests == 3 + 3 + 5  # list pages + one call per fix
+    assert drifted.state.stats()["stored"] == 255  # nothing deleted
+    assert drifted.state.get(us_number(50))["agent"]["id"] == "agent_sandbox"  # type: ignore[index]
+    final = reconcile(
+        source=str(source),
+        input_options=InputOptions(),
+        api=api(drifted),
+        output=output_options(report),
+    )
+    assert final.exit_code == 0
+    assert final.counts == {"in_sync": 245, "extra": 10}
+
+
+def test_reconcile_with_a_refused_key_leaves_a_good_report_and_says_so(tmp_path: Path) -> None:
+    """A refused key: exit 3 at the first page, the last good report untouched, and --quiet
+    still prints the one line cron must mail (the bug: 40 not_attempted rows, silence)."""
+    source = fleet(tmp_path / "fleet.csv", [us_number(i) for i in range(4)])
+    report = tmp_path / "r.csv"
+    report.write_text("last night's good report\n")
+    with RunningSandbox(api_key="sk_car_other") as sandbox:
+        result = CliRunner().invoke(
+            main,
+            ["reconcile", str(source), "--report", str(report), "--quiet"],
+            env={"CARTESIA_API_KEY": "sk_car_sandbox", "CARTESIA_BASE_URL": sandbox.base_url},
+        )
+        assert sandbox.state.stats()["requests"] == 1
+    assert result.exit_code == 3
+    assert report.read_text() == "last night's good report\n"
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"bulk-import reconcile {source}: exit 3: stopped early: the API at {sandbox.base_url} "
+        "refused the key (HTTP 401); check CARTESIA_API_KEY or --api-key-file "
+        "(no report written)\n"
+    )
+
+
+def test_reconcile_provider_filter(tmp_path: Path) -> None:
+    """--provider-id lists only that provider's numbers."""
+    existing = (
+        {"number": us_number(0), "provider_id": "prov_sandbox"},
+        {"number": us_number(1), "provider_id": "prov_other"},
+    )
+    faults = Faults(existing=existing, providers=("prov_sandbox", "prov_other"))
+    source = fleet(tmp_path / "fleet.csv", [us_number(0)], agent="")
+    with RunningSandbox(faults=faults) as sandbox:
+        summary = reconcile(
+            source=str(source),
+            input_options=InputOptions(provider_id="prov_sandbox"),
+            api=api(sandbox),
+            output=output_options(tmp_path / "r.csv"),
+        )
+    assert summary.counts == {"in_sync": 1}
+    assert Status.EXTRA.value not in summary.counts

@@ -1,0 +1,213 @@
+"""The progress bar on a terminal, log lines, and the closing summary and exit codes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+from bulk_import.models import Outcome, Row, Status, Summary
+from bulk_import.output.progress import Progress
+from bulk_import.output.summary import (
+    as_json,
+    duration_s,
+    exit_code,
+    next_steps,
+    quiet_line,
+    render,
+)
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def outcome(status: Status) -> Outcome:
+    return Outcome(Row(row=2, input_number="1", number="+14155552671"), status)
+
+
+def test_bar_counts_ok_attention_and_retrying_on_a_terminal() -> None:
+    """On a terminal the bar shows ok / attention / retrying; log lines print above it."""
+    stream = Terminal()
+    progress = Progress(
+        enabled=True, quiet=False, total=3, desc="run", retrying=lambda: 2, stream=stream
+    )
+    progress.advance(outcome(Status.IMPORTED))
+    progress.advance(outcome(Status.FAILED))
+    progress.log("slowing down")
+    progress.advance(outcome(Status.ALREADY_IMPORTED))
+    progress.close()
+    progress.close()
+    text = stream.getvalue()
+    assert "ok 2, attention 1, retrying 2" in text
+    assert "slowing down" in text
+    assert (progress.ok, progress.attention) == (2, 1)
+
+
+def test_no_bar_when_not_a_terminal_or_quiet() -> None:
+    """No bar off a terminal, with --no-progress, or --quiet; --quiet silences log lines too."""
+    plain = io.StringIO()
+    progress = Progress(enabled=True, quiet=False, total=None, desc="run", stream=plain)
+    progress.advance(outcome(Status.IMPORTED))
+    progress.log("a line")
+    progress.close()
+    assert plain.getvalue() == "a line\n"
+    quiet = Terminal()
+    silent = Progress(enabled=True, quiet=True, total=None, desc="run", stream=quiet)
+    silent.advance(outcome(Status.IMPORTED))
+    silent.log("hidden")
+    silent.close()
+    assert quiet.getvalue() == ""
+    off = Terminal()
+    Progress(enabled=False, quiet=False, total=None, desc="run", stream=off).close()
+    assert off.getvalue() == ""
+
+
+def summary(**counts: int) -> Summary:
+    start = dt.datetime(2026, 11, 27, 5, 0, 0, tzinfo=dt.UTC)
+    s = Summary(command="run", input="in.csv", report="in.report.csv", started_at=start)
+    s.counts = dict(counts)
+    s.finished_at = start + dt.timedelta(seconds=90)
+    return s
+
+
+def test_exit_codes() -> None:
+    """0 all ok, 1 attention, a stop's own code first; `judged` limits what counts."""
+    assert exit_code(summary(imported=3, duplicate=1, extra=2)) == 0
+    assert exit_code(summary(imported=3, invalid=1)) == 1
+    assert exit_code(summary(imported=3, invalid=0)) == 0
+    assert exit_code(summary(imported=3), stop_exit=130) == 130
+    judged = frozenset({Status.WEBHOOK_FAILED, Status.PATCH_FAILED})
+    assert exit_code(summary(patched=2, invalid=1), judged=judged) == 0
+    assert exit_code(summary(patched=2, patch_failed=1), judged=judged) == 1
+
+
+def test_render_names_counts_hints_and_stop() -> None:
+    """The summary shows counts, the next step for attention rows, the report and the stop."""
+    s = summary(imported=5, webhook_failed=2)
+    s.requests = 9
+    s.exit_code = 1
+    s.stopped = "interrupted by SIGINT"
+    text = render(s, elapsed_s=2.0)
+    assert text.splitlines()[0] == "run: 7 rows in 2.0 s, 4 rows/s, 9 requests"
+    assert "bulk-import retry-patch in.report.csv" in text
+    assert "stopped early: interrupted by SIGINT" in text
+    assert text.endswith("exit 1")
+    data = as_json(s)
+    assert data["duration_s"] == 90.0
+    assert data["stopped"] == "interrupted by SIGINT"
+    assert duration_s(s) == 90.0
+    s.finished_at = None
+    assert duration_s(s) == 0.0
+
+
+def test_next_steps_name_the_exact_command() -> None:
+    """Each status that needs care gets the exact command: the rerun, retry-patch, reconcile."""
+    s = summary(not_attempted=4, webhook_failed=2, failed=1, imported=3)
+    s.invocation = ("run", "fleet.csv", "--agent-id", "agent_1", "--concurrency", "16")
+    s.with_agent = {"webhook_failed": 2}
+    s.agent_id = "agent_1"
+    assert next_steps(s) == [
+        "4 not_attempted: never sent: "
+        "`bulk-import run fleet.csv --agent-id agent_1 --concurrency 16 --resume` sends them",
+        "2 webhook_failed: imported without their agent: run "
+        "`bulk-import retry-patch in.report.csv`",
+        "1 failed: see the error column; "
+        "`bulk-import run fleet.csv --agent-id agent_1 --concurrency 16 --resume` retries them",
+    ]
+
+
+def test_webhook_failures_without_an_agent_say_to_name_one() -> None:
+    """A run without --agent-id whose rows name none: retry-patch would fail without one."""
+    s = summary(webhook_failed=2)
+    assert next_steps(s) == [
+        "2 webhook_failed: imported without their agent: run "
+        "`bulk-import retry-patch in.report.csv --agent-id AGENT_ID`"
+    ]
+
+
+def test_already_imported_with_an_agent_says_it_was_not_checked() -> None:
+    """A 409 row that names an agent: its agent was not checked; reconcile checks it."""
+    s = summary(already_imported=2)
+    s.with_agent = {"already_imported": 2}
+    s.agent_id = "agent_1"
+    assert next_steps(s) == [
+        "2 already_imported: there already; their agent was not checked: "
+        "`bulk-import reconcile in.csv --agent-id agent_1` checks it"
+    ]
+    s.with_agent = {}
+    assert next_steps(s) == []
+
+
+def test_reconcile_and_validate_hints() -> None:
+    """Drift names reconcile --apply; a validate or reconcile that did not finish, a rerun."""
+    s = summary(missing=3, agent_mismatch=1, not_attempted=1)
+    s.command = "reconcile"
+    assert next_steps(s) == [
+        "3 missing: not in the account: `bulk-import reconcile in.csv --apply` imports them",
+        "1 agent_mismatch: another agent in the account: "
+        "`bulk-import reconcile in.csv --apply` fixes them",
+        "1 not_attempted: not reached: run `bulk-import reconcile in.csv` again",
+    ]
+
+
+def test_quiet_line_says_why_on_one_line() -> None:
+    """--quiet's one line: the stop's reason, else the counts that need attention."""
+    s = summary(imported=3, invalid=2, webhook_failed=1)
+    s.exit_code = 1
+    s.report_written = True
+    assert quiet_line(s) == (
+        "bulk-import run in.csv: exit 1: 2 invalid, 1 webhook_failed (report in.report.csv)"
+    )
+    s.stopped = "the API refused the key (HTTP 401)"
+    s.exit_code = 3
+    s.report_written = False
+    assert quiet_line(s) == (
+        "bulk-import run in.csv: exit 3: stopped early: the API refused the key (HTTP 401) "
+        "(no report written)"
+    )
+
+
+def test_summary_json_has_the_spec_keys_and_more() -> None:
+    """The JSON keeps SPEC's keys and adds version, options, exit meaning; http only for API."""
+    s = summary(imported=3)
+    s.options = {"concurrency": 8}
+    data = as_json(s)
+    for key in (
+        "command",
+        "input",
+        "report",
+        "started_at",
+        "finished_at",
+        "duration_s",
+        "total",
+        "counts",
+        "requests",
+        "exit_code",
+        "version",
+        "options",
+        "exit_meaning",
+    ):
+        assert key in data
+    assert "http" not in data
+    s.calls_api = True
+    s.http = {"201": 3}
+    s.error = "boom"
+    data = as_json(s)
+    assert (data["http"], data["error"]) == ({"201": 3}, "boom")
+    assert data["exit_meaning"] == "every row ok"
+    s.exit_code = 99
+    assert as_json(s)["exit_meaning"] == ""
+
+
+def test_retry_patch_hints_only_at_the_rows_it_patches() -> None:
+    """retry-patch explains the rows it patches; the others are the earlier command's."""
+    s = summary(already_imported=2, invalid=1, patch_failed=1, agent_mismatch=1)
+    s.command = "retry-patch"
+    s.with_agent = {"already_imported": 2}
+    assert next_steps(s) == [
+        "1 patch_failed: agent still not assigned: see the error column, then "
+        "`bulk-import retry-patch in.report.csv`",
+        "1 agent_mismatch: agent not assigned yet: run "
+        "`bulk-import retry-patch in.report.csv` again",
+    ]
