@@ -1,0 +1,42 @@
+"""Serve a local stand-in for Cartesia's phone-number API, with faults on demand.
+
+The sandbox answers ``POST``/``GET /agents/phone-numbers`` and ``GET``/``PATCH
+/agents/phone-numbers/{id}`` with the real paths, status codes and JSON error bodies
+(``error_code``, ``title``, ``message``, ``request_id``), on 127.0.0.1 only. It is what the demo,
+the tests and the benchmarks run against, and what a migration is rehearsed on.
+
+The package is laid out by responsibility: ``faults`` (the faults file and its checks), ``store``
+(numbers, providers, agents), ``state`` (the store with the counters, the fault dice and the token
+bucket), ``responses`` (answers and request bodies), ``handlers`` (the API operations through the
+fault steps, described there), ``admin`` (the ``/_sandbox/`` endpoints) and ``server``
+(``make_app``, ``RunningSandbox``, ``serve``).
+
+Admin endpoints (same key, no version header, no faults, not counted as API requests):
+``GET /_sandbox/stats`` (``?detail=1`` adds ``posts_by_number``), ``POST /_sandbox/numbers``
+(``{number, label?, agent_id?, provider_id?}``: add a number directly) and ``POST /_sandbox/reset``
+(back to the state at start: the ``existing`` numbers, zero counters, the seed's first draw).
+"""
+
+from bulk_import.sandbox.faults import Faults
+from bulk_import.sandbox.handlers import API_VERSION
+from bulk_import.sandbox.server import (
+    DEFAULT_API_KEY,
+    HOST,
+    STATE_KEY,
+    RunningSandbox,
+    make_app,
+    serve,
+)
+from bulk_import.sandbox.state import SandboxState
+
+__all__ = [
+    "API_VERSION",
+    "DEFAULT_API_KEY",
+    "HOST",
+    "STATE_KEY",
+    "Faults",
+    "RunningSandbox",
+    "SandboxState",
+    "make_app",
+    "serve",
+]

@@ -1,0 +1,61 @@
+"""Answer the sandbox's own endpoints under ``/_sandbox/``: stats, numbers added directly, reset.
+
+They need the same key as the API, but no version header; no fault reaches them and they are not
+counted as API requests.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bulk_import.sandbox.faults import EXISTING_KEYS
+from bulk_import.sandbox.handlers import key_check
+from bulk_import.sandbox.responses import body_object, error, json_response, load_json, required_str
+from bulk_import.sandbox.state import SandboxState
+from bulk_import.sandbox.store import Reject
+
+
+class Admin:
+    """Handle ``/_sandbox/stats``, ``/_sandbox/numbers`` and ``/_sandbox/reset``."""
+
+    def __init__(self, state: SandboxState, api_key: str) -> None:
+        self.state = state
+        self.refused = key_check(api_key)
+
+    async def stats(self, request: web.Request) -> web.Response:
+        """Handle ``GET /_sandbox/stats``: the counters (``?detail=1`` adds posts_by_number)."""
+        denied = self.refused(request)
+        if denied is not None:
+            return denied
+        detail = request.query.get("detail", "") not in ("", "0", "false")
+        return json_response(200, self.state.stats(detail=detail))
+
+    async def add(self, request: web.Request) -> web.Response:
+        """Handle ``POST /_sandbox/numbers``: add a number directly, without faults."""
+        denied = self.refused(request)
+        if denied is not None:
+            return denied
+        try:
+            body = body_object(load_json(await request.read()))
+            unknown = sorted(set(body) - EXISTING_KEYS)
+            if unknown:
+                raise Reject(400, "Invalid request", f"unknown field(s): {', '.join(unknown)}")
+            return json_response(
+                201,
+                self.state.add_number(
+                    required_str(body, "number"),
+                    label=body.get("label"),
+                    agent_id=body.get("agent_id"),
+                    provider_id=body.get("provider_id"),
+                ),
+            )
+        except Reject as reject:
+            return error(reject.status, reject.title, reject.message)
+
+    async def reset(self, request: web.Request) -> web.Response:
+        """Handle ``POST /_sandbox/reset``: back to the state at start."""
+        denied = self.refused(request)
+        if denied is not None:
+            return denied
+        self.state.reset()
+        return json_response(200, {"reset": True, "stored": self.state.stats()["stored"]})

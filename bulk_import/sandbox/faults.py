@@ -1,0 +1,196 @@
+"""Describe how the sandbox misbehaves: the faults file's keys and the checks on them."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Final
+
+RETRY_AFTER_MODES: Final = ("seconds", "ms", "date", "none")
+
+# ASCII digits only: the real API refuses full-width or Arabic-Indic digits, and so must we.
+E164: Final = re.compile(r"\+[1-9][0-9]{1,14}")
+ACCOUNT_SID: Final = re.compile(r"AC[0-9a-fA-F]{32}")
+
+_FRACTIONS = (
+    "error_429",
+    "error_500",
+    "error_502",
+    "error_503",
+    "drop",
+    "stored_then_500",
+    "webhook_fail_fraction",
+)
+# The faults one draw chooses among, in this order (their fractions stack up to at most 1).
+TRANSPORT_FAULTS: Final = ("drop", "error_429", "error_500", "error_502", "error_503")
+EXISTING_KEYS: Final = frozenset({"number", "label", "agent_id", "provider_id"})
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Describe how the sandbox misbehaves; every field is optional (the JSON faults file's keys).
+
+    ``latency_ms``: added to every API request. ``rate_limit``: API requests per second accepted
+    (token bucket, burst ``max(1, rate_limit / 10)``), the rest answered 429. ``retry_after``: how a
+    429 says when to retry: ``"seconds"`` (``Retry-After: N``, rounded up), ``"ms"``
+    (``retry-after-ms: N``), ``"date"`` (``Retry-After`` as an HTTP date) or ``"none"``.
+    ``retry_after_s``: the wait an injected 429 announces, and the least a rate-limit 429 announces.
+    ``error_429`` / ``error_500`` / ``error_502`` / ``error_503`` / ``drop``: fractions of API
+    requests answered with that status (JSON error body) or whose connection is closed with no
+    answer. ``stored_then_500``: fraction of imports that store the number, then answer 500 (the
+    retry sees 409). ``webhook_fail_numbers``: numbers whose import stores the number with no agent
+    and answers 400 "Webhook configuration failed"; ``webhook_fail_fraction``: the same for a
+    random fraction of imports that name an agent. ``not_in_account``: numbers whose import
+    answers 400 "phone number not found in the provider account". ``existing``: numbers already
+    there at start, ``{"number", "label"?, "agent_id"?, "provider_id"?}``. ``providers`` and
+    ``agents``: the ids that exist. ``twilio_accounts``: the linked Twilio account SIDs; ``None``
+    links every well-formed SID (``AC`` + 32 hex digits).
+    """
+
+    latency_ms: float = 0
+    rate_limit: float | None = None
+    retry_after: str = "seconds"
+    retry_after_s: float = 1.0
+    error_429: float = 0
+    error_500: float = 0
+    error_502: float = 0
+    error_503: float = 0
+    drop: float = 0
+    stored_then_500: float = 0
+    webhook_fail_numbers: tuple[str, ...] = ()
+    webhook_fail_fraction: float = 0
+    not_in_account: tuple[str, ...] = ()
+    existing: tuple[dict[str, str], ...] = ()
+    providers: tuple[str, ...] = ("prov_sandbox",)
+    agents: tuple[str, ...] = ("agent_sandbox",)
+    twilio_accounts: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _number(self.latency_ms, "latency_ms", low=0)
+        if self.rate_limit is not None and _number(self.rate_limit, "rate_limit", low=0) == 0:
+            raise ValueError("rate_limit must be above 0 (or null for no limit)")
+        if self.retry_after not in RETRY_AFTER_MODES:
+            raise ValueError(
+                f"retry_after must be one of {', '.join(RETRY_AFTER_MODES)}, "
+                f"not {self.retry_after!r}"
+            )
+        _number(self.retry_after_s, "retry_after_s", low=0)
+        for name in _FRACTIONS:
+            _number(getattr(self, name), name, low=0, high=1)
+        stacked = sum(getattr(self, name) for name in TRANSPORT_FAULTS)
+        if stacked > 1 + 1e-9:
+            raise ValueError(f"{' + '.join(TRANSPORT_FAULTS)} must add up to at most 1")
+        set_ = object.__setattr__
+        set_(
+            self,
+            "webhook_fail_numbers",
+            _numbers(self.webhook_fail_numbers, "webhook_fail_numbers"),
+        )
+        set_(self, "not_in_account", _numbers(self.not_in_account, "not_in_account"))
+        set_(self, "providers", _ids(self.providers, "providers"))
+        set_(self, "agents", _ids(self.agents, "agents"))
+        if self.twilio_accounts is not None:
+            sids = _ids(self.twilio_accounts, "twilio_accounts")
+            for sid in sids:
+                if not ACCOUNT_SID.fullmatch(sid):
+                    raise ValueError(
+                        f"twilio_accounts: {sid!r} is not an account SID (AC + 32 hex)"
+                    )
+            set_(self, "twilio_accounts", sids)
+        set_(self, "existing", self._checked_existing())
+
+    def _checked_existing(self) -> tuple[dict[str, str], ...]:
+        """Return ``existing`` as fresh dicts of strings, or say which entry is wrong."""
+        if not isinstance(self.existing, list | tuple):
+            raise ValueError("existing must be a list of objects")
+        out: list[dict[str, str]] = []
+        seen: set[str] = set()
+        for i, entry in enumerate(self.existing):
+            where = f"existing[{i}]"
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"{where} must be an object with a number")
+            unknown = sorted(set(entry) - EXISTING_KEYS)
+            if unknown:
+                raise ValueError(f"{where}: unknown key(s) {', '.join(map(str, unknown))}")
+            item = {k: v for k, v in entry.items() if v is not None}
+            for key, value in item.items():
+                if not isinstance(value, str):
+                    raise ValueError(f"{where}.{key} must be a string")
+            number = item.get("number", "")
+            if not E164.fullmatch(number):
+                raise ValueError(f"{where}.number must be an E.164 number like +14155551234")
+            if number in seen:
+                raise ValueError(f"{where}: {number} is listed twice")
+            seen.add(number)
+            agent = item.get("agent_id")
+            if agent is not None and agent not in self.agents:
+                raise ValueError(f"{where}.agent_id {agent!r} is not one of agents")
+            provider = item.get("provider_id")
+            if provider is None and not self.providers:
+                raise ValueError(f"{where} needs a provider_id: providers is empty")
+            if provider is not None and provider not in self.providers:
+                raise ValueError(f"{where}.provider_id {provider!r} is not one of providers")
+            out.append(item)
+        return tuple(out)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Faults:
+        """Build faults from a faults file's JSON object; unknown keys are an error."""
+        if not isinstance(data, Mapping):
+            raise ValueError("faults must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(
+                f"unknown faults key(s): {', '.join(map(str, unknown))} "
+                f"(known: {', '.join(sorted(known))})"
+            )
+        return cls(**dict(data))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Faults:
+        """Read faults from a JSON file; any problem is a ValueError naming the file."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ValueError(f"cannot read faults file {path}: {exc.strerror or exc}") from exc
+        except ValueError as exc:
+            raise ValueError(f"faults file {path} is not valid JSON: {exc}") from exc
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"faults file {path}: {exc}") from exc
+
+
+def _number(value: object, name: str, *, low: float, high: float | None = None) -> float:
+    """Return ``value`` as a float if it is a finite number in range, else raise ValueError."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a number, not {value!r}")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low:g} and {high:g}" if high is not None else f"at least {low:g}"
+        raise ValueError(f"{name} must be {bounds}, not {value!r}")
+    return float(value)
+
+
+def _ids(values: object, name: str) -> tuple[str, ...]:
+    """Return a list of non-empty strings as a tuple, or raise ValueError naming the key."""
+    if isinstance(values, str) or not isinstance(values, list | tuple):
+        raise ValueError(f"{name} must be a list of strings")
+    for value in values:
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"{name} must be a list of non-empty strings, not {value!r}")
+    return tuple(values)
+
+
+def _numbers(values: object, name: str) -> tuple[str, ...]:
+    """Return a list of E.164 numbers as a tuple, or raise ValueError naming the bad one."""
+    out = _ids(values, name)
+    for value in out:
+        if not E164.fullmatch(value):
+            raise ValueError(f"{name}: {value!r} is not an E.164 number like +14155551234")
+    return out

@@ -1,0 +1,184 @@
+"""Hold the sandbox's state: its store, the counters, the fault dice and the token bucket."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from bulk_import.sandbox.faults import TRANSPORT_FAULTS, Faults
+from bulk_import.sandbox.store import Store, StoredNumber
+
+
+class SandboxState:
+    """Hold the sandbox's store, fault dice, rate limiter and counters.
+
+    The event loop owns the state; another thread may read it through :meth:`stats`,
+    :attr:`numbers`, :attr:`post_counts` and :meth:`get`, which copy under a lock, and may call
+    :meth:`add_number` and :meth:`reset`.
+    """
+
+    def __init__(self, faults: Faults, seed: int | None = None) -> None:
+        self.faults = faults
+        self.seed = seed
+        self._lock = threading.Lock()
+        self.store = Store(faults)
+        self.latency_s = faults.latency_ms / 1000
+        self.webhook_numbers = frozenset(faults.webhook_fail_numbers)
+        self.not_in_account = frozenset(faults.not_in_account)
+        thresholds: list[tuple[str, float]] = []
+        total = 0.0
+        for name in TRANSPORT_FAULTS:
+            share = float(getattr(faults, name))
+            if share > 0:
+                total += share
+                thresholds.append((name, total))
+        self._thresholds = tuple(thresholds)
+        rate = faults.rate_limit
+        self._rate = rate
+        self._burst = max(1.0, rate / 10) if rate else 1.0
+        self.reset()
+
+    def reset(self) -> None:
+        """Go back to the state at start: the ``existing`` numbers, zero counters, a fresh seed."""
+        with self._lock:
+            self._rng = random.Random(self.seed)
+            self._started = time.monotonic()
+            self._tokens = self._burst
+            self._refilled = self._started
+            self._requests = 0
+            self._by_status: Counter[str] = Counter()
+            self._by_method: Counter[str] = Counter()
+            self._post_counts: Counter[str] = Counter()
+            self._post_seconds: list[int] = []
+        self.store.clear()
+        default_provider = self.faults.providers[0] if self.faults.providers else ""
+        for entry in self.faults.existing:
+            self.add_number(
+                entry["number"],
+                label=entry.get("label"),
+                agent_id=entry.get("agent_id"),
+                provider_id=entry.get("provider_id", default_provider),
+            )
+
+    # -- reading, from any thread ---------------------------------------------------------------
+
+    def stats(self, *, detail: bool = False) -> dict[str, Any]:
+        """Return the counters: requests, by_status, by_method, stored, post_seconds (+ detail)."""
+        with self._lock:
+            out: dict[str, Any] = {
+                "requests": self._requests,
+                "by_status": dict(self._by_status),
+                "by_method": dict(self._by_method),
+                "stored": len(self.store),
+                "post_seconds": list(self._post_seconds),
+                "uptime_s": round(time.monotonic() - self._started, 3),
+            }
+            if detail:
+                out["posts_by_number"] = dict(self._post_counts)
+        return out
+
+    @property
+    def numbers(self) -> dict[str, dict[str, Any]]:
+        """Return every stored number as its API object, by E.164 number, in creation order."""
+        store = self.store
+        with store.lock:
+            return {n.number: store.snapshot(n) for n in store.order}
+
+    @property
+    def post_counts(self) -> Counter[str]:
+        """Return how many POSTs named each number, whatever their answer."""
+        with self._lock:
+            return Counter(self._post_counts)
+
+    def get(self, number: str) -> dict[str, Any] | None:
+        """Return the stored number's API object, or None when it is not there."""
+        store = self.store
+        with store.lock:
+            found = store.by_number(number)
+            return None if found is None else store.snapshot(found)
+
+    def add_number(
+        self,
+        number: str,
+        *,
+        label: str | None = None,
+        agent_id: str | None = None,
+        provider_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a number directly (no faults): for drift in the demo and set-up in tests."""
+        return self.store.add(number, label=label, agent_id=agent_id, provider_id=provider_id)
+
+    def page(
+        self,
+        *,
+        limit: int,
+        starting_after: str | None,
+        ending_before: str | None,
+        agent_id: str | None,
+        provider_id: str | None,
+        kind: str | None,
+        q: str | None,
+    ) -> tuple[list[StoredNumber], bool]:
+        """Return one page of numbers in creation order and whether more lie beyond it."""
+        return self.store.page(
+            limit=limit,
+            starting_after=starting_after,
+            ending_before=ending_before,
+            agent_id=agent_id,
+            provider_id=provider_id,
+            kind=kind,
+            q=q,
+        )
+
+    # -- counting -------------------------------------------------------------------------------
+
+    def arrive(self, method: str, number: str | None, now: float) -> None:
+        """Count one API request as it arrives (a POST also by number and by second)."""
+        with self._lock:
+            self._requests += 1
+            self._by_method[method] += 1
+            if method == "POST":
+                second = int(now - self._started)
+                seconds = self._post_seconds
+                if len(seconds) <= second:
+                    seconds.extend([0] * (second + 1 - len(seconds)))
+                seconds[second] += 1
+                if number is not None:
+                    self._post_counts[number] += 1
+
+    def finish(self, status: str) -> None:
+        """Count one API request's answer: an HTTP status, or ``dropped``."""
+        with self._lock:
+            self._by_status[status] += 1
+
+    # -- faults ---------------------------------------------------------------------------------
+
+    def take_token(self, now: float) -> float:
+        """Take a rate-limit token: 0.0 when one was free, else the seconds until one is."""
+        rate = self._rate
+        if rate is None:
+            return 0.0
+        tokens = min(self._burst, self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        if tokens >= 1:
+            self._tokens = tokens - 1
+            return 0.0
+        self._tokens = tokens
+        return (1 - tokens) / rate
+
+    def draw_fault(self) -> str | None:
+        """Draw which transport fault (drop, error_NNN) this request suffers, if any."""
+        if not self._thresholds:
+            return None
+        roll = self._rng.random()
+        for name, upto in self._thresholds:
+            if roll < upto:
+                return name
+        return None
+
+    def chance(self, fraction: float) -> bool:
+        """Draw a seeded yes with this probability (no draw at all when it is 0)."""
+        return fraction > 0 and self._rng.random() < fraction

@@ -1,0 +1,101 @@
+"""Tests for the faults file: every key read, every mistake named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bulk_import.sandbox import Faults
+from sandbox.helpers import SID
+
+
+def test_faults_from_file_reads_every_key(tmp_path: Path) -> None:
+    """A faults file with every key gives the same Faults, lists as tuples."""
+    data = {
+        "latency_ms": 5,
+        "rate_limit": 100,
+        "retry_after": "date",
+        "retry_after_s": 0.5,
+        "error_429": 0.1,
+        "error_500": 0.1,
+        "error_502": 0.1,
+        "error_503": 0.1,
+        "drop": 0.1,
+        "stored_then_500": 0.1,
+        "webhook_fail_numbers": ["+14155550100"],
+        "webhook_fail_fraction": 0.2,
+        "not_in_account": ["+14155550101"],
+        "existing": [{"number": "+14155550102", "agent_id": None, "provider_id": "prov_x"}],
+        "providers": ["prov_x"],
+        "agents": ["agent_x"],
+        "twilio_accounts": [SID],
+    }
+    path = tmp_path / "faults.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    faults = Faults.from_file(path)
+    assert faults.rate_limit == 100
+    assert faults.webhook_fail_numbers == ("+14155550100",)
+    assert faults.existing == ({"number": "+14155550102", "provider_id": "prov_x"},)
+    assert faults.twilio_accounts == (SID,)
+    assert Faults.from_dict({}) == Faults()
+    assert Faults.from_dict({"rate_limit": None}).rate_limit is None
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        ('{"latency": 5, "zzz": 1}', "unknown faults key(s): latency, zzz"),
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"latency_ms": -1}', "latency_ms must be at least 0"),
+        ('{"latency_ms": "5"}', "latency_ms must be a number"),
+        ('{"error_500": 1.5}', "error_500 must be between 0 and 1"),
+        ('{"drop": true}', "drop must be a number"),
+        ('{"drop": NaN}', "drop must be a number"),
+        ('{"error_500": 0.6, "error_502": 0.6}', "add up to at most 1"),
+        ('{"rate_limit": 0}', "rate_limit must be above 0"),
+        ('{"retry_after": "minutes"}', "retry_after must be one of"),
+        ('{"retry_after_s": -1}', "retry_after_s"),
+        ('{"webhook_fail_numbers": "+14155550100"}', "webhook_fail_numbers must be a list"),
+        ('{"not_in_account": ["4155550100"]}', "not an E.164 number"),
+        ('{"providers": [""]}', "providers must be a list of non-empty strings"),
+        ('{"agents": [5]}', "agents must be a list of non-empty strings"),
+        ('{"twilio_accounts": ["AC12"]}', "not an account SID"),
+        ('{"existing": {"number": "+14155550100"}}', "existing must be a list"),
+        ('{"existing": ["+14155550100"]}', "existing[0] must be an object"),
+        ('{"existing": [{"number": "+14155550100", "agent": "a"}]}', "unknown key(s) agent"),
+        ('{"existing": [{"number": 14155550100}]}', "existing[0].number must be a string"),
+        ('{"existing": [{"label": "x"}]}', "existing[0].number must be an E.164"),
+        (
+            '{"existing": [{"number": "+14155550100"}, {"number": "+14155550100"}]}',
+            "listed twice",
+        ),
+        ('{"existing": [{"number": "+14155550100", "agent_id": "a"}]}', "not one of agents"),
+        ('{"existing": [{"number": "+14155550100", "provider_id": "p"}]}', "not one of providers"),
+        ('{"providers": [], "existing": [{"number": "+14155550100"}]}', "needs a provider_id"),
+    ],
+)
+def test_faults_file_errors_name_the_problem(tmp_path: Path, content: str, fragment: str) -> None:
+    """A bad faults file is one ValueError naming the file and what is wrong in it."""
+    path = tmp_path / "faults.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match="faults") as info:
+        Faults.from_file(path)
+    assert str(path) in str(info.value)
+    assert fragment in str(info.value)
+
+
+def test_missing_faults_file_is_a_value_error(tmp_path: Path) -> None:
+    """A faults file that cannot be read is a ValueError naming it."""
+    missing = tmp_path / "nope.json"
+    with pytest.raises(ValueError, match="cannot read faults file") as info:
+        Faults.from_file(missing)
+    assert str(missing) in str(info.value)
+
+
+def test_from_dict_refuses_a_non_mapping() -> None:
+    """from_dict refuses anything but an object."""
+    with pytest.raises(ValueError, match="JSON object"):
+        Faults.from_dict([])  # type: ignore[arg-type]

@@ -1,0 +1,324 @@
+"""Tests for the API operations and their fault steps, over real loopback sockets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import json
+import time
+
+import httpx
+import pytest
+from sandbox_fixtures import PATH, import_body
+
+from bulk_import.sandbox import API_VERSION, DEFAULT_API_KEY, Faults, RunningSandbox
+from sandbox.helpers import SID, assert_error_body, client_for, post, seed_numbers
+
+
+def test_import_answers_201_with_phone_number_response(client: httpx.Client) -> None:
+    """A valid import by provider id answers 201 with the full PhoneNumberResponse."""
+    r = post(client, import_body("+14155550100", label="Front desk", agent_id="agent_sandbox"))
+    assert r.status_code == 201
+    body = r.json()
+    assert body["id"] == "pn_000000000001"
+    assert body["number"] == "+14155550100"
+    assert body["label"] == "Front desk"
+    assert body["agent"] == {"id": "agent_sandbox", "name": "agent_sandbox"}
+    provider = body["provider"]
+    assert provider["type"] == "twilio"
+    assert provider["id"] == "prov_sandbox"
+    assert provider["account_sid"].startswith("AC")
+    assert len(provider["account_sid"]) == 34
+    assert provider["api_key_sid"].startswith("SK")
+    assert "*" in provider["api_key_sid"]
+    assert provider["region"] == "us1"
+    created = dt.datetime.fromisoformat(body["created_at"].replace("Z", "+00:00"))
+    assert abs((dt.datetime.now(dt.UTC) - created).total_seconds()) < 5
+    assert body["updated_at"] == body["created_at"]
+
+
+def test_repeat_import_is_409(client: httpx.Client) -> None:
+    """Importing a number that is there answers 409 'already been imported'."""
+    assert post(client, import_body("+14155550100")).status_code == 201
+    assert_error_body(post(client, import_body("+14155550100")), 409, "already been imported")
+
+
+@pytest.mark.parametrize(
+    ("authorization", "fragment"),
+    [
+        (None, "missing authorization"),
+        (b"Bearer sk_car_wrong", "invalid api key"),
+        (b"Basic sk_car_sandbox", "invalid api key"),
+        (b"sk_car_sandbox", "invalid api key"),
+        (b"Bearer sk_car_sandbox\xe9", "invalid api key"),
+    ],
+)
+def test_bad_or_missing_key_is_401_json(
+    sandbox: RunningSandbox, authorization: bytes | None, fragment: str
+) -> None:
+    """A missing or wrong key answers 401 with a JSON error body that never echoes the key."""
+    headers = {b"Cartesia-Version": API_VERSION.encode()}
+    if authorization is not None:
+        headers[b"Authorization"] = authorization
+    r = httpx.post(sandbox.base_url + PATH, json=import_body("+14155550100"), headers=headers)
+    body = assert_error_body(r, 401, fragment)
+    assert "sk_car" not in json.dumps(body)
+    assert sandbox.state.stats()["stored"] == 0
+
+
+def test_bearer_scheme_is_case_insensitive(sandbox: RunningSandbox) -> None:
+    """'bearer' in lower case is the same scheme as 'Bearer'."""
+    headers = {"Authorization": f"bearer {DEFAULT_API_KEY}", "Cartesia-Version": API_VERSION}
+    assert httpx.get(sandbox.base_url + PATH, headers=headers).status_code == 200
+
+
+def test_custom_key_is_the_only_key() -> None:
+    """A sandbox started with another key accepts it and refuses the default one."""
+    with RunningSandbox(api_key="sk_car_other") as sb:
+        with client_for(sb, "sk_car_other") as c:
+            assert c.get(PATH).status_code == 200
+        with client_for(sb) as c:
+            assert_error_body(c.get(PATH), 401)
+
+
+@pytest.mark.parametrize("version", [None, "2025-04-16", ""])
+def test_missing_or_wrong_version_is_400(sandbox: RunningSandbox, version: str | None) -> None:
+    """Without Cartesia-Version 2026-03-01 every API request answers 400 naming the header."""
+    headers = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+    if version is not None:
+        headers["Cartesia-Version"] = version
+    r = httpx.post(sandbox.base_url + PATH, json=import_body("+14155550100"), headers=headers)
+    assert_error_body(r, 400, "Cartesia-Version")
+    assert_error_body(httpx.get(sandbox.base_url + PATH, headers=headers), 400, "2026-03-01")
+
+
+GOOD: dict[str, object] = {
+    "number": "+14155550100",
+    "label": "x",
+    "provider": {"id": "prov_sandbox"},
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "fragment"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"", "not valid JSON"),
+        (b"\xff\xfe\xfa", "not valid JSON"),
+        (b"[]", "must be a JSON object"),
+        ({k: v for k, v in GOOD.items() if k != "number"}, "number is required"),
+        ({**GOOD, "number": 14155550100}, "number must be a string"),
+        ({**GOOD, "number": "4155550100"}, "E.164"),
+        ({**GOOD, "number": "+04155550100"}, "E.164"),
+        ({**GOOD, "number": "+1415555010012345"}, "E.164"),
+        (
+            {**GOOD, "number": "+1\uff14\uff11\uff15\uff15\uff15\uff15\uff10\uff11\uff10\uff10"},
+            "E.164",
+        ),
+        ({**GOOD, "number": "+14155550100\n"}, "E.164"),
+        ({k: v for k, v in GOOD.items() if k != "label"}, "label is required"),
+        ({**GOOD, "label": 7}, "label must be a string"),
+        ({k: v for k, v in GOOD.items() if k != "provider"}, "provider is required"),
+        ({**GOOD, "provider": "prov_sandbox"}, "provider must be an object"),
+        ({**GOOD, "provider": {}}, "provider must be"),
+        ({**GOOD, "provider": {"id": 5}}, "provider.id must be a string"),
+        ({**GOOD, "provider": {"type": "sip_trunk"}}, "provider.type"),
+        ({**GOOD, "provider": {"type": "twilio"}}, "provider.account_sid"),
+        ({**GOOD, "provider": {"type": "twilio", "account_sid": 5}}, "provider.account_sid"),
+        ({**GOOD, "provider": {"type": "twilio", "account_sid": SID, "region": "eu9"}}, "region"),
+        ({**GOOD, "agent_id": 5}, "agent_id must be a string"),
+        ({**GOOD, "agent_id": None}, "agent_id must be a string"),
+    ],
+)
+def test_body_validation_is_400_naming_the_field(
+    client: httpx.Client, body: object, fragment: str
+) -> None:
+    """Each malformed import body answers 400 with a message naming what is wrong."""
+    if isinstance(body, bytes):
+        r = client.post(PATH, content=body, headers={"Content-Type": "application/json"})
+    else:
+        r = post(client, body)
+    assert_error_body(r, 400, fragment)
+    assert client.get(PATH).json()["data"] == []
+
+
+def test_webhook_failure_stores_without_agent_then_patch_assigns() -> None:
+    """A webhook failure stores the number with agent null and answers 400 about the webhook."""
+    number = "+14155550100"
+    with RunningSandbox(faults=Faults(webhook_fail_numbers=(number,))) as sb, client_for(sb) as c:
+        r = post(c, import_body(number, agent_id="agent_sandbox"))
+        body = assert_error_body(r, 400, "webhook")
+        assert "PATCH" in body["message"]
+        stored = sb.state.get(number)
+        assert stored is not None
+        assert stored["agent"] is None
+        assert_error_body(post(c, import_body(number, agent_id="agent_sandbox")), 409)
+        found = c.get(PATH, params={"q": number}).json()["data"]
+        assert [n["id"] for n in found] == [stored["id"]]
+        patched = c.patch(f"{PATH}/{stored['id']}", json={"agent_id": "agent_sandbox"})
+        assert patched.status_code == 200
+        assert patched.json()["agent"] == {"id": "agent_sandbox", "name": "agent_sandbox"}
+
+
+def test_webhook_fail_fraction_hits_only_imports_with_an_agent() -> None:
+    """webhook_fail_fraction 1.0 fails every import naming an agent, and no other."""
+    with RunningSandbox(faults=Faults(webhook_fail_fraction=1.0)) as sb, client_for(sb) as c:
+        assert post(c, import_body("+14155550100")).status_code == 201
+        r = post(c, import_body("+14155550101", agent_id="agent_sandbox"))
+        assert_error_body(r, 400, "webhook configuration failed")
+        assert sb.state.numbers["+14155550101"]["agent"] is None
+
+
+def test_number_not_in_account_is_400_and_not_stored() -> None:
+    """A number listed in not_in_account answers 400 'not found in the provider account'."""
+    number = "+14155550100"
+    with RunningSandbox(faults=Faults(not_in_account=(number,))) as sb, client_for(sb) as c:
+        assert_error_body(post(c, import_body(number)), 400, "not found in the provider account")
+        assert sb.state.get(number) is None
+
+
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "101"}, "limit"),
+        ({"limit": "ten"}, "limit"),
+        ({"limit": "-5"}, "limit"),
+        ({"starting_after": "pn_nope"}, "starting_after"),
+        ({"ending_before": "pn_nope"}, "ending_before"),
+        ({"starting_after": "pn_000000000001", "ending_before": "pn_000000000001"}, "not both"),
+        ({"type": "sip_trunk"}, "type"),
+    ],
+)
+def test_bad_list_parameters_are_400(
+    sandbox: RunningSandbox, client: httpx.Client, params: dict[str, str], fragment: str
+) -> None:
+    """An out-of-range limit, an unknown cursor, both cursors, or a bad type answer 400."""
+    seed_numbers(sandbox.state, 1)
+    assert_error_body(client.get(PATH, params=params), 400, fragment)
+
+
+def test_list_limit_bounds_are_accepted(sandbox: RunningSandbox, client: httpx.Client) -> None:
+    """limit 1 and limit 100 are both valid."""
+    seed_numbers(sandbox.state, 3)
+    assert len(client.get(PATH, params={"limit": 1}).json()["data"]) == 1
+    assert len(client.get(PATH, params={"limit": 100}).json()["data"]) == 3
+
+
+@pytest.mark.parametrize(
+    ("target", "body", "status", "fragment"),
+    [
+        ("pn_999", {"agent_id": "agent_sandbox"}, 404, "phone number not found"),
+        (None, {"agent_id": "agent_nope"}, 404, "agent not found"),
+        (None, {"provider": {"id": "prov_nope"}}, 404, "provider not found"),
+        (None, ["agent_sandbox"], 400, "JSON object"),
+        (None, {"label": 5}, 400, "label must be a string"),
+        (None, {"agent_id": 5}, 400, "agent_id must be a string or null"),
+    ],
+)
+def test_patch_errors(
+    client: httpx.Client, target: str | None, body: object, status: int, fragment: str
+) -> None:
+    """PATCH of an unknown id, agent or provider answers 404; a malformed body 400."""
+    created = post(client, import_body("+14155550100")).json()
+    r = client.patch(f"{PATH}/{target or created['id']}", json=body)
+    assert_error_body(r, status, fragment)
+    assert client.get(f"{PATH}/{created['id']}").json() == created
+
+
+@pytest.mark.parametrize("mode", ["seconds", "ms", "date", "none"])
+def test_rate_limit_answers_429_with_retry_after(mode: str) -> None:
+    """Past the rate limit the sandbox answers 429, saying when to retry in the chosen form."""
+    faults = Faults(rate_limit=10, retry_after=mode, retry_after_s=0)
+    with RunningSandbox(faults=faults) as sb, client_for(sb) as c:
+        assert c.get(PATH).status_code == 200
+        r = c.get(PATH)
+        body = assert_error_body(r, 429)
+        assert body["error_code"] == "rate_limited"
+        if mode == "seconds":
+            assert r.headers["Retry-After"] == "1"
+        elif mode == "ms":
+            assert 1 <= int(r.headers["retry-after-ms"]) <= 100
+        elif mode == "date":
+            when = email.utils.parsedate_to_datetime(r.headers["Retry-After"])
+            assert 0 <= (when - dt.datetime.now(dt.UTC)).total_seconds() <= 2
+        else:
+            assert "Retry-After" not in r.headers
+            assert "retry-after-ms" not in r.headers
+        time.sleep(0.11)
+        assert c.get(PATH).status_code == 200
+
+
+def test_rate_limit_announces_at_least_retry_after_s() -> None:
+    """A rate-limit 429 announces the larger of the refill time and retry_after_s."""
+    faults = Faults(rate_limit=10, retry_after="ms", retry_after_s=0.25)
+    with RunningSandbox(faults=faults) as sb, client_for(sb) as c:
+        statuses = [c.get(PATH) for _ in range(12)]
+        limited = [r for r in statuses if r.status_code == 429]
+        assert limited
+        assert all(r.headers["retry-after-ms"] == "250" for r in limited)
+        assert sb.state.stats()["by_status"]["429"] == len(limited)
+
+
+def test_rate_limit_answers_before_auth() -> None:
+    """The limiter answers 429 even to a request with a wrong key, like an edge proxy."""
+    with RunningSandbox(faults=Faults(rate_limit=1)) as sb, client_for(sb, "sk_car_bad") as c:
+        assert c.get(PATH).status_code == 401
+        assert c.get(PATH).status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [("error_429", 429), ("error_500", 500), ("error_502", 502), ("error_503", 503)],
+)
+def test_error_fraction_one_answers_every_request_so(name: str, status: int) -> None:
+    """A fault fraction of 1.0 answers every API request (POST, GET, PATCH) with that status."""
+    faults = Faults.from_dict({name: 1.0, "retry_after_s": 2})
+    with RunningSandbox(faults=faults) as sb, client_for(sb) as c:
+        responses = [
+            post(c, import_body("+14155550100")),
+            c.get(PATH),
+            c.get(f"{PATH}/pn_1"),
+            c.patch(f"{PATH}/pn_1", json={}),
+        ]
+        for r in responses:
+            assert_error_body(r, status)
+            assert ("Retry-After" in r.headers) == (status == 429)
+        if status == 429:
+            assert responses[0].headers["Retry-After"] == "2"
+            assert responses[0].json()["error_code"] == "concurrency_limited"
+        assert sb.state.stats()["stored"] == 0
+        stats = c.get("/_sandbox/stats").json()
+        assert stats["by_status"] == {str(status): 4}
+
+
+def test_drop_closes_the_connection_without_answer() -> None:
+    """drop 1.0 closes every connection with no response: the client sees a transport error."""
+    with RunningSandbox(faults=Faults(drop=1.0)) as sb, client_for(sb) as c:
+        with pytest.raises(httpx.TransportError):
+            post(c, import_body("+14155550100"))
+        with pytest.raises(httpx.TransportError):
+            c.get(PATH)
+        stats = sb.state.stats(detail=True)
+        assert stats["by_status"] == {"dropped": 2}
+        assert stats["stored"] == 0
+        assert stats["posts_by_number"] == {"+14155550100": 1}
+
+
+def test_stored_then_500_makes_the_retry_see_409() -> None:
+    """stored_then_500 stores the number and answers 500; the retry answers 409."""
+    with RunningSandbox(faults=Faults(stored_then_500=1.0)) as sb, client_for(sb) as c:
+        assert_error_body(post(c, import_body("+14155550100")), 500)
+        assert sb.state.get("+14155550100") is not None
+        assert_error_body(post(c, import_body("+14155550100")), 409)
+
+
+def test_latency_is_added_to_api_requests_only() -> None:
+    """latency_ms delays every API request, not the admin endpoints."""
+    with RunningSandbox(faults=Faults(latency_ms=250)) as sb, client_for(sb) as c:
+        started = time.monotonic()
+        assert c.get(PATH).status_code == 200
+        assert time.monotonic() - started >= 0.25
+        started = time.monotonic()
+        assert c.get("/_sandbox/stats").status_code == 200
+        assert time.monotonic() - started < 0.25
