@@ -68,6 +68,28 @@ def key_check(api_key: str) -> Callable[[web.Request], web.Response | None]:
     return refused
 
 
+def _media_type_refused(request: web.Request) -> web.Response | None:
+    """Return 415 when a request with a body names a media type that is not JSON.
+
+    415 Unsupported Media Type is what most APIs answer here, and it says what a client must
+    change (the Content-Type, not the body). A JSON type with parameters
+    (``application/json; charset=utf-8``) or a ``+json`` suffix is JSON; a body with no
+    Content-Type at all is read as JSON, as the frameworks such APIs are built on do.
+    """
+    if request.method == "GET" or "Content-Type" not in request.headers:
+        return None
+    media = request.content_type  # lower case, parameters dropped
+    if media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        return None
+    return error(
+        415,
+        "Unsupported media type",
+        f"Content-Type must be application/json, not {media[:60]}",
+    )
+
+
 class Handlers:
     """Turn HTTP requests into store operations and answers, through the fault steps."""
 
@@ -149,6 +171,9 @@ class Handlers:
                 "Invalid Cartesia-Version",
                 f"Cartesia-Version header is {shown}; this API speaks {API_VERSION}",
             )
+        refused = _media_type_refused(request)
+        if refused is not None:
+            return refused
         try:
             return operation(request, body)
         except Reject as reject:
@@ -211,7 +236,7 @@ class Handlers:
             limit = int(raw_limit) if _LIMIT.fullmatch(raw_limit) else 0
             if not 1 <= limit <= 100:
                 raise Reject(400, "Invalid request", "limit must be an integer from 1 to 100")
-        kind = query.get("type") or None
+        kind = query.get("type")  # present but empty is no type either: 400
         if kind is not None and kind not in ("twilio", "cartesia"):
             raise Reject(400, "Invalid request", "type must be twilio or cartesia")
         items, more = self.store.page(
@@ -236,7 +261,7 @@ class Handlers:
         store = self.store
         body = body_object(raw)
         label = body.get("label")
-        if label is not None and not isinstance(label, str):
+        if "label" in body and not isinstance(label, str):
             raise Reject(400, "Invalid request", "label must be a string")
         if "agent_id" in body and not isinstance(body["agent_id"], str | None):
             raise Reject(400, "Invalid request", "agent_id must be a string or null")

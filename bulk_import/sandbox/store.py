@@ -83,6 +83,15 @@ def _provider_object(provider_id: str, account_sid: str, region: str) -> dict[st
     }
 
 
+def _by_account(spec: dict[str, Any]) -> bool:
+    """Say whether a provider object matches the By Twilio Account form of the API's oneOf."""
+    return (
+        spec.get("type") == "twilio"
+        and isinstance(spec.get("account_sid"), str)
+        and spec.get("region", "us1") in REGIONS
+    )
+
+
 class Store:
     """Hold the numbers in creation order, with the providers and agents they may name.
 
@@ -143,6 +152,13 @@ class Store:
         if not isinstance(spec, dict):
             raise Reject(400, "Invalid request", "provider must be an object")
         if "id" in spec:
+            if _by_account(spec):
+                raise Reject(
+                    400,
+                    "Invalid request",
+                    'provider matches both {"id": ...} and {"type": "twilio", "account_sid": '
+                    "...}; the API takes one of them (oneOf), not both",
+                )
             provider_id = spec["id"]
             if not isinstance(provider_id, str):
                 raise Reject(400, "Invalid request", "provider.id must be a string")

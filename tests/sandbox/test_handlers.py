@@ -322,3 +322,74 @@ def test_latency_is_added_to_api_requests_only() -> None:
         started = time.monotonic()
         assert c.get("/_sandbox/stats").status_code == 200
         assert time.monotonic() - started < 0.25
+
+
+# -- as strict as the OpenAPI ----------------------------------------------------------------
+
+
+def test_provider_matching_both_oneof_forms_is_400(client: httpx.Client) -> None:
+    """A provider that is both {"id"} and {"type": "twilio", "account_sid"} is 400, not stored."""
+    both = {"id": "prov_sandbox", "type": "twilio", "account_sid": SID}
+    r = post(client, {"number": "+14155550100", "label": "x", "provider": both})
+    assert_error_body(r, 400, "not both")
+    assert client.get(PATH).json()["data"] == []
+    created = post(client, import_body("+14155550101")).json()
+    r = client.patch(f"{PATH}/{created['id']}", json={"provider": both})
+    assert_error_body(r, 400, "not both")
+
+
+@pytest.mark.parametrize(
+    "provider",
+    [
+        {"id": "prov_sandbox", "type": "twilio"},  # By ID only: no account_sid
+        {"id": "prov_sandbox", "type": "sip_trunk", "account_sid": SID},  # By ID only: bad type
+    ],
+)
+def test_provider_matching_exactly_one_oneof_form_is_accepted(
+    client: httpx.Client, provider: dict[str, object]
+) -> None:
+    """A provider object that matches exactly one of the two oneOf forms is imported."""
+    r = post(client, {"number": "+14155550100", "label": "x", "provider": provider})
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_body_with_a_non_json_content_type_is_415(
+    client: httpx.Client, content_type: str
+) -> None:
+    """A POST or PATCH whose Content-Type is not JSON is refused with 415, nothing changed."""
+    raw = json.dumps(import_body("+14155550100")).encode()
+    r = client.post(PATH, content=raw, headers={"Content-Type": content_type})
+    body = assert_error_body(r, 415, "application/json")
+    assert content_type in body["message"]
+    assert client.get(PATH).json()["data"] == []
+    created = post(client, import_body("+14155550101")).json()
+    url = f"{PATH}/{created['id']}"
+    patch = client.patch(url, content=b'{"label": "new"}', headers={"Content-Type": content_type})
+    assert_error_body(patch, 415)
+    assert client.get(url).json()["label"] == created["label"]
+
+
+@pytest.mark.parametrize(
+    "content_type", [None, "application/json; charset=utf-8", "application/merge-patch+json"]
+)
+def test_json_or_absent_content_type_is_accepted(
+    client: httpx.Client, content_type: str | None
+) -> None:
+    """A JSON media type (with parameters or a +json suffix), or none at all, reads the body."""
+    headers = {} if content_type is None else {"Content-Type": content_type}
+    raw = json.dumps(import_body("+14155550100")).encode()
+    assert client.post(PATH, content=raw, headers=headers).status_code == 201
+
+
+def test_list_type_empty_is_400(client: httpx.Client) -> None:
+    """type= with no value is not a type: 400, as for any other value outside the enum."""
+    assert_error_body(client.get(PATH, params={"type": ""}), 400, "type must be")
+
+
+def test_patch_label_null_is_400(client: httpx.Client) -> None:
+    """label: null on PATCH is 400 (label is a string when present); the number is unchanged."""
+    created = post(client, import_body("+14155550100", label="Desk")).json()
+    r = client.patch(f"{PATH}/{created['id']}", json={"label": None})
+    assert_error_body(r, 400, "label must be a string")
+    assert client.get(f"{PATH}/{created['id']}").json()["label"] == "Desk"
