@@ -11,10 +11,15 @@ bucket), ``responses`` (answers and request bodies), ``handlers`` (the API opera
 fault steps, described there), ``admin`` (the ``/_sandbox/`` endpoints) and ``server``
 (``make_app``, ``RunningSandbox``, ``serve``).
 
+Besides the phone numbers, it lists the providers it knows (``GET
+/agents/phone-numbers/providers``, with ``type`` and ``account_sid``).
+
 Admin endpoints (same key, no version header, no faults, not counted as API requests):
 ``GET /_sandbox/stats`` (``?detail=1`` adds ``posts_by_number``), ``POST /_sandbox/numbers``
-(``{number, label?, agent_id?, provider_id?}``: add a number directly) and ``POST /_sandbox/reset``
-(back to the state at start: the ``existing`` numbers, zero counters, the seed's first draw).
+(``{number, label?, agent_id?, provider_id?}``: add a number directly), ``POST /_sandbox/faults``
+(a partial faults object: change the limits, waits and fractions at once; answers the faults in
+force) and ``POST /_sandbox/reset`` (back to the state at start: its faults, the ``existing``
+numbers, zero counters, the seed's first draw).
 """
 
 from bulk_import.sandbox.faults import Faults

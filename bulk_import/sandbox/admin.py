@@ -16,7 +16,7 @@ from bulk_import.sandbox.store import Reject
 
 
 class Admin:
-    """Handle ``/_sandbox/stats``, ``/_sandbox/numbers`` and ``/_sandbox/reset``."""
+    """Handle the admin endpoints: stats, numbers added directly, reset, faults changed live."""
 
     def __init__(self, state: SandboxState, api_key: str) -> None:
         self.state = state
@@ -59,3 +59,17 @@ class Admin:
             return denied
         self.state.reset()
         return json_response(200, {"reset": True, "stored": self.state.stats()["stored"]})
+
+    async def faults(self, request: web.Request) -> web.Response:
+        """Handle ``POST /_sandbox/faults``: change some faults at once, answer those in force."""
+        denied = self.refused(request)
+        if denied is not None:
+            return denied
+        try:
+            changes = body_object(load_json(await request.read()))
+            faults = self.state.change_faults(changes)
+        except Reject as reject:
+            return error(reject.status, reject.title, reject.message)
+        except (TypeError, ValueError) as exc:
+            return error(400, "Invalid faults", str(exc))
+        return json_response(200, faults.to_dict())

@@ -7,7 +7,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,17 +29,35 @@ _FRACTIONS = (
 # The faults one draw chooses among, in this order (their fractions stack up to at most 1).
 TRANSPORT_FAULTS: Final = ("drop", "error_429", "error_500", "error_502", "error_503")
 EXISTING_KEYS: Final = frozenset({"number", "label", "agent_id", "provider_id"})
+# What the admin call may change while the sandbox runs: the limits, the waits and the dice.
+LIVE_KEYS: Final = frozenset(
+    {
+        "latency_ms",
+        "latency_jitter_ms",
+        "concurrency_limit",
+        "rate_limit",
+        "retry_after",
+        "retry_after_s",
+        *_FRACTIONS,
+    }
+)
 
 
 @dataclass(frozen=True)
 class Faults:
     """Describe how the sandbox misbehaves; every field is optional (the JSON faults file's keys).
 
-    ``latency_ms``: added to every API request. ``rate_limit``: API requests per second accepted
-    (token bucket, burst ``max(1, rate_limit / 10)``), the rest answered 429. ``retry_after``: how a
-    429 says when to retry: ``"seconds"`` (``Retry-After: N``, rounded up), ``"ms"``
-    (``retry-after-ms: N``), ``"date"`` (``Retry-After`` as an HTTP date) or ``"none"``.
-    ``retry_after_s``: the wait an injected 429 announces, and the least a rate-limit 429 announces.
+    ``latency_ms``: added to every API request; ``latency_jitter_ms``: each request's latency is
+    ``latency_ms`` plus or minus up to this much (uniform, seeded dice, never below 0), so
+    ``800`` and ``400`` give 400 to 1200 ms. ``concurrency_limit``: API requests in flight at
+    most (arrived and not yet answered, the latency wait included); one more is answered 429
+    ``concurrency_limited`` at once, before the latency, and with no ``Retry-After`` unless
+    ``retry_after_s`` is set. ``rate_limit``: API requests per second accepted (token bucket,
+    burst ``max(1, rate_limit / 10)``), the rest answered 429 ``rate_limited``.
+    ``retry_after``: how a 429 says when to retry: ``"seconds"`` (``Retry-After: N``, rounded
+    up), ``"ms"`` (``retry-after-ms: N``), ``"date"`` (``Retry-After`` as an HTTP date) or
+    ``"none"``. ``retry_after_s``: the wait an injected 429 announces, and the least a
+    rate-limit 429 announces (1 when not set); a concurrency 429 announces it only when set.
     ``error_429`` / ``error_500`` / ``error_502`` / ``error_503`` / ``drop``: fractions of API
     requests answered with that status (JSON error body) or whose connection is closed with no
     answer. ``stored_then_500``: fraction of imports that store the number, then answer 500 (the
@@ -53,9 +71,11 @@ class Faults:
     """
 
     latency_ms: float = 0
+    latency_jitter_ms: float = 0
+    concurrency_limit: int | None = None
     rate_limit: float | None = None
     retry_after: str = "seconds"
-    retry_after_s: float = 1.0
+    retry_after_s: float | None = None
     error_429: float = 0
     error_500: float = 0
     error_502: float = 0
@@ -72,6 +92,15 @@ class Faults:
 
     def __post_init__(self) -> None:
         _number(self.latency_ms, "latency_ms", low=0)
+        _number(self.latency_jitter_ms, "latency_jitter_ms", low=0)
+        limit = self.concurrency_limit
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 1
+        ):
+            raise ValueError(
+                f"concurrency_limit must be a whole number of at least 1 (or null for no limit), "
+                f"not {limit!r}"
+            )
         if self.rate_limit is not None and _number(self.rate_limit, "rate_limit", low=0) == 0:
             raise ValueError("rate_limit must be above 0 (or null for no limit)")
         if self.retry_after not in RETRY_AFTER_MODES:
@@ -79,7 +108,8 @@ class Faults:
                 f"retry_after must be one of {', '.join(RETRY_AFTER_MODES)}, "
                 f"not {self.retry_after!r}"
             )
-        _number(self.retry_after_s, "retry_after_s", low=0)
+        if self.retry_after_s is not None:
+            _number(self.retry_after_s, "retry_after_s", low=0)
         for name in _FRACTIONS:
             _number(getattr(self, name), name, low=0, high=1)
         stacked = sum(getattr(self, name) for name in TRANSPORT_FAULTS)
@@ -138,19 +168,39 @@ class Faults:
             out.append(item)
         return tuple(out)
 
+    @property
+    def retry_wait_s(self) -> float:
+        """Return the wait an injected 429 announces: ``retry_after_s``, 1 second when not set."""
+        return 1.0 if self.retry_after_s is None else self.retry_after_s
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the faults as the JSON object a faults file would hold (lists, not tuples)."""
+        out: dict[str, Any] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, tuple):
+                value = [dict(v) if isinstance(v, Mapping) else v for v in value]
+            out[field.name] = value
+        return out
+
+    def changed(self, data: object) -> Faults:
+        """Return these faults with some keys changed while the sandbox runs (null clears a limit).
+
+        Only the keys in ``LIVE_KEYS`` may change; the others shape the store at start.
+        """
+        changes = _known_keys(data)
+        fixed = sorted(set(changes) - LIVE_KEYS)
+        if fixed:
+            raise ValueError(
+                f"{', '.join(fixed)} cannot change while the sandbox runs (restart it with a "
+                f"faults file); these can: {', '.join(sorted(LIVE_KEYS))}"
+            )
+        return replace(self, **changes)
+
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Faults:
         """Build faults from a faults file's JSON object; unknown keys are an error."""
-        if not isinstance(data, Mapping):
-            raise ValueError("faults must be a JSON object")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(
-                f"unknown faults key(s): {', '.join(map(str, unknown))} "
-                f"(known: {', '.join(sorted(known))})"
-            )
-        return cls(**dict(data))
+        return cls(**_known_keys(data))
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Faults:
@@ -165,6 +215,20 @@ class Faults:
             return cls.from_dict(data)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"faults file {path}: {exc}") from exc
+
+
+def _known_keys(data: object) -> dict[str, Any]:
+    """Return a JSON object of known faults keys as a dict, or say which keys are unknown."""
+    if not isinstance(data, Mapping):
+        raise ValueError("faults must be a JSON object")
+    known = {f.name for f in fields(Faults)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(
+            f"unknown faults key(s): {', '.join(map(str, unknown))} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    return dict(data)
 
 
 def _number(value: object, name: str, *, low: float, high: float | None = None) -> float:

@@ -4,20 +4,23 @@ Every API request goes through these steps, in this order (the first that answer
 
 1. it is counted (``requests``, ``by_method``; a ``POST`` whose body names a number is also counted
    in ``posts_by_number`` and ``post_seconds``, whatever its answer);
-2. ``latency_ms`` is waited;
-3. the rate limiter (``rate_limit``) answers 429 when no token is free: like a real edge proxy, it
-   answers before the key is even looked at;
-4. one seeded random draw picks at most one of ``drop``, ``error_429``, ``error_500``,
+2. the concurrency limit (``concurrency_limit``) answers 429 ``concurrency_limited`` at once when
+   that many requests are in flight already (arrived, not yet answered: the latency wait counts);
+3. the latency is waited: ``latency_ms``, give or take ``latency_jitter_ms``;
+4. the rate limiter (``rate_limit``) answers 429 ``rate_limited`` when no token is free: like a
+   real edge proxy, these limits answer before the key is even looked at;
+5. one seeded random draw picks at most one of ``drop``, ``error_429``, ``error_500``,
    ``error_502``, ``error_503`` (their fractions add up, so they must sum to at most 1);
-5. ``Authorization: Bearer <key>`` must be the accepted key (401), and ``Cartesia-Version`` must
-   be ``2026-03-01`` (400);
-6. the operation itself. For an import: body validation (400), unknown provider or unlinked
+6. ``Authorization: Bearer <key>`` must be the accepted key (401), ``Cartesia-Version`` must
+   be ``2026-03-01`` (400), and a body's Content-Type, when given, must be JSON (415);
+7. the operation itself. For an import: body validation (400), unknown provider or unlinked
    Twilio account (404), unknown agent (404), number already there (409), ``not_in_account`` (400),
    webhook failure (stored with no agent, 400), else stored (201, or 500 for ``stored_then_500``).
 
 A 429 says when to retry according to ``retry_after``. For an injected ``error_429`` the wait is
-``retry_after_s``; for the rate limiter it is the time until a token is free, but at least
-``retry_after_s`` (set ``retry_after_s`` to 0 to announce the exact time).
+``retry_after_s`` (1 s when not set); for the rate limiter it is the time until a token is free,
+but at least that (set ``retry_after_s`` to 0 to announce the exact time); a concurrency 429 says
+nothing unless ``retry_after_s`` is set, as Cartesia's own does not promise a ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -95,7 +98,6 @@ class Handlers:
 
     def __init__(self, state: SandboxState, api_key: str) -> None:
         self.state = state
-        self.faults = state.faults
         self.store = state.store
         self.refused = key_check(api_key)
 
@@ -104,9 +106,8 @@ class Handlers:
         request: web.Request,
         operation: Callable[[web.Request, object], web.Response],
     ) -> web.Response:
-        """Answer one API request: count, wait, limit, inject, authenticate, then operate."""
+        """Answer one API request: count, limit, wait, limit, inject, authenticate, then operate."""
         state = self.state
-        faults = self.faults
         now = time.monotonic()
         method = request.method
         body: object = NO_BODY
@@ -117,17 +118,45 @@ class Handlers:
                 named = body.get("number")
                 number = named if isinstance(named, str) else None
         state.arrive(method, number, now)
-        if state.latency_s > 0:
-            await asyncio.sleep(state.latency_s)
+        if not state.admit(now):
+            faults = state.faults
+            wait = faults.retry_after_s  # a concurrency 429 says when only if asked to
+            response = error(
+                429,
+                "Too many concurrent requests",
+                f"You have exceeded your plan's concurrency limit of {faults.concurrency_limit}.",
+                error_code="concurrency_limited",
+                headers=None if wait is None else retry_headers(faults.retry_after, wait),
+            )
+            state.finish("429", now)
+            return response
+        try:
+            response = await self._admitted(request, body, operation)
+        finally:
+            state.leave(time.monotonic())
+        return response
 
-        wait = state.take_token(time.monotonic())
+    async def _admitted(
+        self,
+        request: web.Request,
+        body: object,
+        operation: Callable[[web.Request, object], web.Response],
+    ) -> web.Response:
+        """Answer a request that has its place in flight: wait, limit, inject, then operate."""
+        state = self.state
+        latency = state.latency()
+        if latency > 0:
+            await asyncio.sleep(latency)
+        faults = state.faults  # read after the wait: the admin call may have changed them
+        now = time.monotonic()
+        wait = state.take_token(now)
         if wait > 0:
             response = error(
                 429,
                 "Too many requests",
                 f"Rate limit of {faults.rate_limit:g} requests per second exceeded.",
                 error_code="rate_limited",
-                headers=retry_headers(faults.retry_after, max(wait, faults.retry_after_s)),
+                headers=retry_headers(faults.retry_after, max(wait, faults.retry_wait_s)),
             )
         else:
             fault = state.draw_fault()
@@ -135,7 +164,7 @@ class Handlers:
                 transport = request.transport
                 if transport is not None:  # pragma: no branch - None once the client has left
                     transport.close()
-                state.finish("dropped")
+                state.finish("dropped", now)
                 return web.Response(status=500)  # never reaches the client
             if fault == "error_429":
                 response = error(
@@ -143,14 +172,14 @@ class Handlers:
                     "Too many concurrent requests",
                     "You have exceeded your plan's concurrency limit.",
                     error_code="concurrency_limited",
-                    headers=retry_headers(faults.retry_after, faults.retry_after_s),
+                    headers=retry_headers(faults.retry_after, faults.retry_wait_s),
                 )
             elif fault is not None:
                 status, title, message = ERROR_ANSWERS[fault]
                 response = error(status, title, message)
             else:
                 response = self._checked(request, body, operation)
-        state.finish(str(response.status))
+        state.finish(str(response.status), time.monotonic())
         return response
 
     def _checked(
@@ -213,7 +242,7 @@ class Handlers:
                 f"Twilio account {provider['account_sid']}",
             )
         if number in state.webhook_numbers or (
-            agent_id is not None and state.chance(self.faults.webhook_fail_fraction)
+            agent_id is not None and state.chance(state.faults.webhook_fail_fraction)
         ):
             record = store.insert(number, label, None, provider)
             raise Reject(
@@ -223,7 +252,7 @@ class Handlers:
                 f"agent is assigned. Assign it with PATCH {PATH}/{record.id}.",
             )
         record = store.insert(number, label, agent_id, provider)
-        if state.chance(self.faults.stored_then_500):
+        if state.chance(state.faults.stored_then_500):
             raise Reject(500, *ERROR_ANSWERS["error_500"][1:])
         return json_response(201, store.public(record))
 
@@ -250,6 +279,14 @@ class Handlers:
         )
         public = self.store.public
         return json_response(200, {"data": [public(n) for n in items], "has_more": more})
+
+    def _providers(self, request: web.Request, _body: object) -> web.Response:
+        """List the providers, by ``type`` (twilio) and ``account_sid``: a JSON array."""
+        query = request.query
+        kind = query.get("type")
+        if kind is not None and kind != "twilio":
+            raise Reject(400, "Invalid request", "type must be twilio")
+        return json_response(200, self.store.providers(account_sid=query.get("account_sid")))
 
     def _get(self, request: web.Request, _body: object) -> web.Response:
         """Return one number by id."""
@@ -280,6 +317,10 @@ class Handlers:
     async def list_numbers(self, request: web.Request) -> web.Response:
         """Handle ``GET /agents/phone-numbers``."""
         return await self._api(request, self._list)
+
+    async def list_providers(self, request: web.Request) -> web.Response:
+        """Handle ``GET /agents/phone-numbers/providers``."""
+        return await self._api(request, self._providers)
 
     async def get_number(self, request: web.Request) -> web.Response:
         """Handle ``GET /agents/phone-numbers/{id}``."""

@@ -35,11 +35,14 @@ def make_app(*, faults: Faults, api_key: str, seed: int | None = None) -> web.Ap
     app[STATE_KEY] = state
     app.router.add_post(PATH, api.post_numbers)
     app.router.add_get(PATH, api.list_numbers, allow_head=False)
+    # Before "/{id}", which would take "providers" for an id.
+    app.router.add_get(PATH + "/providers", api.list_providers, allow_head=False)
     app.router.add_get(PATH + "/{id}", api.get_number, allow_head=False)
     app.router.add_patch(PATH + "/{id}", api.patch_number)
     app.router.add_get("/_sandbox/stats", admin.stats, allow_head=False)
     app.router.add_post("/_sandbox/numbers", admin.add)
     app.router.add_post("/_sandbox/reset", admin.reset)
+    app.router.add_post("/_sandbox/faults", admin.faults)
     return app
 
 

@@ -21,13 +21,20 @@ class SandboxState:
     """
 
     def __init__(self, faults: Faults, seed: int | None = None) -> None:
-        self.faults = faults
         self.seed = seed
         self._lock = threading.Lock()
         self.store = Store(faults)
-        self.latency_s = faults.latency_ms / 1000
         self.webhook_numbers = frozenset(faults.webhook_fail_numbers)
         self.not_in_account = frozenset(faults.not_in_account)
+        self._in_flight = 0  # requests really in flight: a reset does not forget them
+        self._initial = faults
+        self.reset()
+
+    def _configure(self, faults: Faults) -> None:
+        """Derive the waits, the dice's thresholds and the token bucket from the faults."""
+        self.faults = faults
+        self.latency_s = faults.latency_ms / 1000
+        self.jitter_s = faults.latency_jitter_ms / 1000
         thresholds: list[tuple[str, float]] = []
         total = 0.0
         for name in TRANSPORT_FAULTS:
@@ -39,20 +46,35 @@ class SandboxState:
         rate = faults.rate_limit
         self._rate = rate
         self._burst = max(1.0, rate / 10) if rate else 1.0
-        self.reset()
+        self._tokens = self._burst
+        self._refilled = time.monotonic()
+
+    def change_faults(self, changes: object) -> Faults:
+        """Change the faults at once (the keys of ``LIVE_KEYS``); return the faults in force.
+
+        Raise ValueError naming the problem; the faults in force are then unchanged.
+        """
+        faults = self.faults.changed(changes)
+        with self._lock:
+            self._configure(faults)
+        return faults
 
     def reset(self) -> None:
-        """Go back to the state at start: the ``existing`` numbers, zero counters, a fresh seed."""
+        """Go back to the state at start: its faults, the ``existing`` numbers, zero counters."""
         with self._lock:
+            self._configure(self._initial)
             self._rng = random.Random(self.seed)
+            # Its own dice, so a jitter changes no fault draw of a seeded run.
+            self._latency_rng = random.Random(None if self.seed is None else f"latency {self.seed}")
             self._started = time.monotonic()
-            self._tokens = self._burst
-            self._refilled = self._started
             self._requests = 0
             self._by_status: Counter[str] = Counter()
             self._by_method: Counter[str] = Counter()
             self._post_counts: Counter[str] = Counter()
             self._post_seconds: list[int] = []
+            self._max_in_flight = self._in_flight
+            self._in_flight_seconds: list[int] = []
+            self._rejected_seconds: list[int] = []
         self.store.clear()
         default_provider = self.faults.providers[0] if self.faults.providers else ""
         for entry in self.faults.existing:
@@ -66,14 +88,24 @@ class SandboxState:
     # -- reading, from any thread ---------------------------------------------------------------
 
     def stats(self, *, detail: bool = False) -> dict[str, Any]:
-        """Return the counters: requests, by_status, by_method, stored, post_seconds (+ detail)."""
+        """Return the counters (``detail`` adds ``posts_by_number``).
+
+        ``requests``, ``by_status``, ``by_method``, ``stored``; ``in_flight`` now and
+        ``max_in_flight`` since the start; and per second since the start, ``post_seconds`` (POSTs
+        arrived), ``in_flight_seconds`` (the most requests in flight) and ``rejected_seconds``
+        (429s answered).
+        """
         with self._lock:
             out: dict[str, Any] = {
                 "requests": self._requests,
                 "by_status": dict(self._by_status),
                 "by_method": dict(self._by_method),
                 "stored": len(self.store),
+                "in_flight": self._in_flight,
+                "max_in_flight": self._max_in_flight,
                 "post_seconds": list(self._post_seconds),
+                "in_flight_seconds": list(self._in_flight_seconds),
+                "rejected_seconds": list(self._rejected_seconds),
                 "uptime_s": round(time.monotonic() - self._started, 3),
             }
             if detail:
@@ -141,18 +173,46 @@ class SandboxState:
             self._requests += 1
             self._by_method[method] += 1
             if method == "POST":
-                second = int(now - self._started)
-                seconds = self._post_seconds
-                if len(seconds) <= second:
-                    seconds.extend([0] * (second + 1 - len(seconds)))
-                seconds[second] += 1
+                self._post_seconds[self._second(self._post_seconds, now, 0)] += 1
                 if number is not None:
                     self._post_counts[number] += 1
 
-    def finish(self, status: str) -> None:
+    def admit(self, now: float) -> bool:
+        """Take a place among the requests in flight; False once ``concurrency_limit`` are."""
+        with self._lock:
+            limit = self.faults.concurrency_limit
+            if limit is not None and self._in_flight >= limit:
+                return False
+            series = self._in_flight_seconds
+            second = self._second(series, now, self._in_flight)
+            self._in_flight += 1
+            series[second] = max(series[second], self._in_flight)
+            self._max_in_flight = max(self._max_in_flight, self._in_flight)
+            return True
+
+    def leave(self, now: float) -> None:
+        """Give back a place among the requests in flight (the request has its answer)."""
+        with self._lock:
+            self._second(self._in_flight_seconds, now, self._in_flight)
+            self._in_flight -= 1
+
+    def finish(self, status: str, now: float) -> None:
         """Count one API request's answer: an HTTP status, or ``dropped``."""
         with self._lock:
             self._by_status[status] += 1
+            if status == "429":
+                self._rejected_seconds[self._second(self._rejected_seconds, now, 0)] += 1
+
+    def _second(self, series: list[int], now: float, fill: int) -> int:
+        """Return the index of ``now``'s second in a per-second series, growing it with ``fill``.
+
+        The seconds in which nothing happened get ``fill``: for a count that is 0, for the
+        number in flight it is the level that held since the last change.
+        """
+        second = max(0, int(now - self._started))
+        if len(series) <= second:
+            series.extend([fill] * (second + 1 - len(series)))
+        return second
 
     # -- faults ---------------------------------------------------------------------------------
 
@@ -161,13 +221,20 @@ class SandboxState:
         rate = self._rate
         if rate is None:
             return 0.0
-        tokens = min(self._burst, self._tokens + (now - self._refilled) * rate)
-        self._refilled = now
+        # A request timed just before the faults changed may be a hair older than the bucket.
+        tokens = min(self._burst, self._tokens + max(0.0, now - self._refilled) * rate)
+        self._refilled = max(now, self._refilled)
         if tokens >= 1:
             self._tokens = tokens - 1
             return 0.0
         self._tokens = tokens
         return (1 - tokens) / rate
+
+    def latency(self) -> float:
+        """Return this request's latency in seconds: ``latency_ms`` give or take the jitter."""
+        if self.jitter_s <= 0:
+            return self.latency_s
+        return max(0.0, self.latency_s + self._latency_rng.uniform(-self.jitter_s, self.jitter_s))
 
     def draw_fault(self) -> str | None:
         """Draw which transport fault (drop, error_NNN) this request suffers, if any."""

@@ -116,7 +116,10 @@ class Store:
             self._providers: dict[str, dict[str, str]] = {
                 p: _provider_object(p, "AC" + digest(p), "us1") for p in self.faults.providers
             }
-            self._twilio: dict[tuple[str, str], dict[str, str]] = {}
+            # A named provider is its account's us1 provider: an import by account finds it.
+            self._twilio: dict[tuple[str, str], dict[str, str]] = {
+                (p["account_sid"], "us1"): p for p in self._providers.values()
+            }
 
     def __len__(self) -> int:
         return len(self.order)
@@ -183,15 +186,20 @@ class Store:
             raise Reject(
                 400, "Invalid request", f"provider.region must be one of {', '.join(REGIONS)}"
             )
-        linked = (
-            ACCOUNT_SID.fullmatch(sid) is not None
-            if self._accounts is None
-            else sid in self._accounts
-        )
-        if not linked:
+        if not self.linked(sid):
             raise Reject(
                 404, "Not found", f"provider not found: Twilio account {sid} is not linked"
             )
+        return self._twilio_provider(sid, region)
+
+    def linked(self, sid: str) -> bool:
+        """Say whether this Twilio account is linked: listed, or well-formed when none are."""
+        if self._accounts is None:
+            return ACCOUNT_SID.fullmatch(sid) is not None
+        return sid in self._accounts
+
+    def _twilio_provider(self, sid: str, region: str) -> dict[str, str]:
+        """Return the provider of a linked Twilio account in a region, made on first use."""
         found = self._twilio.get((sid, region))
         if found is None:
             found = _provider_object("prov_" + digest(sid + region)[:16], sid, region)
@@ -199,6 +207,24 @@ class Store:
                 self._twilio[(sid, region)] = found
                 self._providers[found["id"]] = found
         return found
+
+    def providers(self, *, account_sid: str | None = None) -> list[dict[str, str]]:
+        """Return the providers known, as TwilioProviderResponse objects, oldest first.
+
+        Those are the faults' ``providers``, the Twilio accounts' providers made so far, and
+        those of every listed ``twilio_accounts``. With ``account_sid``, only that account's:
+        a linked account is linked in every region, as an import by account finds it.
+        """
+        sids = [account_sid] if account_sid is not None else sorted(self._accounts or ())
+        for sid in sids:
+            if self.linked(sid):
+                for region in REGIONS:
+                    self._twilio_provider(sid, region)
+        with self.lock:
+            found = [dict(p) for p in self._providers.values()]
+        if account_sid is None:
+            return found
+        return [p for p in found if p["account_sid"] == account_sid]
 
     def agent(self, agent_id: object) -> str | None:
         """Return a known agent id (or None for null), or reject it (400 type, 404 unknown)."""

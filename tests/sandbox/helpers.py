@@ -11,8 +11,6 @@ from sandbox_fixtures import PATH, api_headers, us_number
 from bulk_import.sandbox import DEFAULT_API_KEY, RunningSandbox, SandboxState
 
 SID = "AC" + "0123456789abcdef" * 2
-
-
 OTHER_SID = "AC" + "f" * 32
 
 

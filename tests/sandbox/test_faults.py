@@ -15,6 +15,8 @@ def test_faults_from_file_reads_every_key(tmp_path: Path) -> None:
     """A faults file with every key gives the same Faults, lists as tuples."""
     data = {
         "latency_ms": 5,
+        "latency_jitter_ms": 2,
+        "concurrency_limit": 10,
         "rate_limit": 100,
         "retry_after": "date",
         "retry_after_s": 0.5,
@@ -39,6 +41,9 @@ def test_faults_from_file_reads_every_key(tmp_path: Path) -> None:
     assert faults.webhook_fail_numbers == ("+14155550100",)
     assert faults.existing == ({"number": "+14155550102", "provider_id": "prov_x"},)
     assert faults.twilio_accounts == (SID,)
+    assert faults.concurrency_limit == 10
+    assert faults.latency_jitter_ms == 2
+    assert Faults.from_dict(faults.to_dict()) == faults
     assert Faults.from_dict({}) == Faults()
     assert Faults.from_dict({"rate_limit": None}).rate_limit is None
 
@@ -58,6 +63,11 @@ def test_faults_from_file_reads_every_key(tmp_path: Path) -> None:
         ('{"rate_limit": 0}', "rate_limit must be above 0"),
         ('{"retry_after": "minutes"}', "retry_after must be one of"),
         ('{"retry_after_s": -1}', "retry_after_s"),
+        ('{"latency_jitter_ms": -1}', "latency_jitter_ms must be at least 0"),
+        ('{"concurrency_limit": 0}', "concurrency_limit must be a whole number of at least 1"),
+        ('{"concurrency_limit": 2.5}', "concurrency_limit must be a whole number"),
+        ('{"concurrency_limit": true}', "concurrency_limit must be a whole number"),
+        ('{"concurrency_limit": "10"}', "concurrency_limit must be a whole number"),
         ('{"webhook_fail_numbers": "+14155550100"}', "webhook_fail_numbers must be a list"),
         ('{"not_in_account": ["4155550100"]}', "not an E.164 number"),
         ('{"providers": [""]}', "providers must be a list of non-empty strings"),
@@ -99,3 +109,29 @@ def test_from_dict_refuses_a_non_mapping() -> None:
     """from_dict refuses anything but an object."""
     with pytest.raises(ValueError, match="JSON object"):
         Faults.from_dict([])  # type: ignore[arg-type]
+
+
+def test_retry_after_s_not_set_means_one_second_for_injected_429s() -> None:
+    """retry_after_s unset is 1 s for injected and rate-limit 429s, and stays unset (None)."""
+    assert Faults().retry_after_s is None
+    assert Faults().retry_wait_s == 1.0
+    assert Faults(retry_after_s=0).retry_wait_s == 0.0
+    assert Faults.from_dict({"retry_after_s": None}) == Faults()
+
+
+def test_changed_replaces_only_the_live_keys() -> None:
+    """changed() changes limits, waits and dice, clears a limit with null, and refuses the rest."""
+    faults = Faults(concurrency_limit=10, agents=("agent_x",))
+    moved = faults.changed({"concurrency_limit": 20, "latency_ms": 800, "error_503": 0.1})
+    assert (moved.concurrency_limit, moved.latency_ms, moved.error_503) == (20, 800, 0.1)
+    assert moved.agents == ("agent_x",)
+    assert faults.changed({"concurrency_limit": None}).concurrency_limit is None
+    assert faults.changed({}) == faults
+    with pytest.raises(ValueError, match="agents cannot change while the sandbox runs"):
+        faults.changed({"agents": ["agent_y"]})
+    with pytest.raises(ValueError, match=r"unknown faults key\(s\): limit"):
+        faults.changed({"limit": 5})
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        faults.changed([1])
+    with pytest.raises(ValueError, match="concurrency_limit must be a whole number"):
+        faults.changed({"concurrency_limit": 0})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email.utils
 import json
@@ -9,10 +10,10 @@ import time
 
 import httpx
 import pytest
-from sandbox_fixtures import PATH, import_body
+from sandbox_fixtures import PATH, api_headers, import_body
 
-from bulk_import.sandbox import API_VERSION, DEFAULT_API_KEY, Faults, RunningSandbox
-from sandbox.helpers import SID, assert_error_body, client_for, post, seed_numbers
+from bulk_import.sandbox import API_VERSION, DEFAULT_API_KEY, Faults, RunningSandbox, SandboxState
+from sandbox.helpers import OTHER_SID, SID, assert_error_body, client_for, post, seed_numbers
 
 
 def test_import_answers_201_with_phone_number_response(client: httpx.Client) -> None:
@@ -354,9 +355,7 @@ def test_provider_matching_exactly_one_oneof_form_is_accepted(
 
 
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
-def test_body_with_a_non_json_content_type_is_415(
-    client: httpx.Client, content_type: str
-) -> None:
+def test_body_with_a_non_json_content_type_is_415(client: httpx.Client, content_type: str) -> None:
     """A POST or PATCH whose Content-Type is not JSON is refused with 415, nothing changed."""
     raw = json.dumps(import_body("+14155550100")).encode()
     r = client.post(PATH, content=raw, headers={"Content-Type": content_type})
@@ -393,3 +392,164 @@ def test_patch_label_null_is_400(client: httpx.Client) -> None:
     r = client.patch(f"{PATH}/{created['id']}", json={"label": None})
     assert_error_body(r, 400, "label must be a string")
     assert client.get(f"{PATH}/{created['id']}").json()["label"] == "Desk"
+
+
+# -- the limits ------------------------------------------------------------------------------
+
+
+def async_client(sandbox: RunningSandbox) -> httpx.AsyncClient:
+    """Return an async httpx client with the API's headers, for requests at the same time."""
+    limits = httpx.Limits(max_connections=50)
+    return httpx.AsyncClient(
+        base_url=sandbox.base_url, headers=api_headers(), timeout=10, limits=limits
+    )
+
+
+async def wait_in_flight(sandbox: RunningSandbox, count: int) -> None:
+    """Wait until the sandbox has ``count`` requests in flight."""
+    for _ in range(500):
+        if sandbox.state.stats()["in_flight"] == count:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"never {count} in flight: {sandbox.state.stats()}")
+
+
+async def test_concurrency_limit_answers_429_at_once_with_no_retry_after() -> None:
+    """Beyond concurrency_limit a request is answered 429 concurrency_limited before the others."""
+    faults = Faults(concurrency_limit=2, latency_ms=1000)
+    with RunningSandbox(faults=faults) as sb:
+        async with async_client(sb) as c:
+            slow = [asyncio.create_task(c.get(PATH)) for _ in range(2)]
+            await wait_in_flight(sb, 2)
+            refused = await c.get(PATH)
+            assert not any(task.done() for task in slow)  # answered while they still wait
+            body = assert_error_body(refused, 429, "concurrency limit of 2")
+            assert body["error_code"] == "concurrency_limited"
+            assert "Retry-After" not in refused.headers
+            assert "retry-after-ms" not in refused.headers
+            assert [r.status_code for r in await asyncio.gather(*slow)] == [200, 200]
+        stats = sb.state.stats()
+    assert stats["by_status"] == {"200": 2, "429": 1}
+    assert stats["requests"] == 3
+    assert (stats["in_flight"], stats["max_in_flight"]) == (0, 2)
+    assert sum(stats["rejected_seconds"]) == 1
+    assert max(stats["in_flight_seconds"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("mode", "header", "value"), [("seconds", "Retry-After", "2"), ("ms", "retry-after-ms", "2000")]
+)
+async def test_concurrency_429_says_when_only_if_retry_after_s_is_set(
+    mode: str, header: str, value: str
+) -> None:
+    """A concurrency 429 carries Retry-After (in the faults' form) once retry_after_s is set."""
+    faults = Faults(concurrency_limit=1, latency_ms=600, retry_after=mode, retry_after_s=2)
+    with RunningSandbox(faults=faults) as sb:
+        async with async_client(sb) as c:
+            slow = asyncio.create_task(c.get(PATH))
+            await wait_in_flight(sb, 1)
+            refused = await c.post(PATH, json=import_body("+14155550100"))
+            assert refused.status_code == 429
+            assert refused.headers[header] == value
+            assert (await slow).status_code == 200
+        assert sb.state.stats(detail=True)["posts_by_number"] == {"+14155550100": 1}
+        assert sb.state.get("+14155550100") is None
+
+
+def test_injected_and_rate_limit_429s_still_say_one_second_by_default() -> None:
+    """With retry_after_s unset, injected 429s and rate-limit 429s announce Retry-After: 1."""
+    with RunningSandbox(faults=Faults(error_429=1.0)) as sb, client_for(sb) as c:
+        assert c.get(PATH).headers["Retry-After"] == "1"
+    with RunningSandbox(faults=Faults(rate_limit=5)) as sb, client_for(sb) as c:
+        limited = [r for r in (c.get(PATH) for _ in range(3)) if r.status_code == 429]
+        assert limited
+        assert {r.headers["Retry-After"] for r in limited} == {"1"}
+
+
+def test_latency_jitter_draws_around_the_latency_from_the_seed() -> None:
+    """latency_jitter_ms spreads each latency uniformly over latency_ms +- jitter, seeded."""
+    faults = Faults(latency_ms=800, latency_jitter_ms=400)
+
+    def draws(seed: int) -> list[float]:
+        state = SandboxState(faults, seed)
+        return [state.latency() for _ in range(400)]
+
+    first = draws(5)
+    assert first == draws(5)
+    assert first != draws(6)
+    assert all(0.4 <= d <= 1.2 for d in first)
+    assert min(first) < 0.5  # spread over the whole range
+    assert max(first) > 1.1
+    assert 0.75 < sum(first) / len(first) < 0.85
+    clipped = SandboxState(Faults(latency_ms=10, latency_jitter_ms=50), 1)
+    assert min(clipped.latency() for _ in range(100)) == 0.0
+    assert SandboxState(Faults(latency_ms=20), 1).latency() == 0.02
+
+
+def test_latency_jitter_leaves_the_fault_draws_as_they_were() -> None:
+    """A jitter uses dice of its own: the same seed draws the same faults with or without it."""
+
+    def statuses(faults: Faults) -> list[int]:
+        with RunningSandbox(faults=faults, seed=3) as sb, client_for(sb) as c:
+            return [c.get(PATH).status_code for _ in range(30)]
+
+    plain = statuses(Faults(error_500=0.5))
+    assert plain == statuses(Faults(error_500=0.5, latency_ms=2, latency_jitter_ms=2))
+
+
+# -- the providers list ----------------------------------------------------------------------
+
+
+PROVIDERS = PATH + "/providers"
+
+
+def test_providers_list_names_the_known_providers(client: httpx.Client) -> None:
+    """GET /agents/phone-numbers/providers answers the faults' providers as a JSON array."""
+    r = client.get(PROVIDERS)
+    assert r.status_code == 200
+    listed = r.json()
+    assert [p["id"] for p in listed] == ["prov_sandbox"]
+    assert set(listed[0]) == {"type", "id", "account_sid", "api_key_sid", "region"}
+    assert listed[0]["type"] == "twilio"
+    assert client.get(PROVIDERS, params={"type": "twilio"}).json() == listed
+    by_sid = client.get(PROVIDERS, params={"account_sid": listed[0]["account_sid"]}).json()
+    assert by_sid[0] == listed[0]  # its account's us1 provider; the other regions follow
+    assert [p["region"] for p in by_sid] == ["us1", "ie1", "au1"]
+
+
+def test_providers_list_finds_a_linked_account_in_every_region(client: httpx.Client) -> None:
+    """With account_sid, a linked account's providers (one per region) are listed and usable."""
+    found = client.get(PROVIDERS, params={"account_sid": SID}).json()
+    assert sorted(p["region"] for p in found) == ["au1", "ie1", "us1"]
+    assert {p["account_sid"] for p in found} == {SID}
+    us1 = next(p for p in found if p["region"] == "us1")
+    by_account = {"type": "twilio", "account_sid": SID}
+    imported = post(client, {"number": "+14155550100", "label": "x", "provider": by_account})
+    assert imported.json()["provider"] == us1
+    assert post(client, import_body("+14155550101", provider_id=us1["id"])).status_code == 201
+    assert len(client.get(PROVIDERS).json()) == 4
+    assert client.get(PROVIDERS, params={"account_sid": "AC123"}).json() == []
+    assert client.get(PROVIDERS, params={"account_sid": ""}).json() == []
+
+
+def test_providers_list_with_listed_accounts_shows_only_those() -> None:
+    """With twilio_accounts set, the list holds their providers; another SID finds none."""
+    faults = Faults(providers=("prov_a", "prov_b"), twilio_accounts=(SID,))
+    with RunningSandbox(faults=faults) as sb, client_for(sb) as c:
+        listed = c.get(PROVIDERS).json()
+        assert [p["id"] for p in listed[:2]] == ["prov_a", "prov_b"]
+        assert [p["account_sid"] for p in listed[2:]] == [SID] * 3
+        assert c.get(PROVIDERS, params={"account_sid": OTHER_SID}).json() == []
+
+
+@pytest.mark.parametrize("kind", ["", "sip_trunk", "cartesia"])
+def test_providers_list_type_other_than_twilio_is_400(client: httpx.Client, kind: str) -> None:
+    """type= on the providers list takes twilio only (empty is no type either)."""
+    assert_error_body(client.get(PROVIDERS, params={"type": kind}), 400, "type must be twilio")
+
+
+def test_providers_list_checks_key_and_version(sandbox: RunningSandbox) -> None:
+    """The providers list answers 401 without the key and 400 without the version header."""
+    assert_error_body(httpx.get(sandbox.base_url + PROVIDERS), 401)
+    with_key = {"Authorization": f"Bearer {DEFAULT_API_KEY}"}
+    assert_error_body(httpx.get(sandbox.base_url + PROVIDERS, headers=with_key), 400, "Version")
