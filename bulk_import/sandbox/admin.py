@@ -16,7 +16,7 @@ from bulk_import.sandbox.store import Reject
 
 
 class Admin:
-    """Handle the admin endpoints: stats, numbers added directly, reset, faults changed live."""
+    """Handle the admin endpoints: stats, numbers added, reset, faults changed, Twilio bought."""
 
     def __init__(self, state: SandboxState, api_key: str) -> None:
         self.state = state
@@ -73,3 +73,25 @@ class Admin:
         except (TypeError, ValueError) as exc:
             return error(400, "Invalid faults", str(exc))
         return json_response(200, faults.to_dict())
+
+    async def buy_twilio_number(self, request: web.Request) -> web.Response:
+        """Handle ``POST /_sandbox/twilio/numbers``: a number "bought" in the Twilio stand-in."""
+        denied = self.refused(request)
+        if denied is not None:
+            return denied
+        try:
+            body = body_object(load_json(await request.read()))
+            unknown = sorted(set(body) - {"phone_number", "friendly_name"})
+            if unknown:
+                raise Reject(400, "Invalid request", f"unknown field(s): {', '.join(unknown)}")
+            account = self.state.twilio
+            if account is None:
+                raise Reject(
+                    400,
+                    "Twilio stand-in is off",
+                    "start the sandbox with twilio_numbers in its faults (0 for an empty account)",
+                )
+            number = required_str(body, "phone_number")
+            return json_response(201, account.buy(number, body.get("friendly_name")))
+        except Reject as reject:
+            return error(reject.status, reject.title, reject.message)

@@ -7,7 +7,7 @@ import math
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -29,6 +29,9 @@ _FRACTIONS = (
 # The faults one draw chooses among, in this order (their fractions stack up to at most 1).
 TRANSPORT_FAULTS: Final = ("drop", "error_429", "error_500", "error_502", "error_503")
 EXISTING_KEYS: Final = frozenset({"number", "label", "agent_id", "provider_id"})
+TWILIO_STEPS: Final = ("429", "500", "502", "503", "drop", "not_json", "repeat_next")
+MAX_TWILIO_NUMBERS: Final = 200_000
+_TWILIO_NUMBER_KEYS = frozenset({"phone_number", "friendly_name"})
 # What the admin call may change while the sandbox runs: the limits, the waits and the dice.
 LIVE_KEYS: Final = frozenset(
     {
@@ -68,6 +71,17 @@ class Faults:
     there at start, ``{"number", "label"?, "agent_id"?, "provider_id"?}``. ``providers`` and
     ``agents``: the ids that exist. ``twilio_accounts``: the linked Twilio account SIDs; ``None``
     links every well-formed SID (``AC`` + 32 hex digits).
+
+    ``twilio_numbers`` turns the Twilio stand-in on (see ``twilio``): a count N (0 to 200,000:
+    ``+14153000000``, ``+14153000001``... named ``(415) 300-0000``... as Twilio names them) or a
+    list of ``{"phone_number", "friendly_name"?}`` (the name defaults to the number).
+    ``twilio_faults``: what the first valid requests for a page get, by page number (Twilio's
+    ``Page``, 0 for the first), one step a request, then the page is served:
+    ``{"1": ["429", "drop"], "2": ["503"]}`` answers the first request for ``Page=1`` 429
+    (code 20429), drops the second (the connection closes with no answer), serves the third.
+    Steps: ``"429"``, ``"500"``, ``"502"``, ``"503"`` (Twilio's error body), ``"drop"``,
+    ``"not_json"`` (200 with an HTML body) and ``"repeat_next"`` (the page, with a
+    ``next_page_uri`` that points back at itself).
     """
 
     latency_ms: float = 0
@@ -89,6 +103,8 @@ class Faults:
     providers: tuple[str, ...] = ("prov_sandbox",)
     agents: tuple[str, ...] = ("agent_sandbox",)
     twilio_accounts: tuple[str, ...] | None = None
+    twilio_numbers: int | tuple[dict[str, str], ...] | None = None
+    twilio_faults: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _number(self.latency_ms, "latency_ms", low=0)
@@ -133,6 +149,10 @@ class Faults:
                     )
             set_(self, "twilio_accounts", sids)
         set_(self, "existing", self._checked_existing())
+        set_(self, "twilio_numbers", _twilio_numbers(self.twilio_numbers))
+        set_(self, "twilio_faults", _twilio_faults(self.twilio_faults))
+        if self.twilio_faults and self.twilio_numbers is None:
+            raise ValueError("twilio_faults needs twilio_numbers (the Twilio stand-in is off)")
 
     def _checked_existing(self) -> tuple[dict[str, str], ...]:
         """Return ``existing`` as fresh dicts of strings, or say which entry is wrong."""
@@ -176,11 +196,13 @@ class Faults:
     def to_dict(self) -> dict[str, Any]:
         """Return the faults as the JSON object a faults file would hold (lists, not tuples)."""
         out: dict[str, Any] = {}
-        for field in fields(self):
-            value = getattr(self, field.name)
+        for item in fields(self):
+            value = getattr(self, item.name)
             if isinstance(value, tuple):
                 value = [dict(v) if isinstance(v, Mapping) else v for v in value]
-            out[field.name] = value
+            elif isinstance(value, Mapping):
+                value = {k: list(v) for k, v in value.items()}
+            out[item.name] = value
         return out
 
     def changed(self, data: object) -> Faults:
@@ -257,4 +279,58 @@ def _numbers(values: object, name: str) -> tuple[str, ...]:
     for value in out:
         if not E164.fullmatch(value):
             raise ValueError(f"{name}: {value!r} is not an E.164 number like +14155551234")
+    return out
+
+
+def _twilio_numbers(spec: object) -> int | tuple[dict[str, str], ...] | None:
+    """Return ``twilio_numbers`` checked: None, a count, or numbers with their friendly names."""
+    if spec is None:
+        return None
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        if not 0 <= spec <= MAX_TWILIO_NUMBERS:
+            raise ValueError(f"twilio_numbers must be from 0 to {MAX_TWILIO_NUMBERS:,}, not {spec}")
+        return spec
+    if isinstance(spec, str) or not isinstance(spec, list | tuple):
+        raise ValueError(
+            'twilio_numbers must be a count or a list of {"phone_number", "friendly_name"}'
+        )
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(spec):
+        where = f"twilio_numbers[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{where} must be an object with a phone_number")
+        unknown = sorted(map(str, set(entry) - _TWILIO_NUMBER_KEYS))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}")
+        number = entry.get("phone_number")
+        if not isinstance(number, str) or not E164.fullmatch(number):
+            raise ValueError(f"{where}.phone_number must be an E.164 number like +14155551234")
+        if number in seen:
+            raise ValueError(f"{where}: {number} is listed twice")
+        seen.add(number)
+        name = entry.get("friendly_name", number)
+        if not isinstance(name, str):
+            raise ValueError(f"{where}.friendly_name must be a string")
+        out.append({"phone_number": number, "friendly_name": name})
+    return tuple(out)
+
+
+def _twilio_faults(spec: object) -> dict[str, tuple[str, ...]]:
+    """Return ``twilio_faults`` checked: page numbers (as text) to lists of known steps."""
+    if not isinstance(spec, Mapping):
+        raise ValueError('twilio_faults must be an object like {"1": ["429", "drop"]}')
+    out: dict[str, tuple[str, ...]] = {}
+    for page, steps in spec.items():
+        text = str(page)
+        if not text.isascii() or not text.isdigit():
+            raise ValueError(f"twilio_faults: {page!r} is not a page number (0 is the first)")
+        if isinstance(steps, str) or not isinstance(steps, list | tuple):
+            raise ValueError(f"twilio_faults[{text}] must be a list of steps")
+        for step in steps:
+            if step not in TWILIO_STEPS:
+                raise ValueError(
+                    f"twilio_faults[{text}]: {step!r} is not one of {', '.join(TWILIO_STEPS)}"
+                )
+        out[str(int(text))] = tuple(steps)
     return out

@@ -19,6 +19,14 @@ from bulk_import.sandbox.faults import Faults
 from bulk_import.sandbox.handlers import Handlers
 from bulk_import.sandbox.state import SandboxState
 from bulk_import.sandbox.store import PATH
+from bulk_import.sandbox.twilio import (
+    ACCOUNT_SID,
+    API_KEY_SECRET,
+    API_KEY_SID,
+    AUTH_TOKEN,
+    LIST_PATH,
+    TwilioHandlers,
+)
 
 DEFAULT_API_KEY: Final = "sk_car_sandbox"
 HOST: Final = "127.0.0.1"
@@ -43,6 +51,11 @@ def make_app(*, faults: Faults, api_key: str, seed: int | None = None) -> web.Ap
     app.router.add_post("/_sandbox/numbers", admin.add)
     app.router.add_post("/_sandbox/reset", admin.reset)
     app.router.add_post("/_sandbox/faults", admin.faults)
+    app.router.add_post("/_sandbox/twilio/numbers", admin.buy_twilio_number)
+    if state.twilio is not None:
+        twilio = TwilioHandlers(state, state.twilio)
+        list_path = LIST_PATH.format(sid="{sid}")
+        app.router.add_get(list_path, twilio.list_numbers, allow_head=False)
     return app
 
 
@@ -150,7 +163,9 @@ def serve(
     """Serve on 127.0.0.1 until SIGINT or SIGTERM; return the exit code (0, or 2 on bad input).
 
     The first line is ``sandbox listening on http://127.0.0.1:PORT``; the second says which key
-    is accepted, without ever printing a key taken from ``CARTESIA_API_KEY``.
+    is accepted, without ever printing a key taken from ``CARTESIA_API_KEY``; then the faults
+    file, the provider and agent ids, and the Twilio stand-in's account and credentials (its own
+    fixed test values, never taken from the environment).
     """
     try:
         faults = Faults.from_file(faults_path) if faults_path else Faults()
@@ -168,8 +183,36 @@ def serve(
     lines = [key_line]
     if faults_path:
         lines.append(f"faults from {faults_path}")
+    lines.extend(_known_lines(faults))
     app = make_app(faults=faults, api_key=env_key or DEFAULT_API_KEY, seed=seed)
     return asyncio.run(_serve(app, port, lines, echo, echo_err))
+
+
+def _known_lines(faults: Faults) -> list[str]:
+    """Return the lines that name the ids the sandbox knows and its Twilio stand-in."""
+    providers = _noun("provider", faults.providers)
+    lines = [f"{providers}, {_noun('agent', faults.agents)}"]
+    spec = faults.twilio_numbers
+    if spec is not None:
+        count = spec if isinstance(spec, int) else len(spec)
+        lines.append(
+            f"Twilio stand-in at the same URL (--twilio-base-url): account {ACCOUNT_SID}, "
+            f"{count:,} number{'' if count == 1 else 's'}"
+        )
+        lines.append(
+            f"Twilio credentials: TWILIO_API_KEY={API_KEY_SID} TWILIO_API_SECRET={API_KEY_SECRET}"
+            f", or TWILIO_ACCOUNT_SID={ACCOUNT_SID} TWILIO_AUTH_TOKEN={AUTH_TOKEN}"
+        )
+    return lines
+
+
+def _noun(noun: str, ids: tuple[str, ...]) -> str:
+    """Return ``provider prov_a`` or ``providers prov_a and prov_b``, or ``no provider``."""
+    if not ids:
+        return f"no {noun}"
+    if len(ids) == 1:
+        return f"{noun} {ids[0]}"
+    return f"{noun}s {', '.join(ids[:-1])} and {ids[-1]}"
 
 
 async def _serve(

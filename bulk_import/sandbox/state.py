@@ -10,6 +10,7 @@ from typing import Any
 
 from bulk_import.sandbox.faults import TRANSPORT_FAULTS, Faults
 from bulk_import.sandbox.store import Store, StoredNumber
+from bulk_import.sandbox.twilio import TwilioAccount
 
 
 class SandboxState:
@@ -28,7 +29,10 @@ class SandboxState:
         self.not_in_account = frozenset(faults.not_in_account)
         self._in_flight = 0  # requests really in flight: a reset does not forget them
         self._initial = faults
+        self.twilio: TwilioAccount | None = None
         self.reset()
+        if faults.twilio_numbers is not None:
+            self.twilio = TwilioAccount(faults)
 
     def _configure(self, faults: Faults) -> None:
         """Derive the waits, the dice's thresholds and the token bucket from the faults."""
@@ -75,7 +79,10 @@ class SandboxState:
             self._max_in_flight = self._in_flight
             self._in_flight_seconds: list[int] = []
             self._rejected_seconds: list[int] = []
+            self._twilio_by_status: Counter[str] = Counter()
         self.store.clear()
+        if self.twilio is not None:
+            self.twilio.reset()
         default_provider = self.faults.providers[0] if self.faults.providers else ""
         for entry in self.faults.existing:
             self.add_number(
@@ -93,7 +100,7 @@ class SandboxState:
         ``requests``, ``by_status``, ``by_method``, ``stored``; ``in_flight`` now and
         ``max_in_flight`` since the start; and per second since the start, ``post_seconds`` (POSTs
         arrived), ``in_flight_seconds`` (the most requests in flight) and ``rejected_seconds``
-        (429s answered).
+        (429s answered); ``twilio_requests`` and ``twilio_by_status``, the Twilio stand-in's.
         """
         with self._lock:
             out: dict[str, Any] = {
@@ -106,6 +113,8 @@ class SandboxState:
                 "post_seconds": list(self._post_seconds),
                 "in_flight_seconds": list(self._in_flight_seconds),
                 "rejected_seconds": list(self._rejected_seconds),
+                "twilio_requests": self._twilio_by_status.total(),
+                "twilio_by_status": dict(self._twilio_by_status),
                 "uptime_s": round(time.monotonic() - self._started, 3),
             }
             if detail:
@@ -176,6 +185,11 @@ class SandboxState:
                 self._post_seconds[self._second(self._post_seconds, now, 0)] += 1
                 if number is not None:
                     self._post_counts[number] += 1
+
+    def count_twilio(self, status: str) -> None:
+        """Count one answer of the Twilio stand-in: an HTTP status, or ``dropped``."""
+        with self._lock:
+            self._twilio_by_status[status] += 1
 
     def admit(self, now: float) -> bool:
         """Take a place among the requests in flight; False once ``concurrency_limit`` are."""

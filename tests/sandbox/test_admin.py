@@ -53,6 +53,7 @@ def test_admin_add_needs_a_provider_when_none_is_configured() -> None:
         ("POST", "/_sandbox/numbers"),
         ("POST", "/_sandbox/reset"),
         ("POST", "/_sandbox/faults"),
+        ("POST", "/_sandbox/twilio/numbers"),
     ],
 )
 def test_admin_endpoints_need_the_key(sandbox: RunningSandbox, method: str, path: str) -> None:

@@ -44,6 +44,17 @@ def test_faults_from_file_reads_every_key(tmp_path: Path) -> None:
     assert faults.concurrency_limit == 10
     assert faults.latency_jitter_ms == 2
     assert Faults.from_dict(faults.to_dict()) == faults
+    twilio = {
+        "twilio_numbers": [{"phone_number": "+14155550100", "friendly_name": "Desk"}],
+        "twilio_faults": {"01": ["429", "drop"], "2": ["not_json", "repeat_next"]},
+    }
+    with_twilio = Faults.from_dict(twilio)
+    assert with_twilio.twilio_numbers == (
+        {"phone_number": "+14155550100", "friendly_name": "Desk"},
+    )
+    assert with_twilio.twilio_faults == {"1": ("429", "drop"), "2": ("not_json", "repeat_next")}
+    assert Faults.from_dict(with_twilio.to_dict()) == with_twilio
+    assert Faults(twilio_numbers=0).twilio_numbers == 0
     assert Faults.from_dict({}) == Faults()
     assert Faults.from_dict({"rate_limit": None}).rate_limit is None
 
@@ -85,6 +96,29 @@ def test_faults_from_file_reads_every_key(tmp_path: Path) -> None:
         ('{"existing": [{"number": "+14155550100", "agent_id": "a"}]}', "not one of agents"),
         ('{"existing": [{"number": "+14155550100", "provider_id": "p"}]}', "not one of providers"),
         ('{"providers": [], "existing": [{"number": "+14155550100"}]}', "needs a provider_id"),
+        ('{"twilio_numbers": -1}', "twilio_numbers must be from 0 to 200,000"),
+        ('{"twilio_numbers": 200001}', "twilio_numbers must be from 0 to 200,000"),
+        ('{"twilio_numbers": true}', "twilio_numbers must be a count or a list"),
+        ('{"twilio_numbers": "5"}', "twilio_numbers must be a count or a list"),
+        ('{"twilio_numbers": ["+14155550100"]}', "twilio_numbers[0] must be an object"),
+        ('{"twilio_numbers": [{"number": "+14155550100"}]}', "unknown key(s) number"),
+        ('{"twilio_numbers": [{"phone_number": "4155550100"}]}', "phone_number must be an E.164"),
+        ('{"twilio_numbers": [{"phone_number": 5}]}', "phone_number must be an E.164"),
+        (
+            '{"twilio_numbers": [{"phone_number": "+14155550100"}, '
+            '{"phone_number": "+14155550100"}]}',
+            "listed twice",
+        ),
+        (
+            '{"twilio_numbers": [{"phone_number": "+14155550100", "friendly_name": 5}]}',
+            "friendly_name must be a string",
+        ),
+        ('{"twilio_numbers": 5, "twilio_faults": [1]}', "twilio_faults must be an object"),
+        ('{"twilio_numbers": 5, "twilio_faults": {"first": ["429"]}}', "not a page number"),
+        ('{"twilio_numbers": 5, "twilio_faults": {"-1": ["429"]}}', "not a page number"),
+        ('{"twilio_numbers": 5, "twilio_faults": {"1": "429"}}', "must be a list of steps"),
+        ('{"twilio_numbers": 5, "twilio_faults": {"1": ["404"]}}', "'404' is not one of 429"),
+        ('{"twilio_faults": {"1": ["429"]}}', "twilio_faults needs twilio_numbers"),
     ],
 )
 def test_faults_file_errors_name_the_problem(tmp_path: Path, content: str, fragment: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -16,6 +17,7 @@ import pytest
 from sandbox_fixtures import PATH, api_headers, import_body
 
 from bulk_import.sandbox import DEFAULT_API_KEY, Faults, RunningSandbox, make_app, serve
+from bulk_import.sandbox.twilio import ACCOUNT_SID, API_KEY_SID
 
 
 def test_running_sandbox_lifecycle() -> None:
@@ -120,6 +122,8 @@ def test_serve_in_process_stops_on_sigterm_and_restores_handlers(
         "accepting the API key sk_car_sandbox (set CARTESIA_API_KEY to choose another)"
     )
     assert lines[2] == f"faults from {faults}"
+    assert lines[3] == "provider prov_sandbox, agent agent_sandbox"
+    assert len(lines) == 4
     assert signal.getsignal(signal.SIGTERM) == before
 
 
@@ -167,3 +171,56 @@ def test_serve_default_echo_flushes(capsys: pytest.CaptureFixture[str], tmp_path
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith("bulk-import sandbox: cannot read faults file")
+
+
+@pytest.mark.parametrize(
+    ("faults", "known"),
+    [
+        ({"providers": ["prov_a", "prov_b"]}, "providers prov_a and prov_b, agent agent_sandbox"),
+        (
+            {"providers": [], "agents": ["a1", "a2", "a3"]},
+            "no provider, agents a1, a2 and a3",
+        ),
+    ],
+)
+def test_serve_names_the_provider_and_agent_ids_it_knows(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, faults: dict[str, Any], known: str
+) -> None:
+    """serve() prints, after the key and the faults file, the provider and agent ids it knows."""
+    monkeypatch.delenv("CARTESIA_API_KEY", raising=False)
+    path = tmp_path / "faults.json"
+    path.write_text(json.dumps(faults), encoding="utf-8")
+    code, lines, _ = run_serve_in_process(faults_path=str(path))
+    assert code == 0
+    assert lines[3:] == [known]
+
+
+def test_serve_tells_how_to_reach_the_twilio_stand_in(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """With twilio_numbers, serve() names the Twilio account and both ways to authenticate."""
+    monkeypatch.setenv("CARTESIA_API_KEY", "sk_car_from_env_555")
+    monkeypatch.setenv("TWILIO_API_SECRET", "env_twilio_secret_555")
+    path = tmp_path / "faults.json"
+    path.write_text('{"twilio_numbers": 2500}', encoding="utf-8")
+    code, lines, _ = run_serve_in_process(faults_path=str(path))
+    assert code == 0
+    assert lines[4] == (
+        f"Twilio stand-in at the same URL (--twilio-base-url): account {ACCOUNT_SID}, 2,500 numbers"
+    )
+    assert lines[5] == (
+        f"Twilio credentials: TWILIO_API_KEY={API_KEY_SID} TWILIO_API_SECRET=sandbox_secret, "
+        f"or TWILIO_ACCOUNT_SID={ACCOUNT_SID} TWILIO_AUTH_TOKEN=sandbox_auth_token"
+    )
+    printed = "\n".join(lines)
+    assert "sk_car_from_env_555" not in printed
+    assert "env_twilio_secret_555" not in printed
+
+
+def test_serve_counts_one_listed_twilio_number_in_the_singular(tmp_path: Path) -> None:
+    """A Twilio list of one number is announced as 1 number."""
+    path = tmp_path / "faults.json"
+    path.write_text('{"twilio_numbers": [{"phone_number": "+14155550100"}]}', encoding="utf-8")
+    code, lines, _ = run_serve_in_process(faults_path=str(path))
+    assert code == 0
+    assert lines[4].endswith(f"account {ACCOUNT_SID}, 1 number")
