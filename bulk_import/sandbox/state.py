@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 from bulk_import.sandbox.faults import TRANSPORT_FAULTS, Faults
-from bulk_import.sandbox.store import Store, StoredNumber
+from bulk_import.sandbox.store import Store
 from bulk_import.sandbox.twilio import TwilioAccount
 
 
@@ -25,6 +25,8 @@ class SandboxState:
         self.seed = seed
         self._lock = threading.Lock()
         self.store = Store(faults)
+        # Add a number directly, without faults: for drift in the demo and set-up in tests.
+        self.add_number = self.store.add
         self.webhook_numbers = frozenset(faults.webhook_fail_numbers)
         self.not_in_account = frozenset(faults.not_in_account)
         self._in_flight = 0  # requests really in flight: a reset does not forget them
@@ -140,39 +142,6 @@ class SandboxState:
         with store.lock:
             found = store.by_number(number)
             return None if found is None else store.snapshot(found)
-
-    def add_number(
-        self,
-        number: str,
-        *,
-        label: str | None = None,
-        agent_id: str | None = None,
-        provider_id: str | None = None,
-    ) -> dict[str, Any]:
-        """Add a number directly (no faults): for drift in the demo and set-up in tests."""
-        return self.store.add(number, label=label, agent_id=agent_id, provider_id=provider_id)
-
-    def page(
-        self,
-        *,
-        limit: int,
-        starting_after: str | None,
-        ending_before: str | None,
-        agent_id: str | None,
-        provider_id: str | None,
-        kind: str | None,
-        q: str | None,
-    ) -> tuple[list[StoredNumber], bool]:
-        """Return one page of numbers in creation order and whether more lie beyond it."""
-        return self.store.page(
-            limit=limit,
-            starting_after=starting_after,
-            ending_before=ending_before,
-            agent_id=agent_id,
-            provider_id=provider_id,
-            kind=kind,
-            q=q,
-        )
 
     # -- counting -------------------------------------------------------------------------------
 

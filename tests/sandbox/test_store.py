@@ -105,7 +105,7 @@ def test_list_unfiltered_page_is_cheap_with_20000_numbers() -> None:
     ids = seed_numbers(state, 20_000)
     started = time.perf_counter()
     for _ in range(200):
-        items, more = state.page(
+        items, more = state.store.page(
             limit=100,
             starting_after=ids[19_850],
             ending_before=None,
