@@ -1,0 +1,363 @@
+"""Keep the sandbox's phone numbers, providers and agents, and page through them."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from typing import Any, Final
+
+from bulk_import.models import REGIONS
+from bulk_import.sandbox.faults import ACCOUNT_SID, E164, Faults
+
+PATH: Final = "/agents/phone-numbers"
+_ID_DIGITS = 12  # "pn_000000000001": ids sort in creation order as plain strings
+
+
+class Reject(Exception):
+    """Carry an error answer (status, title, message) out of the operation that decided it."""
+
+    def __init__(self, status: int, title: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
+
+
+class StoredNumber:
+    """Hold one stored phone number; slots keep 200,000 of them small."""
+
+    __slots__ = (
+        "agent_id",
+        "created_at",
+        "id",
+        "label",
+        "label_lc",
+        "number",
+        "provider",
+        "updated_at",
+    )
+
+    def __init__(
+        self, pn_id: str, number: str, label: str, agent_id: str | None, provider: dict[str, str]
+    ) -> None:
+        self.id = pn_id
+        self.number = number
+        self.agent_id = agent_id
+        self.provider = provider
+        self.created_at = self.updated_at = now_iso()
+        self.set_label(label)
+
+    def set_label(self, label: str) -> None:
+        """Set the label and its lower-case form (the same object when already lower case)."""
+        lowered = label.lower()
+        self.label = label
+        self.label_lc = label if lowered == label else lowered
+
+
+_iso_cache: tuple[int, str] = (0, "")
+
+
+def now_iso() -> str:
+    """Return the current UTC time as ISO-8601 with ``Z``, sharing one string per second."""
+    global _iso_cache  # a one-entry cache: one string per second, not one per number
+    second = int(time.time())
+    if _iso_cache[0] != second:
+        _iso_cache = (second, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(second)))
+    return _iso_cache[1]
+
+
+def digest(text: str) -> str:
+    """Return 32 hex digits derived from ``text``: stable fake SIDs for fake providers."""
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+def _provider_object(provider_id: str, account_sid: str, region: str) -> dict[str, str]:
+    """Return a TwilioProviderResponse, with the API key SID masked as the real API does."""
+    return {
+        "type": "twilio",
+        "id": provider_id,
+        "account_sid": account_sid,
+        "api_key_sid": "SK" + "*" * 28 + digest("key" + provider_id)[:4],
+        "region": region,
+    }
+
+
+def _by_account(spec: dict[str, Any]) -> bool:
+    """Say whether a provider object matches the By Twilio Account form of the API's oneOf."""
+    return (
+        spec.get("type") == "twilio"
+        and isinstance(spec.get("account_sid"), str)
+        and spec.get("region", "us1") in REGIONS
+    )
+
+
+class Store:
+    """Hold the numbers in creation order, with the providers and agents they may name.
+
+    Numbers are kept in creation order with an id-to-position map, so a page of an unfiltered
+    list costs O(limit) whatever the store's size. Changes are made under a lock, so another
+    thread may read a copy at any time.
+    """
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+        self.lock = threading.Lock()
+        self._accounts = None if faults.twilio_accounts is None else set(faults.twilio_accounts)
+        self._agents = {a: {"id": a, "name": a} for a in faults.agents}
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every number and every provider made by a Twilio-account import."""
+        with self.lock:
+            self.order: list[StoredNumber] = []
+            self._pos: dict[str, int] = {}
+            self._by_number: dict[str, StoredNumber] = {}
+            self._providers: dict[str, dict[str, str]] = {
+                p: _provider_object(p, "AC" + digest(p), "us1") for p in self.faults.providers
+            }
+            # A named provider is its account's us1 provider: an import by account finds it.
+            self._twilio: dict[tuple[str, str], dict[str, str]] = {
+                (p["account_sid"], "us1"): p for p in self._providers.values()
+            }
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def public(self, n: StoredNumber) -> dict[str, Any]:
+        """Return a stored number as a PhoneNumberResponse (sharing provider and agent objects)."""
+        return {
+            "id": n.id,
+            "number": n.number,
+            "label": n.label,
+            "agent": None if n.agent_id is None else self._agents[n.agent_id],
+            "provider": n.provider,
+            "created_at": n.created_at,
+            "updated_at": n.updated_at,
+        }
+
+    def snapshot(self, n: StoredNumber) -> dict[str, Any]:
+        """Return a stored number's API object that shares nothing with the store."""
+        out = self.public(n)
+        out["provider"] = dict(n.provider)
+        if out["agent"] is not None:
+            out["agent"] = dict(out["agent"])
+        return out
+
+    def by_number(self, number: str) -> StoredNumber | None:
+        """Return the stored number with this E.164 number, or None."""
+        return self._by_number.get(number)
+
+    # -- providers and agents -------------------------------------------------------------------
+
+    def provider(self, spec: object) -> dict[str, str]:
+        """Return the provider an import or update names, or reject it (400 shape, 404 unknown)."""
+        if not isinstance(spec, dict):
+            raise Reject(400, "Invalid request", "provider must be an object")
+        if "id" in spec:
+            if _by_account(spec):
+                raise Reject(
+                    400,
+                    "Invalid request",
+                    'provider matches both {"id": ...} and {"type": "twilio", "account_sid": '
+                    "...}; the API takes one of them (oneOf), not both",
+                )
+            provider_id = spec["id"]
+            if not isinstance(provider_id, str):
+                raise Reject(400, "Invalid request", "provider.id must be a string")
+            found = self._providers.get(provider_id)
+            if found is None:
+                raise Reject(404, "Not found", f"provider not found: no provider {provider_id!r}")
+            return found
+        kind = spec.get("type")
+        if kind is None:
+            raise Reject(
+                400,
+                "Invalid request",
+                'provider must be {"id": ...} or {"type": "twilio", "account_sid": ...}',
+            )
+        if kind != "twilio":
+            raise Reject(400, "Unsupported provider type", 'provider.type must be "twilio"')
+        sid = spec.get("account_sid")
+        if not isinstance(sid, str):
+            raise Reject(400, "Invalid request", "provider.account_sid is required (a string)")
+        region = spec.get("region", "us1")
+        if region not in REGIONS:
+            raise Reject(
+                400, "Invalid request", f"provider.region must be one of {', '.join(REGIONS)}"
+            )
+        if not self.linked(sid):
+            raise Reject(
+                404, "Not found", f"provider not found: Twilio account {sid} is not linked"
+            )
+        return self._twilio_provider(sid, region)
+
+    def linked(self, sid: str) -> bool:
+        """Say whether this Twilio account is linked: listed, or well-formed when none are."""
+        if self._accounts is None:
+            return ACCOUNT_SID.fullmatch(sid) is not None
+        return sid in self._accounts
+
+    def _twilio_provider(self, sid: str, region: str) -> dict[str, str]:
+        """Return the provider of a linked Twilio account in a region, made on first use."""
+        found = self._twilio.get((sid, region))
+        if found is None:
+            found = _provider_object("prov_" + digest(sid + region)[:16], sid, region)
+            with self.lock:
+                self._twilio[(sid, region)] = found
+                self._providers[found["id"]] = found
+        return found
+
+    def providers(self, *, account_sid: str | None = None) -> list[dict[str, str]]:
+        """Return the providers known, as TwilioProviderResponse objects, oldest first.
+
+        Those are the faults' ``providers``, the Twilio accounts' providers made so far, and
+        those of every listed ``twilio_accounts``. With ``account_sid``, only that account's:
+        a linked account is linked in every region, as an import by account finds it.
+        """
+        sids = [account_sid] if account_sid is not None else sorted(self._accounts or ())
+        for sid in sids:
+            if self.linked(sid):
+                for region in REGIONS:
+                    self._twilio_provider(sid, region)
+        with self.lock:
+            found = [dict(p) for p in self._providers.values()]
+        if account_sid is None:
+            return found
+        return [p for p in found if p["account_sid"] == account_sid]
+
+    def agent(self, agent_id: object) -> str | None:
+        """Return a known agent id (or None for null), or reject it (400 type, 404 unknown)."""
+        if agent_id is None:
+            return None
+        if not isinstance(agent_id, str):
+            raise Reject(400, "Invalid request", "agent_id must be a string")
+        if agent_id not in self._agents:
+            raise Reject(404, "Not found", f"agent not found: no agent {agent_id!r}")
+        return agent_id
+
+    # -- numbers --------------------------------------------------------------------------------
+
+    def insert(
+        self, number: str, label: str, agent_id: str | None, provider: dict[str, str]
+    ) -> StoredNumber:
+        """Store a new number under the next id (the caller has checked it is not there)."""
+        with self.lock:
+            pn_id = f"pn_{len(self.order) + 1:0{_ID_DIGITS}d}"
+            record = StoredNumber(pn_id, number, label, agent_id, provider)
+            self._pos[pn_id] = len(self.order)
+            self.order.append(record)
+            self._by_number[number] = record
+        return record
+
+    def add(
+        self,
+        number: str,
+        *,
+        label: str | None = None,
+        agent_id: str | None = None,
+        provider_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Add a number directly (no faults): for drift in the demo and set-up in tests."""
+        if not isinstance(number, str) or not E164.fullmatch(number):
+            raise Reject(400, "Invalid request", "number must be E.164, like +14155551234")
+        if label is not None and not isinstance(label, str):
+            raise Reject(400, "Invalid request", "label must be a string")
+        if provider_id is None:
+            if not self.faults.providers:
+                raise Reject(400, "Invalid request", "provider_id is required")
+            provider_id = self.faults.providers[0]
+        provider = self.provider({"id": provider_id})
+        agent = self.agent(agent_id)
+        if number in self._by_number:
+            raise Reject(409, "Conflict", "Phone number has already been imported")
+        return self.public(self.insert(number, number if label is None else label, agent, provider))
+
+    def contains(self, number: str) -> bool:
+        """Say whether this E.164 number is stored."""
+        return number in self._by_number
+
+    def find(self, pn_id: str) -> StoredNumber:
+        """Return the stored number with this id, or reject with 404."""
+        pos = self._pos.get(pn_id)
+        if pos is None:
+            raise Reject(404, "Not found", f"phone number not found: no phone number {pn_id!r}")
+        return self.order[pos]
+
+    def update(
+        self,
+        record: StoredNumber,
+        *,
+        label: str | None = None,
+        agent: tuple[str | None] | None = None,
+        provider: dict[str, str] | None = None,
+    ) -> None:
+        """Change a number's label, agent or provider (``agent`` is a 1-tuple: None unassigns)."""
+        with self.lock:
+            if label is not None:
+                record.set_label(label)
+            if agent is not None:
+                record.agent_id = agent[0]
+            if provider is not None:
+                record.provider = provider
+            record.updated_at = now_iso()
+
+    def page(
+        self,
+        *,
+        limit: int,
+        starting_after: str | None,
+        ending_before: str | None,
+        agent_id: str | None,
+        provider_id: str | None,
+        kind: str | None,
+        q: str | None,
+    ) -> tuple[list[StoredNumber], bool]:
+        """Return one page of numbers in creation order and whether more lie beyond it."""
+        order = self.order
+        if starting_after is not None and ending_before is not None:
+            raise Reject(400, "Invalid request", "give starting_after or ending_before, not both")
+        cursor = starting_after if starting_after is not None else ending_before
+        pos = 0
+        if cursor is not None:
+            found = self._pos.get(cursor)
+            if found is None:
+                name = "starting_after" if starting_after is not None else "ending_before"
+                raise Reject(400, "Invalid request", f"{name}: no phone number {cursor!r}")
+            pos = found
+        backwards = ending_before is not None
+        if agent_id is None and provider_id is None and kind is None and not q:
+            if backwards:
+                start = max(0, pos - limit)
+                return order[start:pos], start > 0
+            start = pos + 1 if cursor is not None else 0
+            return order[start : start + limit], start + limit < len(order)
+
+        needle = (q or "").lower()
+        agents_lc = {a: info["name"].lower() for a, info in self._agents.items()}
+
+        def matches(n: StoredNumber) -> bool:
+            if agent_id is not None and n.agent_id != agent_id:
+                return False
+            if provider_id is not None and n.provider["id"] != provider_id:
+                return False
+            if kind is not None and n.provider["type"] != kind:
+                return False
+            return (
+                not needle
+                or needle in n.number
+                or needle in n.label_lc
+                or (n.agent_id is not None and needle in agents_lc[n.agent_id])
+            )
+
+        found_items: list[StoredNumber] = []
+        step, index = (-1, pos - 1) if backwards else (1, pos + 1 if cursor is not None else 0)
+        while 0 <= index < len(order) and len(found_items) <= limit:
+            if matches(order[index]):
+                found_items.append(order[index])
+            index += step
+        more = len(found_items) > limit
+        del found_items[limit:]
+        if backwards:
+            found_items.reverse()
+        return found_items, more

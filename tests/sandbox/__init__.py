@@ -1,0 +1,1 @@
+"""The sandbox's tests, one module for each module of bulk_import.sandbox."""
