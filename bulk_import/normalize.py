@@ -70,6 +70,7 @@ CHUNK_ROWS: Final = 4096
 WINDOW_PER_WORKER: Final = 3
 
 _E164 = phonenumbers.PhoneNumberFormat.E164
+E164_MAX_DIGITS: Final = 15
 _PLUS: Final = frozenset("+＋")
 # Digits, spaces and the punctuation phonenumbers accepts inside a number (not its "x").
 _PLAIN = re.compile(r"[\d\s+＋()（）\[\]［］.．/／~⁓∼～\-‐-―−ー－\u00ad\u200b\u2060]*")
@@ -142,12 +143,24 @@ def _reason(number: PhoneNumber) -> str:
     return _POSSIBLE_REASONS.get(possible, REASON_INVALID)
 
 
+def _formatted(number: PhoneNumber) -> tuple[str, str]:
+    """Return a valid number as E.164, or "too long" past E.164's 15 digits.
+
+    phonenumbers finds some numbers valid that E.164 cannot hold (``30000000000000`` in DE
+    formats as ``+4930000000000000``, 16 digits; found by a property test).
+    """
+    e164 = phonenumbers.format_number(number, _E164)
+    if len(e164) > E164_MAX_DIGITS + 1:
+        return "", REASON_TOO_LONG
+    return e164, ""
+
+
 def _to_e164(text: str, region: str) -> tuple[str, str]:
     """Do :func:`to_e164` for stripped text and an upper-case region."""
     number, reason = _parse(text, region)
     if number is not None:
         if _is_valid(number):
-            return phonenumbers.format_number(number, _E164), ""
+            return _formatted(number)
         reason = _reason(number)
     if text[0] in _PLUS:
         return "", reason
@@ -157,7 +170,7 @@ def _to_e164(text: str, region: str) -> tuple[str, str]:
     number, other_reason = _parse("+" + (text[2:] if idd else text), region)
     if number is not None:
         if _is_valid(number):
-            return phonenumbers.format_number(number, _E164), ""
+            return _formatted(number)
         other_reason = _reason(number)
     # Say what is wrong with the number as written, unless it was plainly international.
     return "", other_reason if idd else reason

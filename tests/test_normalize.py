@@ -569,3 +569,8 @@ def test_messy_example_shows_every_reason() -> None:
     assert any(error.startswith("unknown region") for error in errors)
     assert any(error.startswith("account_sid") for error in errors)
     assert "4.47911E+11" in {row.input_number for row in prepared}
+
+
+def test_a_number_phonenumbers_finds_valid_but_e164_cannot_hold_is_too_long() -> None:
+    """30000000000000 in DE would be +4930000000000000: 16 digits, more than E.164 allows."""
+    assert to_e164("30000000000000", "DE") == ("", REASON_TOO_LONG)
