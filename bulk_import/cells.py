@@ -26,3 +26,8 @@ def unneutralise(text: str) -> str:
     if text[:1] == MARK and text[1:2] in FORMULA_START and len(text) > 1:
         return text[1:]
     return text
+
+
+def clean(text: str) -> str:
+    """Strip a cell read from an input and take off the ``'`` a report put in front of it."""
+    return unneutralise(text.strip()).strip()

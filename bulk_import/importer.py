@@ -18,7 +18,6 @@ from bulk_import.client import CartesiaClient, describe_error, is_webhook_failur
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions
 from bulk_import.models import RESUME_KEEP, Outcome, Row, Status, Summary
 from bulk_import.normalize import prepare
-from bulk_import.reader import InputSource, open_input
 from bulk_import.report import ReportLine, read_report
 from bulk_import.retry import RETRY_STATUSES
 from bulk_import.runner import (
@@ -30,6 +29,7 @@ from bulk_import.runner import (
     stop_on_signals,
 )
 from bulk_import.session import Session
+from bulk_import.sources import InputSource, open_input
 
 #: validate flushes its report at most this often: it sends nothing, so nothing can be lost.
 VALIDATE_FLUSH_S = 0.2

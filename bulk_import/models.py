@@ -1,8 +1,8 @@
 """The values that flow through the tool: raw rows, prepared rows, outcomes and the summary.
 
-Data flows one way: ``reader`` yields :class:`RawRow`, ``normalize`` turns each into a
-:class:`Row` (ready to send, or already ``invalid``/``duplicate``), the runner turns rows into
-:class:`Outcome`, the report writes outcomes, and a :class:`Summary` closes the run.
+Data flows one way: a source (``sources``) yields :class:`RawRow`, ``normalize`` turns each
+into a :class:`Row` (ready to send, or already ``invalid``/``duplicate``), the runner turns rows
+into :class:`Outcome`, the report writes outcomes, and a :class:`Summary` closes the run.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from bulk_import.normalize import (
     resolve_provider,
     to_e164,
 )
-from bulk_import.reader import open_input
+from bulk_import.sources import open_input
 
 REASONS = {
     REASON_COUNTRY,

@@ -1,4 +1,4 @@
-"""Tests for bulk_import.reader: real files of every format and encoding, read back as rows."""
+"""Tests for bulk_import.sources: real files of every format and encoding, read back as rows."""
 
 from __future__ import annotations
 
@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bulk_import import reader
 from bulk_import.errors import InputError
 from bulk_import.models import REPORT_COLUMNS, RawRow
-from bulk_import.reader import InputSource, open_input
+from bulk_import.sources import InputSource, open_input, sheets
+from bulk_import.sources import text as text_files
 
 Cell = str | int | float | bool | dt.date | None
 
@@ -210,10 +210,10 @@ def test_xlsx_cells_are_read_as_text(tmp_path: Path) -> None:
 
 def test_sheet_text_of_other_cell_types() -> None:
     """Cells calamine may return as time, duration, int or None still become text."""
-    assert reader._sheet_text(dt.time(3, 4)) == "03:04:00"
-    assert reader._sheet_text(dt.timedelta(hours=1)) == "1:00:00"
-    assert reader._sheet_text(14155552671) == "14155552671"
-    assert reader._sheet_text(None) == ""
+    assert sheets.sheet_text(dt.time(3, 4)) == "03:04:00"
+    assert sheets.sheet_text(dt.timedelta(hours=1)) == "1:00:00"
+    assert sheets.sheet_text(14155552671) == "14155552671"
+    assert sheets.sheet_text(None) == ""
 
 
 def test_xlsx_rows_keep_their_numbers_when_the_sheet_starts_lower(tmp_path: Path) -> None:
@@ -372,7 +372,7 @@ def test_encodings(tmp_path: Path, encoding: str, text: str) -> None:
 
 def test_utf8_sequence_split_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A multi-byte character cut by a block boundary still counts as UTF-8."""
-    monkeypatch.setattr(reader, "_BLOCK", 16)
+    monkeypatch.setattr(text_files, "BLOCK", 16)
     path = tmp_path / "in.csv"
     path.write_bytes("number,label\n1,é\n2,bb\n".encode())  # é is bytes 15 and 16
     assert [r.label for r in open_input(str(path))] == ["é", "bb"]
@@ -382,7 +382,7 @@ def test_half_a_utf8_sequence_before_an_ascii_block(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A UTF-8 lead byte ending a block, followed by an ASCII block, is not UTF-8."""
-    monkeypatch.setattr(reader, "_BLOCK", 16)
+    monkeypatch.setattr(text_files, "BLOCK", 16)
     path = tmp_path / "in.csv"
     path.write_bytes(b"number,label\n1,\xc3bc\n")  # \xc3 is byte 15, "bc" starts block 2
     assert [r.label for r in open_input(str(path))] == ["Ãbc"]
@@ -397,7 +397,7 @@ def test_utf8_cut_short_at_the_end_is_cp1252(tmp_path: Path) -> None:
 
 def test_cp1252_byte_late_in_a_large_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """One CP-1252 byte after many ASCII blocks makes the whole file CP-1252."""
-    monkeypatch.setattr(reader, "_BLOCK", 64)
+    monkeypatch.setattr(text_files, "BLOCK", 64)
     lines = [f"+1415555{n:04d},plain" for n in range(200)]
     path = tmp_path / "in.csv"
     path.write_bytes(("number,label\n" + "\n".join(lines) + "\n").encode() + b"1,caf\xe9\n")
@@ -848,7 +848,7 @@ def test_sheet_that_cannot_be_loaded(tmp_path: Path) -> None:
 def test_workbook_without_sheets() -> None:
     """A workbook that lists no sheet at all is empty."""
     with pytest.raises(InputError, match=r"^x\.xlsx is empty: it has no sheet"):
-        reader._choose_sheet([], None, name="x.xlsx")
+        sheets.choose_sheet([], None, name="x.xlsx")
 
 
 def test_unclosed_quote_is_refused_up_front(tmp_path: Path) -> None:
