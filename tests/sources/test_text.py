@@ -1,0 +1,180 @@
+"""Tests for bulk_import.sources.text: delimiters, encodings, line endings, csv records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from source_helpers import message, numbers, write_csv
+
+from bulk_import.errors import InputError
+from bulk_import.models import RawRow
+from bulk_import.sources import open_input
+from bulk_import.sources import text as text_files
+
+
+def test_csv_rows_come_back_as_text_with_spreadsheet_row_numbers(tmp_path: Path) -> None:
+    """A plain CSV yields every data row as text, numbered from 2, with name, stem and columns."""
+    path = write_csv(
+        tmp_path / "contacts.csv",
+        [["number", "label"], ["+14155552671", "Front desk"], ["020 7946 0018", "London"]],
+    )
+    source = open_input(str(path))
+    assert (source.name, source.stem, source.columns) == (
+        str(path),
+        "contacts",
+        ["number", "label"],
+    )
+    assert list(source) == [
+        RawRow(row=2, number="+14155552671", label="Front desk"),
+        RawRow(row=3, number="020 7946 0018", label="London"),
+    ]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+@pytest.mark.parametrize("extension", [".csv", ".txt"])
+def test_delimiter_is_sniffed(tmp_path: Path, delimiter: str, extension: str) -> None:
+    """Comma, semicolon, tab and pipe are each recognised from the header line."""
+    path = write_csv(
+        tmp_path / f"in{extension}",
+        [["Phone Number", "Friendly Name"], ["+1 415 555 2671", "A, B; C"]],
+        delimiter=delimiter,
+    )
+    assert [(r.number, r.label) for r in open_input(str(path))] == [("+1 415 555 2671", "A, B; C")]
+
+
+def test_tsv_is_always_tab_separated(tmp_path: Path) -> None:
+    """A .tsv is split on tabs even when its header holds more commas than tabs."""
+    path = tmp_path / "in.tsv"
+    path.write_text("number\tlabel, with, commas\n+14155552671\tx,y\n", encoding="utf-8")
+    source = open_input(str(path))
+    assert source.columns == ["number", "label, with, commas"]
+    assert [(r.number, r.label) for r in source] == [("+14155552671", "")]
+
+
+def test_delimiters_inside_quotes_do_not_decide(tmp_path: Path) -> None:
+    """Semicolons inside a quoted header cell do not outvote the comma between cells."""
+    path = tmp_path / "in.csv"
+    path.write_text('"a;b;c",number\nx,+14155552671\n', encoding="utf-8")
+    assert numbers(open_input(str(path))) == [(2, "+14155552671")]
+
+
+def test_single_column_file_without_delimiter(tmp_path: Path) -> None:
+    """A file with one column and no delimiter at all is read as comma-separated."""
+    path = tmp_path / "in.txt"
+    path.write_text("phone\n+1 415 555 2671\n(415) 555-2672\n", encoding="utf-8")
+    assert numbers(open_input(str(path))) == [(2, "+1 415 555 2671"), (3, "(415) 555-2672")]
+
+
+@pytest.mark.parametrize(
+    ("encoding", "text"),
+    [
+        ("utf-8", "José Ñúñez 東京"),
+        ("utf-8-sig", "José Ñúñez 東京"),
+        ("utf-16-le", "José Ñúñez 東京"),
+        ("utf-16-be", "José Ñúñez 東京"),
+        ("cp1252", "Café “Zürich” €"),
+        ("latin-1", "Café\x81"),
+    ],
+)
+def test_encodings(tmp_path: Path, encoding: str, text: str) -> None:
+    """UTF-8 with and without BOM, UTF-16 LE/BE with BOM, CP-1252 and Latin-1 all decode."""
+    content = f"Phone Number,Friendly Name\n+14155552671,{text}\n"
+    data = content.encode(encoding)
+    if encoding.startswith("utf-16"):
+        data = ("\ufeff" + content).encode(encoding)
+    path = tmp_path / "in.csv"
+    path.write_bytes(data)
+    source = open_input(str(path))
+    assert source.columns == ["Phone Number", "Friendly Name"]
+    assert [(r.number, r.label) for r in source] == [("+14155552671", text)]
+
+
+def test_utf8_sequence_split_across_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A multi-byte character cut by a block boundary still counts as UTF-8."""
+    monkeypatch.setattr(text_files, "BLOCK", 16)
+    path = tmp_path / "in.csv"
+    path.write_bytes("number,label\n1,é\n2,bb\n".encode())  # é is bytes 15 and 16
+    assert [r.label for r in open_input(str(path))] == ["é", "bb"]
+
+
+def test_half_a_utf8_sequence_before_an_ascii_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A UTF-8 lead byte ending a block, followed by an ASCII block, is not UTF-8."""
+    monkeypatch.setattr(text_files, "BLOCK", 16)
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"number,label\n1,\xc3bc\n")  # \xc3 is byte 15, "bc" starts block 2
+    assert [r.label for r in open_input(str(path))] == ["Ãbc"]
+
+
+def test_utf8_cut_short_at_the_end_is_cp1252(tmp_path: Path) -> None:
+    """A file ending in half a UTF-8 character is not UTF-8: it falls back to CP-1252."""
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"number,label\n1,a\xc3")
+    assert [r.label for r in open_input(str(path))] == ["aÃ"]
+
+
+def test_cp1252_byte_late_in_a_large_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One CP-1252 byte after many ASCII blocks makes the whole file CP-1252."""
+    monkeypatch.setattr(text_files, "BLOCK", 64)
+    lines = [f"+1415555{n:04d},plain" for n in range(200)]
+    path = tmp_path / "in.csv"
+    path.write_bytes(("number,label\n" + "\n".join(lines) + "\n").encode() + b"1,caf\xe9\n")
+    rows = list(open_input(str(path)))
+    assert len(rows) == 201
+    assert rows[-1].label == "café"
+
+
+def test_bom_with_bad_bytes_after_it_does_not_stop_the_read(tmp_path: Path) -> None:
+    """A UTF-8 BOM is believed: a stray byte later becomes U+FFFD instead of an error."""
+    path = tmp_path / "in.csv"
+    path.write_bytes(b"\xef\xbb\xbfnumber,label\n1,a\xffb\n")
+    assert [r.label for r in open_input(str(path))] == ["a\ufffdb"]
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r", "\n"])
+def test_line_endings(tmp_path: Path, newline: str) -> None:
+    """Windows, old Mac and Unix line endings all give the same rows and numbers."""
+    path = tmp_path / "in.csv"
+    path.write_bytes(newline.join(["number", "+14155552671", "", "+447911123456", ""]).encode())
+    assert numbers(open_input(str(path))) == [(2, "+14155552671"), (4, "+447911123456")]
+
+
+def test_ragged_rows(tmp_path: Path) -> None:
+    """A short row gets "" for missing cells; cells past the header are ignored."""
+    path = tmp_path / "in.csv"
+    path.write_text("label,agent_id,number\nonly label\na,b,+1,extra,cells\n", encoding="utf-8")
+    assert [(r.row, r.number, r.label, r.agent_id) for r in open_input(str(path))] == [
+        (2, "", "only label", ""),
+        (3, "+1", "a", "b"),
+    ]
+
+
+@pytest.mark.parametrize("content", [b"", b"\n\n  \n", b",,,\n, ,\n", b"\xef\xbb\xbf", b"\xff\xfe"])
+def test_empty_text_file(tmp_path: Path, content: bytes) -> None:
+    """A file with no header at all (empty, blank lines, a BOM alone) is empty."""
+    path = tmp_path / "empty.csv"
+    path.write_bytes(content)
+    assert message(path) == f"{path} is empty: it has no header row; add one naming a number column"
+
+
+def test_unclosed_quote_is_refused_up_front(tmp_path: Path) -> None:
+    """A quote never closed swallows the file: open_input refuses it in one line."""
+    path = tmp_path / "in.csv"
+    path.write_text('number,label\n+14155552671,"oops\n' + "x" * 140_000 + "\n", encoding="utf-8")
+    assert message(path) == (
+        f"cannot read {path} (stopped at line 3: field larger than field limit (131072)); "
+        "look for a quote that is opened and never closed"
+    )
+
+
+def test_file_broken_after_it_was_opened(tmp_path: Path) -> None:
+    """A file that gains a runaway quote after open_input stops its rows with the same line."""
+    path = write_csv(tmp_path / "in.csv", [["number"], ["+14155552671"]])
+    source = open_input(str(path))
+    path.write_text('number\n+14155552671\n"' + "x" * 140_000 + "\n", encoding="utf-8")
+    rows = iter(source)
+    assert next(rows).number == "+14155552671"
+    with pytest.raises(InputError, match=r"never closed$"):
+        next(rows)
