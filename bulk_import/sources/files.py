@@ -72,7 +72,6 @@ def open_input(
             return open_sheet(
                 handle,
                 name=path,
-                stem=file.stem,
                 sheet=sheet,
                 number_column=number_column,
                 label_column=label_column,
@@ -86,7 +85,6 @@ def open_input(
     return build_source(
         records,
         name=path,
-        stem=file.stem,
         number_column=number_column,
         label_column=label_column,
     )
@@ -122,7 +120,6 @@ def _open_stdin(
         return build_source(
             records,
             name="-",
-            stem="stdin",
             number_column=number_column,
             label_column=label_column,
             closer=spool.close,

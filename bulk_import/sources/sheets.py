@@ -23,7 +23,6 @@ def open_sheet(
     handle: BinaryIO,
     *,
     name: str,
-    stem: str,
     sheet: str | None,
     number_column: str | None,
     label_column: str | None,
@@ -60,7 +59,6 @@ def open_sheet(
     return build_source(
         records,
         name=name,
-        stem=stem,
         number_column=number_column,
         label_column=label_column,
         where=where,

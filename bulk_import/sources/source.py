@@ -31,7 +31,6 @@ class InputSource:
         self,
         *,
         name: str,
-        stem: str,
         columns: list[str],
         header_row: int,
         indexes: Sequence[int | None],
@@ -39,7 +38,6 @@ class InputSource:
         closer: Callable[[], None] | None = None,
     ) -> None:
         self.name = name
-        self.stem = stem
         self.columns = columns
         self._header_row = header_row
         self._indexes = tuple(indexes)
@@ -100,7 +98,6 @@ def build_source(
     records: Records,
     *,
     name: str,
-    stem: str,
     number_column: str | None,
     label_column: str | None,
     closer: Callable[[], None] | None = None,
@@ -125,7 +122,6 @@ def build_source(
     )
     return InputSource(
         name=name,
-        stem=stem,
         columns=header,
         header_row=header_row,
         indexes=indexes,
