@@ -84,11 +84,14 @@ def test_values_stay_text_and_are_stripped(tmp_path: Path) -> None:
         ("'\rx", "x"),
         ("'hello", "'hello"),
         ("'", "'"),
-        ("''=x", "''=x"),
+        ("''=x", "'=x"),
+        ("''hello", "'hello"),
+        ("''", "'"),
+        ("'''", "''"),
     ],
 )
 def test_formula_quote_is_taken_off(tmp_path: Path, cell: str, expected: str) -> None:
-    """A ' before = + - @ tab or CR is removed (from every column); other quotes stay."""
+    """One ' before = + - @ tab CR or ' is removed (from every column); other quotes stay."""
     path = write_csv(tmp_path / "in.csv", [["number", "label"], [cell, cell]])
     assert [(r.number, r.label) for r in open_input(str(path))] == [(expected, expected)]
 
