@@ -78,7 +78,9 @@ class RawRow:
 
     Every field is the cell's text as read ("" when the column is absent or the cell blank).
     ``provider`` is a report's ``provider`` column (``prov_...`` or ``twilio:<sid>:<region>``),
-    so that a report can be fed back as input.
+    so that a report can be fed back as input. ``problem`` is why the row cannot be trusted as
+    read (more cells than the header, a quoted cell that swallowed the next line): the
+    normaliser makes such a row ``invalid`` with it as the reason.
     """
 
     row: int
@@ -89,6 +91,7 @@ class RawRow:
     account_sid: str = ""
     region: str = ""
     provider: str = ""
+    problem: str = ""
 
 
 @dataclass(frozen=True, slots=True)

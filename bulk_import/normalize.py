@@ -361,8 +361,10 @@ def prepare(
         agent = raw.agent_id or default_agent
         sendable = provider if isinstance(provider, Provider) else None
 
-        if reason:
-            yield Row(raw.row, text, "", raw.label, sendable, agent, invalid, reason)
+        if reason or raw.problem:
+            # The reader's problem comes first: the cells it read may not be the row's cells.
+            why = raw.problem or reason
+            yield Row(raw.row, text, "", raw.label, sendable, agent, invalid, why)
             continue
         label = raw.label
         if not label:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import BinaryIO
 
 import python_calamine
 
 from bulk_import.errors import InputError
-from bulk_import.sources.source import InputSource, Record, build_source
+from bulk_import.sources.header import Columns
+from bulk_import.sources.source import InputSource, RecordStream, build_source
 
 __all__ = ["choose_sheet", "open_sheet", "sheet_text"]
 
@@ -24,8 +24,7 @@ def open_sheet(
     *,
     name: str,
     sheet: str | None,
-    number_column: str | None,
-    label_column: str | None,
+    columns: Columns,
 ) -> InputSource:
     """Load the workbook, pick the sheet and build the source from its rows."""
     if not handle.read(1):
@@ -50,20 +49,13 @@ def open_sheet(
                 f'cannot read sheet "{chosen}" of {name} ({detail}); '
                 "open it in a spreadsheet program and save it again, or export it as CSV"
             ) from None
-    where = f', sheet "{chosen}"' if len(names) > 1 else ""
 
-    def records() -> AbstractContextManager[Iterator[Record]]:
+    def records() -> AbstractContextManager[RecordStream]:
         rows = ([sheet_text(cell) for cell in row] for row in data.iter_rows())
-        return nullcontext(rows)
+        return nullcontext(RecordStream(rows))
 
-    return build_source(
-        records,
-        name=name,
-        number_column=number_column,
-        label_column=label_column,
-        where=where,
-        read_all=False,  # calamine has read the whole sheet already
-    )
+    # Every message names the sheet, even in a workbook of one: it is what a person looks for.
+    return build_source(records, name=f'{name}, sheet "{chosen}"', columns=columns)
 
 
 def choose_sheet(names: list[str], sheet: str | None, *, name: str) -> str:

@@ -11,6 +11,7 @@ from contextlib import AbstractContextManager
 from typing import IO, Final
 
 from bulk_import.errors import InputError
+from bulk_import.sources.source import RecordStream
 
 __all__ = ["BLOCK", "DELIMITERS", "CsvRecords", "detect_encoding", "sniff_delimiter"]
 
@@ -80,7 +81,7 @@ def sniff_delimiter(handle: IO[bytes], encoding: str) -> str:
     return ","
 
 
-class CsvRecords(AbstractContextManager[Iterator[list[str]]]):
+class CsvRecords(AbstractContextManager[RecordStream]):
     """Read a CSV stream as records; close it after, or only let go of stdin's spool."""
 
     def __init__(
@@ -91,7 +92,7 @@ class CsvRecords(AbstractContextManager[Iterator[list[str]]]):
         self._name = name
         self._close = close
 
-    def __enter__(self) -> Iterator[list[str]]:
+    def __enter__(self) -> RecordStream:
         reader = csv.reader(self._text, delimiter=self._delimiter)
         name = self._name
 
@@ -105,7 +106,7 @@ class CsvRecords(AbstractContextManager[Iterator[list[str]]]):
                     "look for a quote that is opened and never closed"
                 ) from None
 
-        return records()
+        return RecordStream(records(), reader, self._delimiter)
 
     def __exit__(self, *exc_info: object) -> None:
         if self._close:

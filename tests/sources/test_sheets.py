@@ -6,6 +6,7 @@ import datetime as dt
 import zipfile
 from pathlib import Path
 
+import openpyxl
 import pytest
 from source_helpers import message, numbers, write_ods, write_xlsx
 
@@ -131,7 +132,10 @@ def test_ods_is_read_with_numeric_cells_and_row_numbers(tmp_path: Path) -> None:
         (3, "14155552671", "a"),
         (5, "+44 7911 123456", "NA"),
     ]
-    assert [r.number for r in open_input(str(path), sheet="Other", number_column="x")] == []
+    assert message(path, sheet="Other", number_column="x") == (
+        f'{path}, sheet "Other" has a header but no data rows: check that the export is '
+        "complete (an input with no rows is refused, so that it never looks like an empty account)"
+    )
 
 
 def test_xls_extension_is_read_by_calamine(tmp_path: Path) -> None:
@@ -146,13 +150,13 @@ def test_xls_extension_is_read_by_calamine(tmp_path: Path) -> None:
 
 
 def test_empty_spreadsheets(tmp_path: Path) -> None:
-    """A 0-byte .xlsx and a workbook without any cell are empty."""
+    """A 0-byte .xlsx and a workbook without any cell are empty; the sheet is named."""
     zero = tmp_path / "zero.xlsx"
     zero.write_bytes(b"")
     blank = write_xlsx(tmp_path / "blank.xlsx", {"Only": {}})
     assert message(zero) == f"{zero} is empty: it has no header row; add one naming a number column"
     assert message(blank) == (
-        f"{blank} is empty: it has no header row; add one naming a number column"
+        f'{blank}, sheet "Only" is empty: it has no header row; add one naming a number column'
     )
 
 
@@ -208,3 +212,74 @@ def test_workbook_without_sheets() -> None:
     """A workbook that lists no sheet at all is empty."""
     with pytest.raises(InputError, match=r"^x\.xlsx is empty: it has no sheet"):
         sheets.choose_sheet([], None, name="x.xlsx")
+
+
+def support_lines(path: Path) -> Path:
+    """Write a workbook as people make them: a merged title, a note, blank rows, two sheets."""
+    book = openpyxl.Workbook()
+    lines = book.active
+    lines.title = "Lines"
+    lines["A1"] = "Support lines - Q3 2026 import"
+    lines.merge_cells("A1:C1")
+    lines["A3"] = "Exported by ops on"
+    lines["B3"] = dt.date(2026, 11, 27)
+    for column, title in zip("ABC", ("Phone", "Name", "Agent ID"), strict=True):
+        lines[f"{column}5"] = title
+    lines.append([14155550101, "Front desk", "agent_a"])
+    lines.append([])
+    lines.append(["+44 7911 123456", "London", None])
+    other = book.create_sheet("Archive")
+    other["B2"] = "Old numbers"
+    other.merge_cells("B2:D2")
+    other["B4"] = "msisdn"
+    other["B5"] = 14155550199
+    book.save(path)
+    return path
+
+
+def test_header_below_a_merged_title_a_note_and_blank_rows(tmp_path: Path) -> None:
+    """A real workbook's header on row 5 is found; rows keep the numbers the sheet shows."""
+    path = support_lines(tmp_path / "lines.xlsx")
+    source = open_input(str(path))
+    assert (source.header_row, source.columns, source.count) == (
+        5,
+        ["Phone", "Name", "Agent ID"],
+        2,
+    )
+    assert [(r.row, r.number, r.label, r.agent_id) for r in source] == [
+        (6, "14155550101", "Front desk", "agent_a"),
+        (8, "+44 7911 123456", "London", ""),
+    ]
+    archive = open_input(str(path), sheet="Archive")
+    assert (archive.header_row, numbers(archive)) == (4, [(5, "14155550199")])
+    assert numbers(open_input(str(path), sheet="2", header_row=4)) == [(5, "14155550199")]
+
+
+def test_every_sheet_error_names_the_sheet_even_in_a_workbook_of_one(tmp_path: Path) -> None:
+    """No number column, a header only, no header, no such column: each names the sheet."""
+    titled = write_xlsx(tmp_path / "t.xlsx", {"Q3": {"A1": "Support lines", "A3": "Direct"}})
+    assert message(titled) == (
+        f'no phone number column found in {titled}, sheet "Q3" (columns: Support lines); '
+        "pass --number-column NAME"
+    )
+    assert message(titled, number_column="Mobile") == (
+        f'no column "Mobile" in {titled}, sheet "Q3" (columns: Support lines); '
+        "pass --number-column with one of these"
+    )
+    only = write_xlsx(tmp_path / "h.xlsx", {"Fleet": {"A1": "number", "B1": "label"}})
+    assert message(only) == (
+        f'{only}, sheet "Fleet" has a header but no data rows: check that the export is '
+        "complete (an input with no rows is refused, so that it never looks like an empty account)"
+    )
+    bare = write_xlsx(tmp_path / "n.xlsx", {"Numbers": {"A1": 14155550101, "A2": 14155550102}})
+    assert message(bare) == (
+        f'{bare}, sheet "Numbers" seems to have no header: row 1 holds a phone number '
+        "(14155550101) where a header names its columns; pass --no-header, or add a header row"
+    )
+    assert numbers(open_input(str(bare), no_header=True)) == [
+        (1, "14155550101"),
+        (2, "14155550102"),
+    ]
+    assert message(bare, header_row=3) == (
+        f'--header-row 3: {bare}, sheet "Numbers" has 2 rows; pass the row that holds the header'
+    )

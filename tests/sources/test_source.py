@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from source_helpers import write_csv
+from source_helpers import message, write_csv
 
 from bulk_import.models import REPORT_COLUMNS, RawRow
 from bulk_import.sources import open_input
@@ -111,10 +111,15 @@ def test_blank_rows_count_but_are_not_yielded(tmp_path: Path) -> None:
     ]
 
 
-def test_header_only_file_has_no_rows(tmp_path: Path) -> None:
-    """A header with no data rows is not an error: it yields nothing."""
-    path = write_csv(tmp_path / "in.csv", [["number", "label"]])
-    assert list(open_input(str(path))) == []
+@pytest.mark.parametrize("content", ["number,label\n", "number,label\n\n,\n  ,  \n"])
+def test_header_only_file_is_refused(tmp_path: Path, content: str) -> None:
+    """A header with no data rows (blank rows do not count) is unusable input, not 0 rows."""
+    path = tmp_path / "fleet.csv"
+    path.write_text(content, encoding="utf-8")
+    assert message(path) == (
+        f"{path} has a header but no data rows: check that the export is complete "
+        "(an input with no rows is refused, so that it never looks like an empty account)"
+    )
 
 
 CELL_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=20).filter(
@@ -127,7 +132,9 @@ CELL_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=20).filte
 )
 @given(
     rows=st.lists(
-        st.tuples(CELL_TEXT.filter(lambda text: bool(text.strip())), CELL_TEXT), max_size=15
+        st.tuples(CELL_TEXT.filter(lambda text: bool(text.strip())), CELL_TEXT),
+        min_size=1,
+        max_size=15,
     )
 )
 def test_any_text_survives_a_csv_round_trip(tmp_path: Path, rows: list[tuple[str, str]]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from source_helpers import message, numbers, write_csv
+from source_helpers import message, numbers, write_csv, write_xlsx
 
 from bulk_import.errors import InputError
 from bulk_import.models import RawRow
@@ -138,12 +138,18 @@ def test_line_endings(tmp_path: Path, newline: str) -> None:
 
 
 def test_ragged_rows(tmp_path: Path) -> None:
-    """A short row gets "" for missing cells; cells past the header are ignored."""
+    """A short row gets "" for missing cells; a row with cells past the header has a problem."""
     path = tmp_path / "in.csv"
     path.write_text("label,agent_id,number\nonly label\na,b,+1,extra,cells\n", encoding="utf-8")
-    assert [(r.row, r.number, r.label, r.agent_id) for r in open_input(str(path))] == [
+    rows = list(open_input(str(path)))
+    assert [(r.row, r.number, r.label, r.agent_id) for r in rows] == [
         (2, "", "only label", ""),
         (3, "+1", "a", "b"),
+    ]
+    assert [r.problem for r in rows] == [
+        "",
+        'more cells than the header (5 cells, 3 named): put a cell that holds "," in double '
+        "quotes, or name the extra column in the header",
     ]
 
 
@@ -174,3 +180,131 @@ def test_file_broken_after_it_was_opened(tmp_path: Path) -> None:
     assert next(rows).number == "+14155552671"
     with pytest.raises(InputError, match=r"never closed$"):
         next(rows)
+
+
+# --- malformed records: never silently accepted ----------------------------------------------
+
+FLEET = (
+    "number,label\n"
+    "+14155550101,Front desk\n"
+    "+14155550102,Lobby\n"
+    "+14155550103,Sales\n"
+    '+14155550104,"Reception\n'
+    "+14155550105,Support\n"
+    '+14155550106,"Billing"\n'
+    "+14155550107,Night line\n"
+)
+
+
+def test_unclosed_quote_that_swallows_the_next_row_is_a_problem(tmp_path: Path) -> None:
+    """A quote opened on line 5 and closed on line 7 makes row 5 say so; rows around are fine."""
+    path = tmp_path / "fleet.csv"
+    path.write_text(FLEET, encoding="utf-8")
+    source = open_input(str(path))
+    rows = list(source)
+    assert source.count == len(rows) == 5
+    assert [(r.row, r.number, r.problem) for r in rows] == [
+        (2, "+14155550101", ""),
+        (3, "+14155550102", ""),
+        (4, "+14155550103", ""),
+        (
+            5,
+            "+14155550104",
+            "a quoted cell runs over a line end and swallows line 6, which looks like a row of "
+            "its own: close the quote opened on line 5",
+        ),
+        (6, "+14155550107", ""),
+    ]
+
+
+def test_unclosed_quote_in_the_number_cell_is_a_problem(tmp_path: Path) -> None:
+    """A number cell whose quote runs to the end of the file names the line it swallowed."""
+    path = tmp_path / "in.csv"
+    path.write_text(
+        'number,label\n+14155550101,a\n"+14155550102,b\n+14155550103,c\n', encoding="utf-8"
+    )
+    (first, second) = open_input(str(path))
+    assert first.problem == ""
+    assert (second.row, second.problem) == (
+        3,
+        "a quoted cell runs over a line end and swallows line 4, which looks like a row of its "
+        "own: close the quote opened on line 3",
+    )
+
+
+def test_a_swallowed_line_in_a_one_column_file_is_a_problem(tmp_path: Path) -> None:
+    """Without a delimiter to look for, a line that is a phone number is the swallowed row."""
+    path = tmp_path / "in.csv"
+    path.write_text('phone\n"+14155550101\n+14155550102"\n+14155550103\n', encoding="utf-8")
+    rows = list(open_input(str(path)))
+    assert [(r.row, bool(r.problem)) for r in rows] == [(2, True), (3, False)]
+    assert rows[0].problem.startswith("a quoted cell runs over a line end and swallows line 3")
+
+
+@pytest.mark.parametrize(
+    "label",
+    [
+        "Front desk\nSecond floor",
+        "Main office\nSan Francisco, CA",
+        "Ask for\r\nextension 12, or 13",
+        "Line one\n\nline three",
+    ],
+)
+def test_a_multi_line_label_stays_as_it_is(tmp_path: Path, label: str) -> None:
+    """A quoted cell on several lines whose lines do not read as rows is a legitimate cell."""
+    path = write_csv(
+        tmp_path / "in.csv",
+        [["number", "label"], ["+14155550101", label], ["+14155550102", "after"]],
+    )
+    rows = list(open_input(str(path)))
+    assert [(r.row, r.label, r.problem) for r in rows] == [
+        (2, label, ""),
+        (3, "after", ""),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "holds"),
+    [
+        ("in.csv", "number,label\n+14155550101,Smith, John\n", '","'),
+        ("in.csv", "number;label\n+14155550101;a;b\n", '";"'),
+        ("in.txt", "number|label\n+14155550101|a|b\n", '"|"'),
+        ("in.tsv", "number\tlabel\n+14155550101\ta\tb\n", "a tab"),
+    ],
+)
+def test_extra_cells_are_a_problem_that_names_the_delimiter(
+    tmp_path: Path, name: str, content: str, holds: str
+) -> None:
+    """A record with a filled cell past the header says how to quote the delimiter."""
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    (row,) = open_input(str(path))
+    assert row.problem == (
+        f"more cells than the header (3 cells, 2 named): put a cell that holds {holds} in double "
+        "quotes, or name the extra column in the header"
+    )
+
+
+def test_trailing_empty_cells_are_not_extra_cells(tmp_path: Path) -> None:
+    """a,b,, and cells of spaces past the header, as spreadsheets export them, are fine."""
+    path = tmp_path / "in.csv"
+    path.write_text(
+        "number,label,,\n+14155550101,a,,\n+14155550102,b,  ,\t\n+14155550103,c,,x\n",
+        encoding="utf-8",
+    )
+    rows = list(open_input(str(path)))
+    assert [(r.row, r.label, bool(r.problem)) for r in rows] == [
+        (2, "a", False),
+        (3, "b", False),
+        (4, "c", True),
+    ]
+    assert rows[2].problem.startswith("more cells than the header (4 cells, 2 named)")
+
+
+def test_a_sheet_row_wider_than_its_header_is_no_problem(tmp_path: Path) -> None:
+    """A spreadsheet cannot split a cell: a note right of the header's columns is just a note."""
+    path = write_xlsx(
+        tmp_path / "in.xlsx",
+        {"S": {"A1": "number", "B1": "label", "A2": 14155550101, "B2": "a", "C2": "note"}},
+    )
+    assert [(r.number, r.problem) for r in open_input(str(path))] == [("14155550101", "")]
