@@ -12,7 +12,9 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from bulk_import import e164
 from bulk_import.e164 import (
+    HINT_REGIONS,
     REASON_COUNTRY,
+    REASON_DECIMALS,
     REASON_EMPTY,
     REASON_EXTENSION,
     REASON_INVALID,
@@ -29,6 +31,7 @@ from bulk_import.errors import UsageError
 
 REASONS = {
     REASON_COUNTRY,
+    REASON_DECIMALS,
     REASON_EMPTY,
     REASON_EXTENSION,
     REASON_INVALID,
@@ -42,6 +45,17 @@ REASONS = {
 E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 US = "+14155552671"
 UK = "+447911123456"
+GB_HINT = (
+    "not a valid US number (--default-region US): write it with + and its country code "
+    "(valid in GB as {}), or pass --default-region GB"
+)
+# The reasons that name what they were given: a stable start, then the particulars.
+NOT_IN_REGION = re.compile(
+    r"not a valid (?P<region>[A-Z]{2}) number \(--default-region (?P=region)\): write it with "
+    r"\+ and its country code(?: \(valid in (?P<other>[A-Z]{2}) as (?P<e164>\+[0-9]+)\), or "
+    r"pass --default-region (?P=other))?"
+)
+INVALID_FOR_REGION = re.compile(re.escape(REASON_INVALID) + r" \(\+[0-9]{1,3}, [A-Z0-9]{2,3}\)")
 
 
 # --- to_e164 ---------------------------------------------------------------------------------
@@ -95,14 +109,16 @@ UK = "+447911123456"
         ("5", "US", REASON_TOO_SHORT),
         ("+1", "US", REASON_TOO_SHORT),
         ("555-0195", "US", REASON_TOO_SHORT),
-        ("020 7946 0018", "US", REASON_TOO_LONG),  # a UK national number read as US
+        ("020 7946 0018", "US", GB_HINT.format("+442079460018")),  # a UK number read as US
         ("+1 415 555 267", "US", REASON_TOO_SHORT),
         ("+1 415 555 26711", "US", REASON_TOO_LONG),
         ("9" * 300, "US", REASON_TOO_LONG),
-        ("07911 123456", "US", REASON_TOO_LONG),
-        ("+44 7911 12345", "US", REASON_INVALID),
-        ("0044 7911 12345", "US", REASON_INVALID),
-        ("+1 415 123 4567", "US", REASON_INVALID),
+        ("07911 123456", "US", GB_HINT.format(UK)),
+        ("+44 7911 12345", "US", f"{REASON_INVALID} (+44, GB)"),
+        ("0044 7911 12345", "US", f"{REASON_INVALID} (+44, GB)"),
+        ("011 44 7911 12345", "US", f"{REASON_INVALID} (+44, GB)"),
+        ("+1 415 123 4567", "US", f"{REASON_INVALID} (+1, US)"),
+        ("00370000000000", "JP", REASON_TOO_LONG),  # valid to phonenumbers, but 16 digits
         ("+999 1234567", "US", REASON_COUNTRY),
         ("+0 415 555 2671", "US", REASON_COUNTRY),
         ("4.47911E+11", "US", REASON_ROUNDED),
@@ -166,8 +182,12 @@ def check_result(text: str, region: str) -> None:
         assert phonenumbers.is_valid_number(phonenumbers.parse(number))
         assert to_e164(number, region) == (number, "")
         assert to_e164(number, "US") == (number, "")
+    elif (hint := NOT_IN_REGION.fullmatch(reason)) is not None:
+        assert hint["region"] == region.upper()
+        if hint["other"]:  # the region named is one where the number is valid, as written
+            assert to_e164(text, hint["other"]) == (hint["e164"], "")
     else:
-        assert reason in REASONS
+        assert reason in REASONS or INVALID_FOR_REGION.fullmatch(reason), reason
 
 
 REGIONS = st.sampled_from(["US", "GB", "DE", "IT", "IN", "BR", "AU", "CA", "JP", "FR"])
@@ -223,3 +243,67 @@ def test_unknown_region_codes(code: str) -> None:
     assert str(caught.value) == (
         f'unknown --default-region "{code}": use a two-letter country code such as US, GB or DE'
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "07911 123461",
+            "not a valid US number (--default-region US): write it with + and its country code "
+            "(valid in GB as +447911123461), or pass --default-region GB",
+        ),
+        (
+            "0412 345 678",
+            "not a valid US number (--default-region US): write it with + and its country code "
+            "(valid in AU as +61412345678), or pass --default-region AU",
+        ),
+        (
+            "123 4567 890",
+            "not a valid US number (--default-region US): write it with + and its country code",
+        ),
+        (
+            "14155550153.00",
+            "looks like a spreadsheet's number format with decimals (like 14155550153.00): "
+            "format the column as text in the spreadsheet and export it again",
+        ),
+        ("14155550153,00", REASON_DECIMALS),
+        ("+14155550153.0", REASON_DECIMALS),
+        ("1234567.000", REASON_DECIMALS),
+    ],
+)
+def test_reasons_name_the_fix(text: str, reason: str) -> None:
+    """A number from another country names the region tried, the fix and where it is valid."""
+    assert to_e164(text, "US") == ("", reason)
+
+
+def test_the_region_hint_goes_both_ways() -> None:
+    """With --default-region GB, a US number without + names US as the region to pass."""
+    assert to_e164("415 555 2671", "GB") == (
+        "",
+        "not a valid GB number (--default-region GB): write it with + and its country code "
+        "(valid in US as +14155552671), or pass --default-region US",
+    )
+    assert to_e164("415 555 2671", "US") == (US, "")
+
+
+@pytest.mark.parametrize("text", ["4155.00", "415.555.2671", "+1 415.555.2671", "14155550153.5"])
+def test_only_a_long_number_ending_in_zero_decimals_is_a_decimal_format(text: str) -> None:
+    """Dots between digit groups, short numbers and real decimals are not the format reason."""
+    assert to_e164(text, "US")[1] != REASON_DECIMALS
+
+
+def test_every_region_hint_reads_the_number_as_written() -> None:
+    """For example numbers of every hint region, a region the reason names reads them as valid."""
+    hinted = []
+    for region in HINT_REGIONS:
+        for kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            assert example is not None
+            written = phonenumbers.format_number(example, PhoneNumberFormat.NATIONAL)
+            for default in ("US", "GB"):
+                hint = NOT_IN_REGION.fullmatch(to_e164(written, default)[1])
+                if hint is not None and hint["other"]:
+                    hinted.append(region)
+                    assert to_e164(written, hint["other"]) == (hint["e164"], "")
+    assert len(set(hinted)) > len(HINT_REGIONS) // 2  # most regions' numbers get a hint
