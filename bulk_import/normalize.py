@@ -21,11 +21,13 @@ from typing import Final
 from bulk_import.config import InputOptions
 from bulk_import.e164 import (
     REASON_COUNTRY,
+    REASON_DECIMALS,
     REASON_EMPTY,
     REASON_EXTENSION,
     REASON_INVALID,
     REASON_LETTERS,
     REASON_NOT_A_NUMBER,
+    REASON_NOT_IN_REGION,
     REASON_ROUNDED,
     REASON_SYMBOLS,
     REASON_TOO_LONG,
@@ -35,23 +37,28 @@ from bulk_import.e164 import (
 )
 from bulk_import.errors import UsageError
 from bulk_import.models import REGIONS, Provider, RawRow, Row, Status
+from bulk_import.sources.header import Columns
 
 __all__ = [
     "LABEL_FIELDS",
     "REASON_COUNTRY",
+    "REASON_DECIMALS",
     "REASON_EMPTY",
     "REASON_EXTENSION",
     "REASON_INVALID",
     "REASON_LETTERS",
     "REASON_NOT_A_NUMBER",
+    "REASON_NOT_IN_REGION",
     "REASON_NO_PROVIDER",
     "REASON_ROUNDED",
     "REASON_SYMBOLS",
     "REASON_TOO_LONG",
     "REASON_TOO_SHORT",
+    "check_input_options",
     "check_label_template",
     "check_region_code",
     "e164_chunk",
+    "parse_provider",
     "prepare",
     "render_label",
     "resolve_provider",
@@ -67,6 +74,23 @@ LABEL_FIELDS: Final = ("number", "row", "input_number")
 CHUNK_ROWS: Final = 4096
 WINDOW_PER_WORKER: Final = 3
 _TWILIO_SID = re.compile(r"AC[0-9a-fA-F]{32}", re.ASCII)
+
+
+def check_input_options(options: InputOptions) -> None:
+    """Refuse input options that cannot work, before anything is read: once, for every command.
+
+    The label template, the ``--default-region`` code, and the header options (``--header-row``
+    with ``--no-header``, a row below 1, a headerless column that is not a letter or number).
+    Raise :class:`UsageError` naming the fix. :func:`prepare` trusts options checked here.
+    """
+    check_label_template(options.default_label)
+    check_region_code(options.default_region)
+    Columns(
+        number_column=options.number_column,
+        label_column=options.label_column,
+        header_row=options.header_row,
+        no_header=options.no_header,
+    ).check()
 
 
 def check_label_template(template: str) -> None:
@@ -108,8 +132,16 @@ def _twilio(account_sid: str, region: str) -> Provider | str:
     return Provider(account_sid=account_sid, region=code)
 
 
-def _from_report(value: str) -> Provider | str:
-    """Read a report's ``provider`` cell: a provider id, or ``twilio:<account_sid>:<region>``."""
+def parse_provider(text: str) -> Provider | str:
+    """Read a provider as a report writes it, or return why it cannot be used.
+
+    ``prov_...`` is a provider id; ``twilio:<account_sid>:<region>`` a Twilio account, its SID
+    and region checked as a row's are. Every reader of a report's ``provider`` cell (a report
+    fed back as input, ``retry-patch``) goes through here, so they cannot disagree.
+    """
+    value = text.strip()
+    if not value:
+        return REASON_NO_PROVIDER
     kind, _, rest = value.partition(":")
     if kind != "twilio":
         return Provider(id=value)
@@ -131,7 +163,7 @@ def resolve_provider(raw: RawRow, options: InputOptions) -> Provider | str:
     if raw.account_sid:
         return _twilio(raw.account_sid, region)
     if raw.provider:
-        return _from_report(raw.provider)
+        return parse_provider(raw.provider)
     if options.provider_id:
         return Provider(id=options.provider_id)
     if options.twilio_account_sid:
@@ -185,12 +217,11 @@ def prepare(
 ) -> Generator[Row, None, None]:
     """Yield one :class:`Row` per raw row, in order: ready to send, ``invalid`` or ``duplicate``.
 
-    A number already seen on an earlier valid row is a duplicate of that row. Raise
-    :class:`UsageError` (before the first row) for a bad label template or region code.
-    ``workers`` > 1 parses numbers on that many processes (for large files).
+    A number already seen on an earlier valid row is a duplicate of that row; a row the reader
+    could not trust (:attr:`RawRow.problem`) is invalid with that reason. ``options`` must have
+    passed :func:`check_input_options`: it is not checked again here. ``workers`` > 1 parses
+    numbers on that many processes (for large files).
     """
-    check_label_template(options.default_label)
-    check_region_code(options.default_region)
     region = options.default_region.upper()
     template = options.default_label
     label_is_number = template == "{number}"

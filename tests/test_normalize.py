@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bulk_import.config import InputOptions
 from bulk_import.errors import UsageError
@@ -21,7 +23,9 @@ from bulk_import.normalize import (
     REASON_SYMBOLS,
     REASON_TOO_LONG,
     REASON_TOO_SHORT,
+    check_input_options,
     check_label_template,
+    parse_provider,
     prepare,
     render_label,
     resolve_provider,
@@ -193,6 +197,53 @@ def test_resolve_provider(row: RawRow, options: InputOptions, expected: Provider
     assert resolve_provider(row, options) == expected
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("prov_sandbox", Provider(id="prov_sandbox")),
+        ("  prov_x ", Provider(id="prov_x")),
+        (f"twilio:{SID}:ie1", Provider(account_sid=SID, region="ie1")),
+        (f"twilio:{SID}: AU1", Provider(account_sid=SID, region="au1")),
+        (
+            "twilio:AC1",
+            'provider "twilio:AC1" is not a provider id or twilio:<account_sid>:<region>',
+        ),
+        (f"twilio:{SID}:eu1", 'unknown region "eu1": use us1, ie1 or au1'),
+        (
+            "twilio:AC123:us1",
+            'account_sid "AC123" is not a Twilio account SID '
+            "(AC followed by 32 hexadecimal digits)",
+        ),
+        ("", REASON_NO_PROVIDER),
+        ("   ", REASON_NO_PROVIDER),
+    ],
+)
+def test_parse_provider(text: str, expected: Provider | str) -> None:
+    """A report's provider cell is a provider id or a checked twilio:<sid>:<region>, or why not."""
+    assert parse_provider(text) == expected
+
+
+PROVIDERS = st.one_of(
+    st.builds(
+        lambda text: Provider(id=text),
+        st.text(min_size=1, max_size=30)
+        .map(str.strip)
+        .filter(lambda text: bool(text) and not text.startswith("twilio:")),
+    ),
+    st.builds(
+        lambda sid, region: Provider(account_sid="AC" + sid, region=region),
+        st.text("0123456789abcdefABCDEF", min_size=32, max_size=32),
+        st.sampled_from(["us1", "ie1", "au1"]),
+    ),
+)
+
+
+@given(PROVIDERS)
+def test_parse_provider_reads_back_what_a_report_writes(provider: Provider) -> None:
+    """For any provider, parse_provider(str(provider)) is that provider: the report's cell."""
+    assert parse_provider(str(provider)) == provider
+
+
 # --- prepare ---------------------------------------------------------------------------------
 
 
@@ -328,12 +379,68 @@ def test_prepare_uses_the_default_region() -> None:
     assert (row.number, row.status) == (UK, None)
 
 
-def test_prepare_checks_options_first() -> None:
-    """A bad template or region is a UsageError before any row comes out."""
-    with pytest.raises(UsageError, match="unknown field"):
-        next(prepare(rows(US), InputOptions(default_label="{nope}", provider_id="p")))
-    with pytest.raises(UsageError, match="default-region"):
-        next(prepare(rows(US), InputOptions(default_region="ZZ", provider_id="p")))
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        (
+            InputOptions(default_label="{nope}"),
+            '--default-label "{nope}" uses unknown field {nope}; use {number}, {row}, '
+            "{input_number}",
+        ),
+        (
+            InputOptions(default_region="ZZ"),
+            'unknown --default-region "ZZ": use a two-letter country code such as US, GB or DE',
+        ),
+        (
+            InputOptions(header_row=3, no_header=True),
+            "--header-row and --no-header exclude each other; pass one of them",
+        ),
+        (
+            InputOptions(header_row=-1),
+            "--header-row -1 is not a row: rows count from 1, as a spreadsheet shows them",
+        ),
+        (
+            InputOptions(no_header=True, number_column="Phone"),
+            '--number-column "Phone" cannot name a column of a file without a header '
+            "(--no-header): use a column letter (A, B, ..., ZZ) or a number counting from 1",
+        ),
+    ],
+)
+def test_check_input_options_refuses_what_cannot_work(options: InputOptions, error: str) -> None:
+    """One call checks the label template, the region code and the header options."""
+    with pytest.raises(UsageError) as caught:
+        check_input_options(options)
+    assert str(caught.value) == error
+
+
+def test_check_input_options_accepts_good_options() -> None:
+    """Usable options pass: the defaults, a template, a region, a header row, a column letter."""
+    check_input_options(InputOptions())
+    check_input_options(InputOptions(default_label="Line {row}", default_region="gb"))
+    check_input_options(InputOptions(header_row=4, number_column="Phone"))
+    check_input_options(InputOptions(no_header=True, number_column="c", label_column="2"))
+
+
+def test_prepare_does_not_check_the_options_again() -> None:
+    """prepare trusts options check_input_options passed: it does not refuse them itself."""
+    (row,) = prepare(rows(US), InputOptions(default_region="ZZ", provider_id="p"))
+    assert (row.number, row.status) == (US, None)
+
+
+def test_a_row_the_reader_could_not_trust_is_invalid_with_its_problem() -> None:
+    """RawRow.problem makes the row invalid with it as the reason; its number is not "seen"."""
+    raws = [
+        RawRow(2, US, label="a", problem="more cells than the header (3 cells, 2 named): ..."),
+        RawRow(3, US, label="b"),
+        RawRow(4, "NA", problem="a quoted cell runs over a line end ..."),
+    ]
+    prepared = list(prepare(raws, InputOptions(provider_id="p")))
+    assert summary(prepared) == [
+        (2, "", Status.INVALID, "more cells than the header (3 cells, 2 named): ..."),
+        (3, US, None, ""),
+        (4, "", Status.INVALID, "a quoted cell runs over a line end ..."),
+    ]
+    assert prepared[0].label == "a"
 
 
 def test_prepare_with_a_provider_on_every_row() -> None:
