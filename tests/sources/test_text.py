@@ -5,12 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 from source_helpers import message, numbers, write_csv, write_xlsx
 
+from bulk_import.cells import clean
 from bulk_import.errors import InputError
 from bulk_import.models import RawRow
 from bulk_import.sources import open_input
 from bulk_import.sources import text as text_files
+from bulk_import.sources.header import looks_like_phone
+from bulk_import.sources.source import PROBLEM_EXTRA_CELLS, PROBLEM_SWALLOWED
 
 
 def test_csv_rows_come_back_as_text_with_spreadsheet_row_numbers(tmp_path: Path) -> None:
@@ -308,3 +313,55 @@ def test_a_sheet_row_wider_than_its_header_is_no_problem(tmp_path: Path) -> None
         {"S": {"A1": "number", "B1": "label", "A2": 14155550101, "B2": "a", "C2": "note"}},
     )
     assert [(r.number, r.problem) for r in open_input(str(path))] == [("14155550101", "")]
+
+
+ONE_LINE = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\r\n"), max_size=8)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(st.lists(ONE_LINE, max_size=5), min_size=1, max_size=12))
+def test_a_row_has_the_extra_cells_problem_exactly_when_it_fills_a_cell_past_the_header(
+    tmp_path: Path, rows: list[list[str]]
+) -> None:
+    """Any rows the csv module writes under a two-column header: extra cells iff filled past B."""
+    assume(any(any(cell.strip() for cell in row) for row in rows))
+    path = write_csv(tmp_path / "prop.csv", [["number", "label"], *rows])
+    expected = {
+        number: any(cell.strip() for cell in row[2:])
+        for number, row in enumerate(rows, 2)
+        if any(cell.strip() for cell in row)
+    }
+    source = open_input(str(path))
+    got = {raw.row: raw.problem.startswith(PROBLEM_EXTRA_CELLS) for raw in source}
+    assert got == expected
+    assert source.count == len(expected)
+    assert all(raw.problem == "" or raw.problem.startswith(PROBLEM_EXTRA_CELLS) for raw in source)
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    label=st.lists(
+        st.one_of(
+            ONE_LINE,
+            st.sampled_from(["+14155550102,Sales", "415 555 0102, x", "Main St, 12", "12,+1415"]),
+        ),
+        min_size=2,
+        max_size=4,
+    ).map("\n".join)
+)
+def test_a_multi_line_label_is_a_problem_only_when_a_line_reads_as_a_row(
+    tmp_path: Path, label: str
+) -> None:
+    """A quoted label on several lines is flagged iff one of its lines is "<phone>,..."."""
+    path = write_csv(tmp_path / "prop.csv", [["number", "label"], ["+14155550101", label]])
+    (raw,) = open_input(str(path))
+    rows_inside = any(
+        "," in line and looks_like_phone(line.split(",")[0].strip().strip('"').strip())
+        for line in label.split("\n")[1:]
+    )
+    assert raw.problem.startswith(PROBLEM_SWALLOWED) is rows_inside
+    assert raw.label == clean(label)
