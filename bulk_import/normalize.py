@@ -1,8 +1,9 @@
 """Turn raw rows into rows ready to send: E.164 numbers, providers, labels, duplicates.
 
-Pure functions, no I/O. Numbers are parsed by :mod:`bulk_import.e164` (phonenumbers), whose
-reasons and :func:`to_e164` are re-exported here; every reason a row cannot be sent is a
-stable string, so a report can be filtered by it.
+Pure functions, no I/O. Numbers are parsed by :mod:`bulk_import.e164` (phonenumbers, with the
+reasons a number is refused for); :func:`to_e164` and :func:`check_region_code` are re-exported
+here. Every reason a row cannot be sent is a stable string (or stable start), so a report can
+be filtered by it.
 """
 
 from __future__ import annotations
@@ -19,41 +20,14 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Final
 
 from bulk_import.config import InputOptions
-from bulk_import.e164 import (
-    REASON_COUNTRY,
-    REASON_DECIMALS,
-    REASON_EMPTY,
-    REASON_EXTENSION,
-    REASON_INVALID,
-    REASON_LETTERS,
-    REASON_NOT_A_NUMBER,
-    REASON_NOT_IN_REGION,
-    REASON_ROUNDED,
-    REASON_SYMBOLS,
-    REASON_TOO_LONG,
-    REASON_TOO_SHORT,
-    check_region_code,
-    to_e164,
-)
+from bulk_import.e164 import check_region_code, to_e164
 from bulk_import.errors import UsageError
 from bulk_import.models import REGIONS, Provider, RawRow, Row, Status
 from bulk_import.sources.header import Columns
 
 __all__ = [
     "LABEL_FIELDS",
-    "REASON_COUNTRY",
-    "REASON_DECIMALS",
-    "REASON_EMPTY",
-    "REASON_EXTENSION",
-    "REASON_INVALID",
-    "REASON_LETTERS",
-    "REASON_NOT_A_NUMBER",
-    "REASON_NOT_IN_REGION",
     "REASON_NO_PROVIDER",
-    "REASON_ROUNDED",
-    "REASON_SYMBOLS",
-    "REASON_TOO_LONG",
-    "REASON_TOO_SHORT",
     "check_input_options",
     "check_label_template",
     "check_region_code",

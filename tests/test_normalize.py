@@ -9,20 +9,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bulk_import.config import InputOptions
-from bulk_import.errors import UsageError
-from bulk_import.models import Provider, RawRow, Row, Status
-from bulk_import.normalize import (
+from bulk_import.e164 import (
     REASON_COUNTRY,
     REASON_EMPTY,
     REASON_EXTENSION,
     REASON_INVALID,
     REASON_LETTERS,
-    REASON_NO_PROVIDER,
     REASON_NOT_A_NUMBER,
     REASON_ROUNDED,
     REASON_SYMBOLS,
     REASON_TOO_LONG,
     REASON_TOO_SHORT,
+)
+from bulk_import.errors import UsageError
+from bulk_import.models import Provider, RawRow, Row, Status
+from bulk_import.normalize import (
+    REASON_NO_PROVIDER,
     check_input_options,
     check_label_template,
     parse_provider,
