@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+import openpyxl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -142,3 +144,23 @@ def test_any_text_survives_a_csv_round_trip(tmp_path: Path, rows: list[tuple[str
     path = write_csv(tmp_path / "prop.csv", [("number", "label"), *rows])
     expected = [(row, number.strip(), label.strip()) for row, (number, label) in enumerate(rows, 2)]
     assert [(r.row, r.number, r.label) for r in open_input(str(path))] == expected
+
+
+def test_count_is_known_when_open_input_returns(tmp_path: Path) -> None:
+    """count is the data rows (blank rows not counted) of a CSV, stdin and a sheet, up front."""
+    content = "title\n\nnumber,label\n+14155550101,a\n\n , \n,only a label\n+14155550102,b\n"
+    path = tmp_path / "in.csv"
+    path.write_text(content, encoding="utf-8")
+    book = tmp_path / "in.xlsx"
+    workbook = openpyxl.Workbook()
+    for values in (["number"], [14155550101], [None], [" "], ["x"]):
+        workbook.active.append(values)
+    workbook.save(book)
+    sources = [
+        open_input(str(path)),
+        open_input("-", stdin=io.BytesIO(content.encode())),
+        open_input(str(book)),
+    ]
+    assert [source.count for source in sources] == [3, 3, 2]
+    assert [len(list(source)) for source in sources] == [3, 3, 2]
+    assert "count=3" in repr(sources[0])
