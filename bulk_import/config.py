@@ -47,11 +47,17 @@ class Secret:
 
 @dataclass(frozen=True, slots=True)
 class InputOptions:
-    """Say how to read the input and fill what a row does not say."""
+    """Say how to read the input and fill what a row does not say.
+
+    ``header_row`` is the spreadsheet row holding the header (None: found among the first
+    rows); ``no_header`` reads every row as data, the columns then named by letter or number.
+    """
 
     sheet: str | None = None
     number_column: str | None = None
     label_column: str | None = None
+    header_row: int | None = None
+    no_header: bool = False
     default_label: str = DEFAULT_LABEL
     default_region: str = DEFAULT_COUNTRY
     provider_id: str | None = None

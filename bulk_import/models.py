@@ -1,8 +1,8 @@
 """The values that flow through the tool: raw rows, prepared rows, outcomes and the summary.
 
-Data flows one way: ``reader`` yields :class:`RawRow`, ``normalize`` turns each into a
-:class:`Row` (ready to send, or already ``invalid``/``duplicate``), the runner turns rows into
-:class:`Outcome`, the report writes outcomes, and a :class:`Summary` closes the run.
+Data flows one way: a source (``sources``) yields :class:`RawRow`, ``normalize`` turns each
+into a :class:`Row` (ready to send, or already ``invalid``/``duplicate``), the runner turns rows
+into :class:`Outcome`, the report writes outcomes, and a :class:`Summary` closes the run.
 """
 
 from __future__ import annotations
@@ -106,7 +106,9 @@ class RawRow:
 
     Every field is the cell's text as read ("" when the column is absent or the cell blank).
     ``provider`` is a report's ``provider`` column (``prov_...`` or ``twilio:<sid>:<region>``),
-    so that a report can be fed back as input.
+    so that a report can be fed back as input. ``problem`` is why the row cannot be trusted as
+    read (more cells than the header, a quoted cell that swallowed the next line): the
+    normaliser makes such a row ``invalid`` with it as the reason.
     """
 
     row: int
@@ -117,6 +119,7 @@ class RawRow:
     account_sid: str = ""
     region: str = ""
     provider: str = ""
+    problem: str = ""
 
 
 @dataclass(frozen=True, slots=True)

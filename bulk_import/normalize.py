@@ -1,8 +1,9 @@
 """Turn raw rows into rows ready to send: E.164 numbers, providers, labels, duplicates.
 
-Pure functions, no I/O. Numbers are parsed and validated by ``phonenumbers``; every reason a
-row cannot be sent is one of the stable strings below, so a report can be filtered by it.
-:func:`to_e164` never raises, whatever the text.
+Pure functions, no I/O. Numbers are parsed by :mod:`bulk_import.e164` (phonenumbers, with the
+reasons a number is refused for); :func:`to_e164` and :func:`check_region_code` are re-exported
+here. Every reason a row cannot be sent is a stable string (or stable start), so a report can
+be filtered by it.
 """
 
 from __future__ import annotations
@@ -18,211 +19,52 @@ from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Final
 
-import phonenumbers
-from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumber, ValidationResult
-
 from bulk_import.config import InputOptions
+from bulk_import.e164 import check_region_code, to_e164
 from bulk_import.errors import UsageError
 from bulk_import.models import REGIONS, Provider, RawRow, Row, Status
+from bulk_import.sources.header import Columns
 
 __all__ = [
     "LABEL_FIELDS",
-    "REASON_COUNTRY",
-    "REASON_EMPTY",
-    "REASON_EXTENSION",
-    "REASON_INVALID",
-    "REASON_LETTERS",
-    "REASON_NOT_A_NUMBER",
     "REASON_NO_PROVIDER",
-    "REASON_ROUNDED",
-    "REASON_SYMBOLS",
-    "REASON_TOO_LONG",
-    "REASON_TOO_SHORT",
+    "check_input_options",
     "check_label_template",
     "check_region_code",
     "e164_chunk",
+    "parse_provider",
     "prepare",
     "render_label",
     "resolve_provider",
     "to_e164",
 ]
 
-REASON_EMPTY: Final = "empty: no phone number in the cell"
-REASON_LETTERS: Final = "contains letters"
-REASON_SYMBOLS: Final = "contains characters that are not part of a phone number"
-REASON_EXTENSION: Final = "has an extension: import the number without it"
-REASON_TOO_SHORT: Final = "too short"
-REASON_TOO_LONG: Final = "too long"
-REASON_INVALID: Final = "not a valid number for its region"
-REASON_COUNTRY: Final = "unknown country code"
-REASON_NOT_A_NUMBER: Final = "does not look like a phone number"
-REASON_ROUNDED: Final = (
-    "rounded by a spreadsheet (scientific notation like 4.47911E+11 has lost digits)"
-)
 REASON_NO_PROVIDER: Final = (
     "no provider: add a provider_id or account_sid column, "
     "or pass --provider-id / --twilio-account-sid"
 )
-
 LABEL_FIELDS: Final = ("number", "row", "input_number")
 #: Rows per chunk sent to a worker process, and chunks in flight per worker.
 CHUNK_ROWS: Final = 4096
 WINDOW_PER_WORKER: Final = 3
-
-_E164 = phonenumbers.PhoneNumberFormat.E164
-E164_MAX_DIGITS: Final = 15
-_PLUS: Final = frozenset("+＋")
-# Digits, spaces and the punctuation phonenumbers accepts inside a number (not its "x").
-_PLAIN = re.compile(r"[\d\s+＋()（）\[\]［］.．/／~⁓∼～\-‐-―−ー－\u00ad\u200b\u2060]*")
-_SCIENTIFIC = re.compile(r"[+-]?[0-9]+(?:[.,][0-9]+)?[eE][+-]?[0-9]+", re.ASCII)
 _TWILIO_SID = re.compile(r"AC[0-9a-fA-F]{32}", re.ASCII)
 
-_POSSIBLE_REASONS: Final = {
-    ValidationResult.TOO_SHORT: REASON_TOO_SHORT,
-    ValidationResult.IS_POSSIBLE_LOCAL_ONLY: REASON_TOO_SHORT,  # 555-0123: no area code
-    ValidationResult.TOO_LONG: REASON_TOO_LONG,
-    ValidationResult.INVALID_COUNTRY_CODE: REASON_COUNTRY,
-}
-_PARSE_REASONS: Final = {
-    NumberParseException.INVALID_COUNTRY_CODE: REASON_COUNTRY,
-    NumberParseException.TOO_SHORT_AFTER_IDD: REASON_TOO_SHORT,
-    NumberParseException.TOO_SHORT_NSN: REASON_TOO_SHORT,
-    NumberParseException.TOO_LONG: REASON_TOO_LONG,
-}
 
-# Country code -> the region whose validity alone settles is_valid_number, or None.
-_MAIN_REGION: dict[int, str | None] = {}
+def check_input_options(options: InputOptions) -> None:
+    """Refuse input options that cannot work, before anything is read: once, for every command.
 
-
-def _main_region(country_code: int) -> str | None:
-    """Return the region that ``is_valid_number`` tries first for this code, if it settles it.
-
-    ``is_valid_number`` first finds the number's region, by testing each region of the code in
-    turn, then validates for it: twice the work for the main region (``US`` for +1, ``GB`` for
-    +44). A number valid for the code's first region with no leading-digits rule is exactly a
-    number ``is_valid_number`` finds valid there, so one test settles the common case.
+    The label template, the ``--default-region`` code, and the header options (``--header-row``
+    with ``--no-header``, a row below 1, a headerless column that is not a letter or number).
+    Raise :class:`UsageError` naming the fix. :func:`prepare` trusts options checked here.
     """
-    regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
-    if not regions:
-        return None
-    first: str = regions[0]
-    if len(regions) > 1:
-        metadata = PhoneMetadata.metadata_for_region(first, None)
-        if metadata is None or metadata.leading_digits is not None:
-            return None
-    return first
-
-
-def _is_valid(number: PhoneNumber) -> bool:
-    """Return ``phonenumbers.is_valid_number(number)``, testing the main region first."""
-    code = number.country_code or 0
-    try:
-        main = _MAIN_REGION[code]
-    except KeyError:
-        main = _MAIN_REGION[code] = _main_region(code)
-    if main is not None and phonenumbers.is_valid_number_for_region(number, main):
-        return True
-    return bool(phonenumbers.is_valid_number(number))
-
-
-def _parse(text: str, region: str) -> tuple[PhoneNumber | None, str]:
-    """Parse with phonenumbers: (number, "") or (None, reason)."""
-    try:
-        return phonenumbers.parse(text, region), ""
-    except NumberParseException as exc:
-        reason = _PARSE_REASONS.get(exc.error_type)
-        if reason is None:  # NOT_A_NUMBER: no digits, one digit, or two numbers in one cell
-            digits = sum(char.isdecimal() for char in text)
-            reason = REASON_TOO_SHORT if 0 < digits < 3 else REASON_NOT_A_NUMBER
-        return None, reason
-
-
-def _reason(number: PhoneNumber) -> str:
-    """Say why a parsed number is not valid: its length, its country code, or its pattern."""
-    possible = phonenumbers.is_possible_number_with_reason(number)
-    return _POSSIBLE_REASONS.get(possible, REASON_INVALID)
-
-
-def _formatted(number: PhoneNumber) -> tuple[str, str]:
-    """Return a valid number as E.164, or "too long" past E.164's 15 digits.
-
-    phonenumbers finds some numbers valid that E.164 cannot hold (``30000000000000`` in DE
-    formats as ``+4930000000000000``, 16 digits; found by a property test).
-    """
-    e164 = phonenumbers.format_number(number, _E164)
-    if len(e164) > E164_MAX_DIGITS + 1:
-        return "", REASON_TOO_LONG
-    return e164, ""
-
-
-def _to_e164(text: str, region: str) -> tuple[str, str]:
-    """Do :func:`to_e164` for stripped text and an upper-case region."""
-    number, reason = _parse(text, region)
-    if number is not None:
-        if _is_valid(number):
-            return _formatted(number)
-        reason = _reason(number)
-    if text[0] in _PLUS:
-        return "", reason
-    # No "+": a number that lost it (447911123456), or one written with the 00 prefix that
-    # the default region does not use (0044... in the US) is taken as international.
-    idd = text.startswith("00")
-    number, other_reason = _parse("+" + (text[2:] if idd else text), region)
-    if number is not None:
-        if _is_valid(number):
-            return _formatted(number)
-        other_reason = _reason(number)
-    # Say what is wrong with the number as written, unless it was plainly international.
-    return "", other_reason if idd else reason
-
-
-def _rejected(text: str, region: str) -> str:
-    """Say why text with more than digits and phone punctuation in it is not a number."""
-    if _SCIENTIFIC.fullmatch(text):
-        return REASON_ROUNDED
-    try:
-        # phonenumbers knows every way of writing an extension (x12, ext. 12, #12, ;ext=12).
-        number = phonenumbers.parse(text, region)
-    except NumberParseException:
-        pass
-    else:
-        if number.extension:
-            return REASON_EXTENSION
-    if any(char.isalpha() for char in text):
-        return REASON_LETTERS
-    return REASON_SYMBOLS
-
-
-def to_e164(text: str, default_region: str = "US") -> tuple[str, str]:
-    """Return ``(e164, "")`` for a valid phone number, else ``("", reason)``; never raise.
-
-    Numbers without ``+`` are read in ``default_region``; one that is not valid there but is
-    valid with ``+`` in front (``447911123456``) is taken as international.
-    """
-    text = text.strip()
-    if not text:
-        return "", REASON_EMPTY
-    region = default_region.upper()
-    if _looks_plain(text):
-        return _to_e164(text, region)
-    return "", _rejected(text, region)
-
-
-def _looks_plain(text: str) -> bool:
-    """Say whether non-empty text holds only digits, spaces, + and phone punctuation."""
-    return (
-        text.isdecimal()
-        or (text[0] in _PLUS and text[1:].isdecimal())
-        or _PLAIN.fullmatch(text) is not None
-    )
-
-
-def check_region_code(code: str) -> None:
-    """Refuse a ``--default-region`` that phonenumbers does not know."""
-    if code.upper() not in phonenumbers.SUPPORTED_REGIONS:
-        raise UsageError(
-            f'unknown --default-region "{code}": use a two-letter country code such as US, GB or DE'
-        )
+    check_label_template(options.default_label)
+    check_region_code(options.default_region)
+    Columns(
+        number_column=options.number_column,
+        label_column=options.label_column,
+        header_row=options.header_row,
+        no_header=options.no_header,
+    ).check()
 
 
 def check_label_template(template: str) -> None:
@@ -264,8 +106,16 @@ def _twilio(account_sid: str, region: str) -> Provider | str:
     return Provider(account_sid=account_sid, region=code)
 
 
-def _from_report(value: str) -> Provider | str:
-    """Read a report's ``provider`` cell: a provider id, or ``twilio:<account_sid>:<region>``."""
+def parse_provider(text: str) -> Provider | str:
+    """Read a provider as a report writes it, or return why it cannot be used.
+
+    ``prov_...`` is a provider id; ``twilio:<account_sid>:<region>`` a Twilio account, its SID
+    and region checked as a row's are. Every reader of a report's ``provider`` cell (a report
+    fed back as input, ``retry-patch``) goes through here, so they cannot disagree.
+    """
+    value = text.strip()
+    if not value:
+        return REASON_NO_PROVIDER
     kind, _, rest = value.partition(":")
     if kind != "twilio":
         return Provider(id=value)
@@ -287,7 +137,7 @@ def resolve_provider(raw: RawRow, options: InputOptions) -> Provider | str:
     if raw.account_sid:
         return _twilio(raw.account_sid, region)
     if raw.provider:
-        return _from_report(raw.provider)
+        return parse_provider(raw.provider)
     if options.provider_id:
         return Provider(id=options.provider_id)
     if options.twilio_account_sid:
@@ -341,12 +191,11 @@ def prepare(
 ) -> Generator[Row, None, None]:
     """Yield one :class:`Row` per raw row, in order: ready to send, ``invalid`` or ``duplicate``.
 
-    A number already seen on an earlier valid row is a duplicate of that row. Raise
-    :class:`UsageError` (before the first row) for a bad label template or region code.
-    ``workers`` > 1 parses numbers on that many processes (for large files).
+    A number already seen on an earlier valid row is a duplicate of that row; a row the reader
+    could not trust (:attr:`RawRow.problem`) is invalid with that reason. ``options`` must have
+    passed :func:`check_input_options`: it is not checked again here. ``workers`` > 1 parses
+    numbers on that many processes (for large files).
     """
-    check_label_template(options.default_label)
-    check_region_code(options.default_region)
     region = options.default_region.upper()
     template = options.default_label
     label_is_number = template == "{number}"
@@ -374,8 +223,10 @@ def prepare(
         agent = raw.agent_id or default_agent
         sendable = provider if isinstance(provider, Provider) else None
 
-        if reason:
-            yield Row(raw.row, text, "", raw.label, sendable, agent, invalid, reason)
+        if reason or raw.problem:
+            # The reader's problem comes first: the cells it read may not be the row's cells.
+            why = raw.problem or reason
+            yield Row(raw.row, text, "", raw.label, sendable, agent, invalid, why)
             continue
         label = raw.label
         if not label:

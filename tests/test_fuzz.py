@@ -162,7 +162,10 @@ def outcome_of(code: int, stderr: str, report: Path, summary: Path) -> Outcome:
 
 
 def check(outcome: Outcome, expected_rows: int | None) -> None:
-    """Check the property: one line and exit 2, or a report that accounts for every row."""
+    """Check the property: one line and exit 2, or a report that accounts for every row.
+
+    A report always has a row: a file with a header and no data rows is refused (exit 2).
+    """
     if currently_in_test_context():
         event(f"exit {outcome.code}")
     assert "Traceback" not in outcome.stderr
@@ -181,6 +184,7 @@ def check(outcome: Outcome, expected_rows: int | None) -> None:
     assert outcome.summary is not None
     lines = outcome.lines
     assert len(lines) == expected_rows, f"report has {len(lines)} rows, the file {expected_rows}"
+    assert lines, "a report with no rows: a header-only file must be refused"
     rows = [int(line["row"]) for line in lines]
     assert rows == sorted(set(rows))
     assert not rows or rows[0] >= 2
@@ -337,7 +341,9 @@ def test_any_dialect_encoding_and_ragged_rows_account_for_every_row(
         expected = count_data_rows(data, delimiter)
         outcome = validate_in_process(path)
         check(outcome, expected)
-        if expected is not None:
+        if expected == 0:  # a header with no rows is unusable input, never "0 rows, exit 0"
+            assert outcome.code == 2, "a header-only file was accepted"
+        elif expected is not None:
             assert outcome.code != 2, f"a usable file refused: {outcome.stderr}"
 
     in_temp_dir(run)
@@ -405,7 +411,7 @@ def test_xlsx_with_odd_cell_types_accounts_for_every_row(rows: list[list[object]
         expected = sum(1 for row in rows if any(has_content(value) for value in row))
         outcome = validate_in_process(path)
         check(outcome, expected)
-        assert outcome.code != 2, outcome.stderr
+        assert (outcome.code == 2) is (expected == 0), outcome.stderr
 
     in_temp_dir(run)
 

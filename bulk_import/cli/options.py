@@ -18,7 +18,6 @@ from bulk_import import config as cfg
 from bulk_import.api.http import check_base_url
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions, Secret
 from bulk_import.errors import UsageError
-from bulk_import.normalize import check_label_template, check_region_code
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -50,8 +49,22 @@ output_options = _compose(
 
 input_options = _compose(
     click.option("--sheet", help="Excel/ODS sheet: a name, or N counting from 1 [default: first]."),
-    click.option("--number-column", help="Column holding the phone numbers [default: detected]."),
+    click.option(
+        "--number-column",
+        help="Column holding the phone numbers: its header, or with --no-header a letter or "
+        "a number from 1 [default: detected].",
+    ),
     click.option("--label-column", help="Column holding the labels [default: detected]."),
+    click.option(
+        "--header-row",
+        type=int,
+        help="The spreadsheet row holding the header [default: found among the first rows].",
+    ),
+    click.option(
+        "--no-header",
+        is_flag=True,
+        help="Every row is data; columns are named by letter or number (default: A).",
+    ),
     click.option(
         "--default-label",
         help=f"Label for rows with none: a template with {{number}}, {{row}}, {{input_number}} "
@@ -120,12 +133,14 @@ def _drop_none(**values: Any) -> dict[str, Any]:
 
 
 def make_input_options(params: dict[str, Any]) -> InputOptions:
-    """Build :class:`InputOptions` from the CLI's parameters, checking what can be checked."""
-    options = InputOptions(
+    """Build :class:`InputOptions` from the CLI's parameters (the jobs check them, once)."""
+    return InputOptions(
         **_drop_none(
             sheet=params.get("sheet"),
             number_column=params.get("number_column"),
             label_column=params.get("label_column"),
+            header_row=params.get("header_row"),
+            no_header=bool(params.get("no_header")),
             default_label=params.get("default_label"),
             default_region=(params.get("default_region") or "").upper() or None,
             provider_id=params.get("provider_id"),
@@ -134,9 +149,6 @@ def make_input_options(params: dict[str, Any]) -> InputOptions:
             agent_id=params.get("agent_id"),
         )
     )
-    check_label_template(options.default_label)
-    check_region_code(options.default_region)
-    return options
 
 
 def read_api_key(key_file: str | None) -> Secret:

@@ -85,6 +85,7 @@ def run(
         rows = normalised(opened, input_options)
         work = Work(
             rows=skip_kept(rows, kept) if kept else rows,
+            total=max(opened.count - len(kept), 0),
             base=[line.values() for line in kept.values()],
             news=news,
             workers=api.concurrency,

@@ -16,9 +16,9 @@ from bulk_import.cells import unneutralise
 from bulk_import.config import InputOptions
 from bulk_import.errors import InputError
 from bulk_import.models import RESUME_KEEP, Row
-from bulk_import.normalize import prepare, to_e164
+from bulk_import.normalize import check_input_options, prepare, to_e164
 from bulk_import.output.recovery import ReportLine
-from bulk_import.reader import InputSource, open_input
+from bulk_import.sources import InputSource, open_input
 
 #: Files this large have their numbers parsed on every core (a 1M-row CSV is about 40 MB).
 PARALLEL_FROM_BYTES = 4 * 1024 * 1024
@@ -26,12 +26,15 @@ MAX_PARSE_WORKERS = 4
 
 
 def open_source(source: str, options: InputOptions, stdin: BinaryIO | None) -> InputSource:
-    """Open INPUT with the input options; raise InputError (exit 2) when it cannot be used."""
+    """Check the input options, open INPUT; raise UsageError/InputError (exit 2) if unusable."""
+    check_input_options(options)
     return open_input(
         source,
         sheet=options.sheet,
         number_column=options.number_column,
         label_column=options.label_column,
+        header_row=options.header_row,
+        no_header=options.no_header,
         stdin=stdin,
     )
 

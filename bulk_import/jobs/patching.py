@@ -22,6 +22,7 @@ from bulk_import.cells import unneutralise
 from bulk_import.config import ApiOptions, OutputOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
 from bulk_import.models import Outcome, Provider, Row, Status, Summary
+from bulk_import.normalize import parse_provider
 from bulk_import.output.recovery import ReportLine, read_report, sort_lines
 from bulk_import.output.report import journal_path
 
@@ -32,13 +33,10 @@ NO_AGENT = "no agent to assign: the row names none; pass --agent-id"
 def row_from_line(line: ReportLine) -> Row:
     """Rebuild the row a report line describes."""
     cells = {name: unneutralise(value) for name, value in line.cells.items()}
-    provider_text = cells["provider"]
-    provider: Provider | None = None
-    if provider_text.startswith("twilio:") and provider_text.count(":") == 2:
-        _, sid, region = provider_text.split(":")
-        provider = Provider(account_sid=sid, region=region)
-    elif provider_text:
-        provider = Provider(id=provider_text)
+    text = cells["provider"]
+    parsed = parse_provider(text) if text else None
+    # PATCH sends no provider: a cell that does not parse is written back as it was.
+    provider = parsed if isinstance(parsed, Provider) else Provider(id=text) if text else None
     return Row(
         row=line.row,
         input_number=cells["input_number"],

@@ -113,7 +113,7 @@ def reconcile(
         opened = open_source(source, input_options, stdin)
         job = ReconcileJob(apply=apply, provider_id=input_options.provider_id)
         rows = job.watch(normalised(opened, input_options))
-        return job, Work(rows=rows, workers=api.concurrency)
+        return job, Work(rows=rows, total=opened.count, workers=api.concurrency)
 
     command = Command(
         name="reconcile",

@@ -60,7 +60,8 @@ def validate(
                     yield Row(raw.row, raw.number.strip(), "", raw.label)
 
         rows = normalised(opened, input_options, workers=parse_workers(source))
-        return ValidateJob(), Work(rows=rows, rest=rest, flush_every_s=FLUSH_EVERY_S)
+        work = Work(rows=rows, total=opened.count, rest=rest, flush_every_s=FLUSH_EVERY_S)
+        return ValidateJob(), work
 
     command = Command(
         name="validate",

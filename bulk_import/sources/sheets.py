@@ -1,0 +1,95 @@
+"""Read spreadsheets (.xlsx, .xls, .ods) with python-calamine: the sheet, its cells as text."""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import AbstractContextManager, nullcontext
+from typing import BinaryIO
+
+import python_calamine
+
+from bulk_import.errors import InputError
+from bulk_import.sources.header import Columns
+from bulk_import.sources.source import InputSource, RecordStream, build_source
+
+__all__ = ["choose_sheet", "open_sheet", "sheet_text"]
+
+# Excel keeps 15 significant digits: a bigger integral number has lost digits, so it is left
+# in the float's own notation (1e+20) for the normaliser to reject as rounded.
+_EXACT_INTEGER_LIMIT = 10**15
+
+
+def open_sheet(
+    handle: BinaryIO,
+    *,
+    name: str,
+    sheet: str | None,
+    columns: Columns,
+) -> InputSource:
+    """Load the workbook, pick the sheet and build the source from its rows."""
+    if not handle.read(1):
+        raise InputError(f"{name} is empty: it has no header row; add one naming a number column")
+    handle.seek(0)
+    try:
+        workbook = python_calamine.CalamineWorkbook.from_filelike(handle)
+    except Exception as exc:  # calamine raises several kinds for a damaged file
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(
+            f"cannot read {name} as a spreadsheet ({detail}); "
+            "open it in a spreadsheet program and save it again, or export it as CSV"
+        ) from None
+    with workbook:
+        names: list[str] = list(workbook.sheet_names)
+        chosen = choose_sheet(names, sheet, name=name)
+        try:
+            data = workbook.get_sheet_by_name(chosen)
+        except Exception as exc:
+            detail = " ".join(str(exc).split()) or type(exc).__name__
+            raise InputError(
+                f'cannot read sheet "{chosen}" of {name} ({detail}); '
+                "open it in a spreadsheet program and save it again, or export it as CSV"
+            ) from None
+
+    def records() -> AbstractContextManager[RecordStream]:
+        rows = ([sheet_text(cell) for cell in row] for row in data.iter_rows())
+        return nullcontext(RecordStream(rows))
+
+    # Every message names the sheet, even in a workbook of one: it is what a person looks for.
+    return build_source(records, name=f'{name}, sheet "{chosen}"', columns=columns)
+
+
+def choose_sheet(names: list[str], sheet: str | None, *, name: str) -> str:
+    """Return the sheet asked for: by name, else by number counting from 1; default the first."""
+    if not names:
+        raise InputError(f"{name} is empty: it has no sheet; add one with a header row")
+    if sheet is None:
+        return names[0]
+    if sheet in names:
+        return sheet
+    folded = [candidate.casefold() for candidate in names]
+    if sheet.casefold() in folded:
+        return names[folded.index(sheet.casefold())]
+    if sheet.strip().isdecimal() and 1 <= int(sheet) <= len(names):
+        return names[int(sheet) - 1]
+    listed = ", ".join(names)
+    raise InputError(
+        f'no sheet "{sheet}" in {name} (sheets: {listed}); '
+        f"pass --sheet with one of these names or a number from 1 to {len(names)}"
+    )
+
+
+def sheet_text(cell: object) -> str:
+    """Write a spreadsheet cell as text: a whole number as its digits, the rest as shown."""
+    if isinstance(cell, str):
+        return cell
+    if isinstance(cell, bool):
+        return "TRUE" if cell else "FALSE"
+    if isinstance(cell, float):
+        if cell.is_integer() and abs(cell) < _EXACT_INTEGER_LIMIT:
+            return str(int(cell))
+        return repr(cell)
+    if isinstance(cell, dt.date | dt.time):
+        return cell.isoformat()
+    if cell is None:
+        return ""
+    return str(cell)
