@@ -93,8 +93,9 @@ class Server:
     capacity: int | None = None  # served at once; beyond, requests queue (latency grows)
     refuse_all: bool = False  # a quota exhausted: 429 to everything, at once
     seed: int = 1
-    in_flight: int = 0
-    peak: int = 0
+    in_flight: int = 0  # accepted requests being served
+    peak: int = 0  # most requests at the server at once, refused ones included
+    arrivals: list[float] = field(default_factory=list)
     requests: int = 0
     refused: int = 0
     _random: random.Random = field(default_factory=random.Random)
@@ -102,22 +103,26 @@ class Server:
     _refilled: float = 0.0
     _serving: asyncio.Semaphore | None = None
 
-    def __post_init__(self) -> None:
+    def start(self) -> None:
+        """Make the server ready to answer on the running loop, from a full token bucket."""
         self._random.seed(self.seed)
         self._tokens = max(1.0, (self.rate or 0) / 10)
+        self._refilled = asyncio.get_running_loop().time()
         if self.capacity is not None:
             self._serving = asyncio.Semaphore(self.capacity)
 
     async def request(self) -> tuple[int, float | None]:
         """Answer one request: its status and the Retry-After it carries (``None``: none)."""
         loop = asyncio.get_running_loop()
+        now = loop.time()
         self.requests += 1
-        limit = _at(self.concurrency, loop.time())
+        self.arrivals.append(now)
+        self.peak = max(self.peak, self.in_flight + 1)
+        limit = _at(self.concurrency, now)
         if self.refuse_all or (limit is not None and self.in_flight >= limit):
             self.refused += 1
             return 429, None
         self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
         try:
             latency = self.latency_s + self._random.uniform(-self.jitter_s, self.jitter_s)
             if self._serving is None:
@@ -148,10 +153,13 @@ class Server:
 
 
 class Gate(Protocol):
-    """Say what the workers need of a limiter: the engine's view of it."""
+    """Say what the workers need of a limiter: the engine's view of it, and its window."""
 
     @property
     def at_floor(self) -> bool: ...
+
+    @property
+    def window(self) -> float: ...
 
     async def acquire(
         self,
@@ -170,6 +178,7 @@ class FixedGate:
 
     def __init__(self, concurrency: int) -> None:
         self._slots = asyncio.Semaphore(concurrency)
+        self.window = float(concurrency)
         self.at_floor = True  # every 429 counts as a try, as it does today
 
     async def acquire(
@@ -182,7 +191,9 @@ class FixedGate:
         await self._slots.acquire()
         return Permit(epoch=0, sent_at=0.0, rank=1)
 
-    def release(self, permit: Permit, *, status: int | None, retry_after: float | None = None) -> None:
+    def release(
+        self, permit: Permit, *, status: int | None, retry_after: float | None = None
+    ) -> None:
         """Give the slot back."""
         self._slots.release()
 
@@ -240,7 +251,7 @@ def simulate(
 
     async def main() -> Result:
         loop = asyncio.get_running_loop()
-        server.__post_init__()  # its semaphore belongs to this loop
+        server.start()
         limiter = gate()
         pending = iter(range(rows))
         done = failed = 0
@@ -285,9 +296,8 @@ def simulate(
                     failed += 1
 
         async def sample() -> None:
-            window = getattr(limiter, "window", None)
-            while window is not None:
-                samples.append((loop.time(), limiter.window))  # type: ignore[attr-defined]
+            while True:
+                samples.append((loop.time(), limiter.window))
                 await asyncio.sleep(SAMPLE_S)
 
         sampler = asyncio.ensure_future(sample())
@@ -315,3 +325,97 @@ def adaptive(ceiling: int, rate: float | None = None) -> Callable[[], Limiter]:
         return Limiter(ceiling=ceiling, rate=rate, clock=asyncio.get_running_loop().time)
 
     return make
+
+
+# -- the scenarios of issue 10, shared by the tests and by `python tests/limiter_sim.py` -----------
+
+LIMIT = 10
+LATENCY_S = 0.1
+
+
+def concurrency_limit(ceiling: int, *, seed: int = 1) -> Result:
+    """Run 1,500 rows at ``ceiling`` against a limit of 10 in flight, 100 ms (+- 10 ms)."""
+    server = Server(latency_s=LATENCY_S, jitter_s=0.01, concurrency=[(0, LIMIT)], seed=seed)
+    return simulate(server, adaptive(ceiling), rows=1_500, workers=ceiling, seed=seed)
+
+
+MOVES: tuple[tuple[float, float], ...] = ((0.0, 10), (5.0, 20), (10.0, 5))
+MOVES_END_S = 15.0
+
+
+def moving_limit() -> Result:
+    """Run 15 s at ceiling 64 against a limit that moves 10 -> 20 -> 5, 100 ms (+- 10 ms)."""
+    server = Server(latency_s=LATENCY_S, jitter_s=0.01, concurrency=MOVES)
+    return simulate(server, adaptive(64), rows=100_000, workers=64, stop_at=MOVES_END_S)
+
+
+def settle_times(result: Result) -> list[float]:
+    """Return how long the window took to stay within 10 % of each limit of :data:`MOVES`."""
+    ends = [start for start, _ in MOVES[1:]] + [MOVES_END_S]
+    return [
+        result.settle_s(target=limit, start=start, end=end)
+        for (start, limit), end in zip(MOVES, ends, strict=True)
+    ]
+
+
+RATE = 100.0
+
+
+def rate_limit(*, seed: int = 1) -> Result:
+    """Run 3,000 rows at ceiling 64 against a 100/s token bucket, 20 ms (+- 5 ms)."""
+    server = Server(latency_s=0.02, jitter_s=0.005, rate=RATE, seed=seed)
+    return simulate(server, adaptive(64), rows=3_000, workers=64, seed=seed)
+
+
+def no_limit(ceiling: int = 16) -> Result:
+    """Run 5,000 rows at ``ceiling`` against a server with no limit, 20 ms."""
+    return simulate(Server(latency_s=0.02), adaptive(ceiling), rows=5_000, workers=ceiling)
+
+
+MIGRATION_LIMIT = 20
+MIGRATION_LATENCY_S = 0.8
+
+
+def migration(gate: Callable[[], Gate], workers: int) -> Result:
+    """Run 2,000 rows against a limit of 20 in flight, 800 +- 400 ms: a realistic migration."""
+    server = Server(latency_s=MIGRATION_LATENCY_S, jitter_s=0.4, concurrency=[(0, MIGRATION_LIMIT)])
+    return simulate(server, gate, rows=2_000, workers=workers)
+
+
+def fixed(concurrency: int) -> Callable[[], Gate]:
+    """Return a factory of a fixed gate of ``concurrency``."""
+    return lambda: FixedGate(concurrency)
+
+
+def main() -> None:
+    """Print every figure of the simulation, as docs/limiter.md quotes them."""
+    for ceiling in (64, 16, 8):
+        r = concurrency_limit(ceiling)
+        ideal = min(ceiling, LIMIT) / LATENCY_S
+        print(
+            f"limit 10, ceiling {ceiling:2}: {r.rows_per_s / ideal:.3f} of ideal, "
+            f"{r.share_429:.2%} 429s, peak {r.peak_in_flight}"
+        )
+    moved = moving_limit()
+    print("limit 10 -> 20 -> 5, settled after (s):", [round(t, 2) for t in settle_times(moved)])
+    r = rate_limit()
+    print(
+        f"rate limit 100/s, 20 ms: {r.rows_per_s / RATE:.3f} of the limit, {r.share_429:.2%} 429s"
+    )
+    r = no_limit()
+    print(f"no limit, 20 ms, ceiling 16: {r.rows_per_s / (16 / 0.02):.3f} of ideal")
+    adaptive_run = migration(adaptive(64), 64)
+    print(
+        f"migration, adaptive at 64: {adaptive_run.duration_s / 60:.2f} min, "
+        f"{adaptive_run.share_429:.2%} 429s, {adaptive_run.failed} failed"
+    )
+    for n in (8, 16, 20, 32, 64):
+        r = migration(fixed(n), n)
+        print(
+            f"migration, fixed {n:2}: {r.duration_s / 60:.2f} min, {r.share_429:.2%} 429s, "
+            f"{r.failed} failed"
+        )
+
+
+if __name__ == "__main__":
+    main()

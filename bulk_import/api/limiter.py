@@ -50,7 +50,7 @@ DELAY_MIN_EXCESS_S = 0.1
 DELAY_MIN_SAMPLES = 20
 #: Weights of one latency sample in the fast average and in the baseline.
 FAST_WEIGHT = 0.2
-SLOW_WEIGHT = 0.02
+SLOW_WEIGHT = 1 / 600  # Gradient2Limit's long window: 600 answers
 #: The level the server accepted is measured over this long (at least), or this many round trips.
 ACCEPTED_SPAN_S = 0.25
 ACCEPTED_SPAN_RTTS = 2.0
@@ -58,6 +58,7 @@ ACCEPTED_SPAN_RTTS = 2.0
 CREDIT_SLACK_S = 1e-4
 #: Refusals this many times the good answers, lately, mean "far over the limit".
 FAR_OVER = 2.0
+FAR_OVER_MIN = 3.0
 #: The round trip assumed before the first good answer.
 DEFAULT_RTT_S = 0.1
 
@@ -77,7 +78,7 @@ _NO_SLOT = Permit(epoch=-1, sent_at=0.0, rank=0)
 
 
 class Limiter:
-    """Gate every request of a run: a slot within the adaptive window, then its turn under --rate."""
+    """Gate every request of a run: a slot in the adaptive window, then its turn under --rate."""
 
     def __init__(
         self,
@@ -209,7 +210,9 @@ class Limiter:
                 permit = Permit(epoch=permit.epoch, sent_at=self._clock(), rank=permit.rank)
         return permit
 
-    def release(self, permit: Permit, *, status: int | None, retry_after: float | None = None) -> None:
+    def release(
+        self, permit: Permit, *, status: int | None, retry_after: float | None = None
+    ) -> None:
         """Give the permit back and learn from the answer (``status=None``: no answer came).
 
         A 429 cuts the window; any other answer below 500 (but 408) is a good one and lets it
@@ -307,7 +310,7 @@ class Limiter:
         window = self._window
         accepted = self._accepted(now)
         cut = window * BACKOFF
-        if self._refusals > FAR_OVER * self._good:
+        if self._refusals >= FAR_OVER_MIN and self._refusals > FAR_OVER * self._good:
             # Far over the limit (a limit that dropped, a burst far over it): one BACKOFF step
             # per round would take long, so go straight to what got through.
             cut = min(cut, accepted)
