@@ -8,22 +8,20 @@ One :class:`Limiter` is shared by every worker of a run. Before each HTTP attemp
   ``min(ceiling, INITIAL_LIMIT)`` and doubles every round trip (TCP slow start: +1 per good answer)
   until the first refusal, so a server with no limit costs nothing after a few round trips.
 - A 429 (any ``error_code``, with or without ``Retry-After``) cuts the window to
-  :data:`BACKOFF` times itself, once per round of requests sent since the last cut (TCP's "one
-  cut per window": the other 429s of that round were sent under the old window). So does latency
-  that has grown well past its baseline (delay-based, as Netflix's Gradient limits do).
-- Between cuts the window grows back along a cubic of *time* (TCP CUBIC, as the AWS SDKs'
-  adaptive retry mode does for its send rate): quickly at first, flat near the highest level the
-  server accepted, then faster and faster, so a limit that rises is found again in a second or two.
-  Growing in time, not per answer, keeps the probing as gentle at 20 ms as at 800 ms.
-- A window of 2.4 allows 2 requests in flight all the time and a third one 40 % of the time:
-  the extra slot is taken at most once per round trip / 0.4. This is what matches a *rate* limit
-  where the latency is short (100/s at 20 ms is 2 in flight): concurrency steps of one request
-  would be 50 % steps there.
+  :data:`BACKOFF` of itself, once per round (a 429 to a request given its slot before the last
+  cut cuts nothing: TCP's "one cut per window"). Far over the limit (refusals :data:`FAR_OVER`
+  times the good answers) it goes straight down to the level that got through (Little's law:
+  good answers' time in flight per second). Latency grown well past its long average cuts too.
+- Between cuts the window grows back along a cubic of *time* (TCP CUBIC, which the AWS SDKs'
+  adaptive retry mode runs on its send rate): quickly, then flat at the level the server
+  accepted, then faster and faster, so a limit that rises is found again in a second or two.
+- A window of 2.4 keeps 2 requests in flight and a third 40 % of the time (a credit of slot
+  time). That is how it matches a *rate* limit at short latency (100/s at 20 ms is 2 in flight),
+  where steps of one request would be 50 % steps.
 - ``--rate`` is a hard cap on top: sends are spaced evenly, never in bursts.
 
-The limiter never sleeps on a clock of its own except to space sends (through the ``sleep``
-it is given) and to hand the extra slot over when its turn comes. Everything else is O(1) work
-on ``acquire`` and ``release``.
+Everything is O(1) on ``acquire`` and ``release``; the only timers are the ``--rate`` spacing
+(through the ``sleep`` the caller gives) and the hand-over of the slot above when it is due.
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 #: The window a run starts with (capped by the ceiling): today's default ``--concurrency``.
 INITIAL_LIMIT = 8
@@ -65,16 +63,18 @@ DEFAULT_RTT_S = 0.1
 Sleep = Callable[[float], Awaitable[object]]
 
 
-@dataclass(frozen=True, slots=True)
-class Permit:
-    """Hold one request's place: the round it was sent in, when, and its rank in flight."""
+class Permit(NamedTuple):
+    """Hold one request's place: the round it was sent in, when, and its rank in flight.
+
+    A NamedTuple, not a frozen dataclass: one is made per request, at a third of the cost.
+    """
 
     epoch: int
     sent_at: float
     rank: int  # requests in flight when it went out, itself included; 0: it took no slot
 
 
-_NO_SLOT = Permit(epoch=-1, sent_at=0.0, rank=0)
+_NO_SLOT = Permit(-1, 0.0, 0)
 
 
 class Limiter:
@@ -207,7 +207,7 @@ class Limiter:
             self._next_send = turn + 1.0 / rate
             if turn > now:
                 await (sleep or asyncio.sleep)(turn - now)
-                permit = Permit(epoch=permit.epoch, sent_at=self._clock(), rank=permit.rank)
+                permit = Permit(permit.epoch, self._clock(), permit.rank)
         return permit
 
     def release(
@@ -370,7 +370,7 @@ class Limiter:
         self._in_flight = in_flight
         if self._first_sent is None:
             self._first_sent = now
-        return Permit(epoch=self._epoch, sent_at=now, rank=in_flight)
+        return Permit(self._epoch, now, in_flight)
 
     async def _wait_for_slot(self) -> Permit:
         future: asyncio.Future[Permit] = asyncio.get_running_loop().create_future()
