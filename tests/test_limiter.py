@@ -283,6 +283,7 @@ def test_snapshot_shows_ceiling_final_min_and_max() -> None:
         clock.now += 1
         limiter.release(take(limiter), status=429)
     assert limiter.snapshot() == {"ceiling": 12, "final": 7, "min": 7, "max": 12}
+    assert (limiter.min_limit, limiter.max_limit, limiter.limit) == (7, 12, 7)
     assert limiter.ceiling == 12
     assert limiter.rate is None
 

@@ -292,9 +292,8 @@ class Limiter:
         Little's law: the time good answers spent in flight, per second. It is the level a
         concurrency limit lets through (L) and the one a rate limit does (rate x latency).
         """
-        span = self._span
-        if self._first_sent is None or span == 0:
-            return 0.0
+        span = self._span  # set by the answer that led here, as _first_sent by its permit
+        assert self._first_sent is not None
         # Early in the run the sum has not filled its span yet: scale it up as if it had.
         filled = -math.expm1((self._first_sent - now) / span)
         if filled <= 0:
