@@ -259,7 +259,8 @@ def _next_steps(summary: Mapping[str, object], code: int) -> str:
 
 
 def _counts(summary: Mapping[str, object], facts: ReportFacts | None, note: str) -> str:
-    counts = dict(facts.counts) if facts is not None else _counts_of(summary.get("counts"))
+    found = dict(facts.counts) if facts is not None else _counts_of(summary.get("counts"))
+    counts = dict(sorted(found.items(), key=lambda item: _rank(item[0])))
     total = sum(counts.values())
     if not total:
         return _card("Rows by status", f'<p class="muted">No rows: {escape(note)}.</p>')
@@ -288,6 +289,18 @@ def _counts(summary: Mapping[str, object], facts: ReportFacts | None, note: str)
         stacked_bar(segments, label=described) + table + f'<p class="note">{escape(note)}</p>',
         anchor="counts",
     )
+
+
+_ORDER: Final = {status.value: i for i, status in enumerate(Status)}
+_NOTED: Final = frozenset({Status.DUPLICATE.value, Status.EXTRA.value})
+
+
+def _rank(status: str) -> tuple[int, int]:
+    """Order statuses for the bar: ok first, then the warned and noted, then attention."""
+    position = _ORDER.get(status, len(_ORDER))
+    if status in _NOTED:
+        return 1, position
+    return (0 if _status_class(status) == "ok" else 2), position
 
 
 def _status_class(status: str) -> str:
