@@ -316,6 +316,12 @@ def test_a_report_that_is_not_a_report_is_named_not_fatal(tmp_path: Path) -> Non
     assert "is not a bulk-import report" in page
 
 
+def test_a_report_that_cannot_be_read_is_named_not_fatal(tmp_path: Path) -> None:
+    """A report path that is a folder gives a page that says it cannot be read, and why."""
+    page = render_page(summary={"exit_code": 1}, report=tmp_path, metrics=None)
+    assert f"No rows: cannot read report {escape(str(tmp_path))}: Is a directory." in page
+
+
 def test_without_metrics_there_are_no_charts(real_run: RealRun) -> None:
     """validate calls no API: no chart, but the counts; exit 0 says there is nothing to do."""
     summary = dict(real_run.summary, exit_code=0, next_steps=[], http={}, latency_ms={})
