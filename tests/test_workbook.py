@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import os
 import stat
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from bulk_import.models import REPORT_COLUMNS, Outcome, Provider, Row, Status
 from bulk_import.output.workbook import EXCEL_CELL_CHARS, read_workbook, write_workbook
 from bulk_import.reader import open_input
 from bulk_import.report import ReportWriter
+from bulk_import.sandbox import DEFAULT_API_KEY, RunningSandbox
 
 WHEN = dt.datetime(2026, 11, 27, 5, 59, 15, tzinfo=dt.UTC)
 # Labels a spreadsheet would take for something else than text.
@@ -285,3 +289,39 @@ def test_a_workbook_edited_by_hand_reads_back(tmp_path: Path) -> None:
             "",
         ]
     ]
+
+
+def run_cli(source: Path, report: Path, *, base_url: str, cwd: Path) -> None:
+    """Import ``source`` with ``bulk-import run`` (a subprocess) against ``base_url``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTESIA_")}
+    env |= {"CARTESIA_API_KEY": DEFAULT_API_KEY, "CARTESIA_BASE_URL": base_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "bulk_import", "run", str(source), "--provider-id",
+         "prov_sandbox", "--report", str(report), "--quiet", "--no-progress"],
+        env=env, cwd=cwd, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_workbook_report_run_again_sends_the_original_labels(tmp_path: Path) -> None:
+    """run -> .xlsx report -> run it against a fresh sandbox stores the same numbers and labels.
+
+    Issue 14's round trip for workbooks: the default label ({number}, which starts with "+")
+    and labels a spreadsheet would take for formulas come back exactly, with no "'" mark.
+    """
+    labels = [*TRAPS[:4], "", "Front desk", "", "'quoted", "x=1"]
+    numbers = [f"+1415200{i:04d}" for i in range(len(labels))]
+    source = tmp_path / "first.csv"
+    with source.open("w", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([("number", "label"), *zip(numbers, labels, strict=True)])
+    report = tmp_path / "first.report.csv"
+    with RunningSandbox() as sandbox:
+        run_cli(source, report, base_url=sandbox.base_url, cwd=tmp_path)
+        first = {n: v["label"] for n, v in sandbox.state.numbers.items()}
+    book = tmp_path / "first.report.xlsx"
+    write_workbook(book, report_csv=report, summary={})
+    with RunningSandbox() as fresh:
+        run_cli(book, tmp_path / "again.report.csv", base_url=fresh.base_url, cwd=tmp_path)
+        again = {n: (v["label"], v["provider"]["id"]) for n, v in fresh.state.numbers.items()}
+    assert first == {n: label or n for n, label in zip(numbers, labels, strict=True)}
+    assert again == {n: (first[n], "prov_sandbox") for n in numbers}
