@@ -10,9 +10,8 @@ included, when there may be no report at all.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from html import escape
 from pathlib import Path
 from typing import Final
@@ -20,6 +19,7 @@ from typing import Final
 from bulk_import.errors import InputError
 from bulk_import.metrics import RunMetrics
 from bulk_import.models import Status
+from bulk_import.output import markup
 from bulk_import.output.aggregate import ReportFacts, Series, report_facts, series
 from bulk_import.output.atomic import private_replacement
 from bulk_import.output.charts import Line, Segment, level_bars, line_chart, number, stacked_bar
@@ -51,7 +51,6 @@ STATUS_MEANINGS: Final = {
 }
 # An option with one of these names would hold a secret: its value is never shown.
 _SECRET_NAME = re.compile(r"(^|_)(api_key|key|secret|token|password|auth_token)$", re.IGNORECASE)
-_ISO = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)Z$")
 
 
 def write_page(
@@ -78,10 +77,11 @@ def render_page(
 ) -> str:
     """Return the run page's HTML."""
     facts, report_note = _facts(report)
-    code = _int(summary.get("exit_code"))
-    meaning = _text(summary.get("exit_meaning")) or EXIT_MEANINGS.get(code, "")
-    command = _text(summary.get("command")) or "command"
-    title = f"bulk-import {command} {_text(summary.get('input'))}".strip()
+    code = markup.int_of(summary.get("exit_code"))
+    meaning = markup.text(summary.get("exit_meaning")) or EXIT_MEANINGS.get(code, "")
+    command = markup.text(summary.get("command")) or "command"
+    source = markup.text(summary.get("input"))
+    title = f"bulk-import {command} {source}".strip()
     sections = [
         _alert(summary),
         _next_steps(summary, code),
@@ -99,8 +99,8 @@ def render_page(
         f"<style>{CSS}</style></head><body>"
         f'<header class="top exit-{code}">'
         f'<span class="verdict">exit {code}{" · " + escape(meaning) if meaning else ""}</span>'
-        f"<h1>bulk-import {escape(command)} <code>{escape(_text(summary.get('input')))}</code>"
-        f'</h1><p class="when">{_when(summary)}</p></header>'
+        f"<h1>bulk-import {escape(command)} <code>{escape(source)}</code></h1>"
+        f'<p class="when">{_when(summary)}</p></header>'
         f"<main>{''.join(sections)}</main>"
         f"<footer>{escape(_product(summary))} · this page is one file and needs no network to "
         "view</footer></body></html>\n"
@@ -121,111 +121,23 @@ def _facts(report: Path | None) -> tuple[ReportFacts | None, str]:
         return None, str(exc)
 
 
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    return value if isinstance(value, str) else str(value)
-
-
-def _int(value: object) -> int:
-    if isinstance(value, int | float):
-        return int(value)
-    return int(value) if isinstance(value, str) and value.strip().isdigit() else 0
-
-
-def _float(value: object) -> float | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    return None
-
-
-def _mapping(value: object) -> Mapping[str, object]:
-    if isinstance(value, Mapping):
-        return {str(key): item for key, item in value.items()}
-    return {}
-
-
-def _counts_of(value: object) -> dict[str, int]:
-    return {key: _int(item) for key, item in _mapping(value).items()}
-
-
 def _product(summary: Mapping[str, object]) -> str:
-    version = _text(summary.get("version"))
+    version = markup.text(summary.get("version"))
     return f"bulk-import {version}" if version else "bulk-import"
 
 
 # -- formatting -------------------------------------------------------------------------------
 
 
-def _time(text: str) -> str:
-    found = _ISO.match(text)
-    return f"{found[1]} {found[2]} UTC" if found else text
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
 def _when(summary: Mapping[str, object]) -> str:
     parts = [
-        f"{_time(_text(summary.get('started_at')))} → {_time(_text(summary.get('finished_at')))}",
-        _duration(_float(summary.get("duration_s"))),
-        f"{_int(summary.get('total')):,} rows",
-        f"{_int(summary.get('requests')):,} requests",
+        f"{markup.time_of(markup.text(summary.get('started_at')))} → "
+        f"{markup.time_of(markup.text(summary.get('finished_at')))}",
+        markup.duration(markup.float_of(summary.get("duration_s"))),
+        f"{markup.int_of(summary.get('total')):,} rows",
+        f"{markup.int_of(summary.get('requests')):,} requests",
     ]
     return escape(" · ".join(part for part in parts if part.strip(" →")))
-
-
-def _inline(text: str) -> str:
-    """Escape ``text`` and show its `backquoted` parts as code."""
-    pieces = escape(text).split("`")
-    return "".join(f"<code>{piece}</code>" if i % 2 else piece for i, piece in enumerate(pieces))
-
-
-def _card(heading: str, body: str, *, css: str = "card", anchor: str = "") -> str:
-    where = f' id="{anchor}"' if anchor else ""
-    return f'<section class="{css}"{where}><h2>{escape(heading)}</h2>{body}</section>'
-
-
-def _table(
-    head: Sequence[str] | None,
-    rows: Sequence[Sequence[str]],
-    *,
-    numeric: frozenset[int] = frozenset(),
-    nowrap: frozenset[int] = frozenset(),
-    css: str = "",
-) -> str:
-    """Return a table of already-escaped cells: ``numeric`` columns align right, ``nowrap``
-    ones never break (a number, a status), the others wrap anywhere (a long error)."""
-
-    names = list(head or ())
-
-    def cell(tag: str, i: int, text: str) -> str:
-        kind = "n" if i in numeric else "nw" if i in nowrap else "wrap" if tag == "td" else ""
-        attributes = f' class="{kind}"' if kind else ""
-        if tag == "td" and i < len(names) and names[i]:
-            # A narrow screen stacks each row's cells, each named by its column (CSS ::before).
-            attributes += f' data-label="{escape(names[i])}"'
-        return f"<{tag}{attributes}>{text}</{tag}>"
-
-    header = "".join(cell("th", i, escape(name)) for i, name in enumerate(names))
-    body = "".join(
-        "<tr>" + "".join(cell("td", i, text) for i, text in enumerate(row)) + "</tr>"
-        for row in rows
-    )
-    # More than three columns do not fit a phone's width: those tables stack there.
-    classes = " ".join(filter(None, (css, "stack" if len(names) > 3 else "")))
-    head_row = f'<tr class="head">{header}</tr>' if head else ""
-    attribute = f' class="{classes}"' if classes else ""
-    return f'<div class="scroll"><table{attribute}>{head_row}{body}</table></div>'
 
 
 # -- the sections -----------------------------------------------------------------------------
@@ -233,37 +145,37 @@ def _table(
 
 def _alert(summary: Mapping[str, object]) -> str:
     lines = []
-    if error := _text(summary.get("error")):
+    if error := markup.text(summary.get("error")):
         lines.append(f"<p><strong>Error:</strong> {escape(error)}</p>")
-    if stopped := _text(summary.get("stopped")):
+    if stopped := markup.text(summary.get("stopped")):
         lines.append(f"<p><strong>Stopped early:</strong> {escape(stopped)}</p>")
     if not lines:
         return ""
-    return _card("Why the run ended", "".join(lines), css="card alert", anchor="alert")
+    return markup.card("Why the run ended", "".join(lines), css="card alert", anchor="alert")
 
 
 def _next_steps(summary: Mapping[str, object], code: int) -> str:
     steps = summary.get("next_steps")
-    items = [_text(step) for step in steps] if isinstance(steps, list | tuple) else []
+    items = [markup.text(step) for step in steps] if isinstance(steps, list | tuple) else []
     if not items:
         if code != 0:
             return ""
-        return _card("What to do next", '<p class="muted">Nothing: every row is ok.</p>')
+        return markup.card("What to do next", '<p class="muted">Nothing: every row is ok.</p>')
     body = "".join(
         f"<li><pre><code>{escape(step)}</code></pre></li>"
         if step.startswith("bulk-import ")
-        else f"<li>{_inline(step)}</li>"
+        else f"<li>{markup.inline(step)}</li>"
         for step in items
     )
-    return _card("What to do next", f'<ol class="next">{body}</ol>', anchor="next")
+    return markup.card("What to do next", f'<ol class="next">{body}</ol>', anchor="next")
 
 
 def _counts(summary: Mapping[str, object], facts: ReportFacts | None, note: str) -> str:
-    found = dict(facts.counts) if facts is not None else _counts_of(summary.get("counts"))
+    found = dict(facts.counts) if facts is not None else markup.counts_of(summary.get("counts"))
     counts = dict(sorted(found.items(), key=lambda item: _rank(item[0])))
     total = sum(counts.values())
     if not total:
-        return _card("Rows by status", f'<p class="muted">No rows: {escape(note)}.</p>')
+        return markup.card("Rows by status", f'<p class="muted">No rows: {escape(note)}.</p>')
     segments = [
         Segment(status, n, STATUS_CSS.get(status, "st-neutral")) for status, n in counts.items()
     ]
@@ -278,13 +190,13 @@ def _counts(summary: Mapping[str, object], facts: ReportFacts | None, note: str)
         ]
         for status, n in counts.items()
     ]
-    table = _table(
+    table = markup.table(
         ["status", "rows", "share", "class", "what it means"],
         rows,
         numeric=frozenset({1, 2}),
         nowrap=frozenset({0, 3}),
     )
-    return _card(
+    return markup.card(
         f"Rows by status ({total:,})",
         stacked_bar(segments, label=described) + table + f'<p class="note">{escape(note)}</p>',
         anchor="counts",
@@ -318,7 +230,7 @@ def _errors(facts: ReportFacts | None) -> str:
         return ""
     blocks = []
     for i, group in enumerate(facts.errors):
-        examples = _table(
+        examples = markup.table(
             ["row", "number", "label", "status", "http", "error"],
             [
                 [
@@ -345,7 +257,7 @@ def _errors(facts: ReportFacts | None) -> str:
         f'<p class="note">{shown:,} of the {facts.error_rows:,} rows with an error are in the '
         f"{len(facts.errors)} commonest messages shown; the report has every row.</p>"
     )
-    return _card("Top errors", "".join(blocks) + note, anchor="errors")
+    return markup.card("Top errors", "".join(blocks) + note, anchor="errors")
 
 
 def _activity(metrics: RunMetrics | None) -> str:
@@ -353,7 +265,7 @@ def _activity(metrics: RunMetrics | None) -> str:
         return ""
     data = series(metrics.per_second())
     if not data.totals["requests"] and not data.totals["rows"]:
-        return _card("Over time", '<p class="muted">No request was sent.</p>')
+        return markup.card("Over time", '<p class="muted">No request was sent.</p>')
     x = data.seconds
     columns = data.columns
     note = f"each point is the mean over {data.bin_s} s" if data.bin_s > 1 else ""
@@ -387,7 +299,7 @@ def _activity(metrics: RunMetrics | None) -> str:
         lines=lines,
         note=f"at most {data.peaks['in_flight']:,.0f} at once",
     )
-    return _card(
+    return markup.card(
         "Over time", f'<div class="charts">{rows}{trouble}{flight}</div>', anchor="activity"
     )
 
@@ -402,73 +314,64 @@ def _peak_note(data: Series, column: str, unit: str, extra: str) -> str:
 
 
 def _answers(summary: Mapping[str, object], metrics: RunMetrics | None) -> str:
-    http = metrics.http_counts() if metrics is not None else _counts_of(summary.get("http"))
+    http = metrics.http_counts() if metrics is not None else markup.counts_of(summary.get("http"))
     latency_source = metrics.latency_ms() if metrics is not None else summary.get("latency_ms")
-    latency = {key: v for key, v in _mapping(latency_source).items() if _float(v) is not None}
-    concurrency = _counts_of(summary.get("concurrency"))
+    latency = {
+        key: v
+        for key, v in markup.mapping(latency_source).items()
+        if markup.float_of(v) is not None
+    }
+    concurrency = markup.counts_of(summary.get("concurrency"))
     if not (http or latency or concurrency):
         return ""
     cards = []
     if latency:
         rows = [
-            (name, _float(value) or 0.0, f"{_float(value):,.1f} ms")
+            (name, markup.float_of(value) or 0.0, f"{markup.float_of(value):,.1f} ms")
             for name, value in latency.items()
         ]
-        cards.append(_card("Latency of answers", level_bars(rows, css="s-flight")))
+        cards.append(markup.card("Latency of answers", level_bars(rows, css="s-flight")))
     if http:
         total = sum(http.values()) or 1
-        table = _table(
+        table = markup.table(
             ["HTTP status", "answers", "share"],
             [[escape(key), f"{n:,}", f"{n / total:.1%}"] for key, n in http.items()],
             numeric=frozenset({1, 2}),
         )
-        cards.append(_card("HTTP answers", table))
+        cards.append(markup.card("HTTP answers", table))
     if concurrency:
-        table = _table(
+        table = markup.table(
             ["concurrency", "requests in flight"],
             [[escape(key), f"{n:,}"] for key, n in concurrency.items()],
             numeric=frozenset({1}),
         )
-        cards.append(_card("Concurrency limit", table))
+        cards.append(markup.card("Concurrency limit", table))
     return f'<div class="grid2" id="answers">{"".join(cards)}</div>'
 
 
 def _run_facts(summary: Mapping[str, object], report: Path | None) -> str:
-    code = _int(summary.get("exit_code"))
-    meaning = _text(summary.get("exit_meaning")) or EXIT_MEANINGS.get(code, "")
-    seconds = _float(summary.get("duration_s"))
+    code = markup.int_of(summary.get("exit_code"))
+    meaning = markup.text(summary.get("exit_meaning")) or EXIT_MEANINGS.get(code, "")
+    seconds = markup.float_of(summary.get("duration_s"))
     facts = {
-        "command": _text(summary.get("command")),
-        "input": _text(summary.get("input")),
-        "report": _text(summary.get("report")) or ("" if report is None else str(report)),
-        "started": _time(_text(summary.get("started_at"))),
-        "finished": _time(_text(summary.get("finished_at"))),
-        "duration": f"{_duration(seconds)} ({seconds:g} s)" if seconds is not None else "",
-        "rows": f"{_int(summary.get('total')):,}",
-        "requests sent": f"{_int(summary.get('requests')):,}",
+        "command": markup.text(summary.get("command")),
+        "input": markup.text(summary.get("input")),
+        "report": markup.text(summary.get("report")) or ("" if report is None else str(report)),
+        "started": markup.time_of(markup.text(summary.get("started_at"))),
+        "finished": markup.time_of(markup.text(summary.get("finished_at"))),
+        "duration": f"{markup.duration(seconds)} ({seconds:g} s)" if seconds is not None else "",
+        "rows": f"{markup.int_of(summary.get('total')):,}",
+        "requests sent": f"{markup.int_of(summary.get('requests')):,}",
         "exit code": f"{code}: {meaning}" if meaning else str(code),
-        "version": _text(summary.get("version")),
+        "version": markup.text(summary.get("version")),
     }
     rows = [[escape(name), escape(value)] for name, value in facts.items() if value]
-    body = _table(None, rows, css="facts")
+    body = markup.table(None, rows, css="facts")
     option_rows = [
-        [escape(name), "(hidden)" if _SECRET_NAME.search(name) else escape(_shown(value))]
-        for name, value in _mapping(summary.get("options")).items()
+        [escape(name), "(hidden)" if _SECRET_NAME.search(name) else escape(markup.shown(value))]
+        for name, value in markup.mapping(summary.get("options")).items()
     ]
     if option_rows:
-        table = _table(["option", "value"], option_rows, css="facts")
+        table = markup.table(["option", "value"], option_rows, css="facts")
         body += f'<h2 class="sub">Options in force</h2>{table}'
-    return _card("The run", body, anchor="run")
-
-
-def _shown(value: object) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return "not set"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except ValueError:  # a circular structure: show what str() makes of it
-        return str(value)
+    return markup.card("The run", body, anchor="run")
