@@ -297,7 +297,8 @@ def _activity(metrics: RunMetrics | None) -> str:
         title="Requests in flight",
         x=x,
         lines=lines,
-        note=f"at most {data.peaks['in_flight']:,.0f} at once",
+        note=f"at most {data.peaks['in_flight']:,.0f} at once"
+        + (f"; each point is the most over {data.bin_s} s" if data.bin_s > 1 else ""),
     )
     return markup.card(
         "Over time", f'<div class="charts">{rows}{trouble}{flight}</div>', anchor="activity"
