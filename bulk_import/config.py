@@ -96,6 +96,8 @@ class OutputOptions:
 
     report: Path
     summary_json: Path | None = None
+    #: The run page (``--html``): one self-contained HTML file about the run.
+    html: Path | None = None
     quiet: bool = False
     progress: bool = True
     debug: bool = False

@@ -23,10 +23,10 @@ from hypothesis import strategies as st
 from bulk_import.cells import unneutralise
 from bulk_import.errors import InputError, UsageError
 from bulk_import.models import REPORT_COLUMNS, Outcome, Provider, Row, Status
+from bulk_import.output.report import Journal
 from bulk_import.output.workbook import EXCEL_CELL_CHARS, read_workbook, write_workbook
-from bulk_import.reader import open_input
-from bulk_import.report import ReportWriter
 from bulk_import.sandbox import DEFAULT_API_KEY, RunningSandbox
+from bulk_import.sources import open_input
 
 WHEN = dt.datetime(2026, 11, 27, 5, 59, 15, tzinfo=dt.UTC)
 # Labels a spreadsheet would take for something else than text.
@@ -64,9 +64,10 @@ def outcome(n: int, label: str, status: Status = Status.IMPORTED, **fields: obje
 
 def csv_report(path: Path, outcomes: list[Outcome]) -> Path:
     """Write the outcomes as the tool writes its CSV report."""
-    with ReportWriter(path) as writer:
-        for item in outcomes:
-            writer.write(item)
+    writer = Journal(path)
+    for item in outcomes:
+        writer.write(item)
+    writer.publish()
     return path
 
 

@@ -1,16 +1,16 @@
 """Send one logical request: the limiter's turn, the try, and the retry policy, in one loop.
 
 Every HTTP request of a run goes through :meth:`Caller.send`: it waits for a turn under the
-limiter (concurrency and ``--rate``), sends, tells the limiter and the metrics how the answer
-came, and asks the :class:`~bulk_import.api.retry.RetryPolicy` what to do after a failure.
+adaptive :class:`~bulk_import.api.limiter.Limiter` (concurrency and ``--rate``), sends, tells
+the limiter and the metrics how the answer came, and asks the
+:class:`~bulk_import.api.retry.RetryPolicy` what to do after a failure.
 Nothing new goes out once the run is stopping, even when the stop came during a wait.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import httpx
@@ -18,31 +18,8 @@ import tenacity
 
 from bulk_import.api.answers import Final, describe_exception
 from bulk_import.api.control import StopControl
+from bulk_import.api.limiter import Limiter, Permit
 from bulk_import.api.retry import RETRY_STATUSES, RetryableAnswer, RetryPolicy, retry_after_s
-
-
-class Limiter(Protocol):
-    """Gate every try: a turn under the concurrency limit and the rate cap, then the answer."""
-
-    @property
-    def at_floor(self) -> bool:
-        """Say whether the limit can come down no further."""
-
-    def snapshot(self) -> dict[str, int]:
-        """Return the concurrency limit's ceiling, final, min and max so far."""
-
-    async def acquire(
-        self,
-        *,
-        sleep: Callable[[float], Awaitable[object]] | None = None,
-        stopping: Callable[[], bool] | None = None,
-    ) -> float:
-        """Wait for a turn; return the permit :meth:`release` takes back."""
-
-    def release(
-        self, permit: float, *, status: int | None, retry_after: float | None = None
-    ) -> None:
-        """Give the turn back and learn from the answer (``None``: no answer came)."""
 
 
 class Recorder(Protocol):
@@ -54,6 +31,9 @@ class Recorder(Protocol):
     def answered(self, token: float, *, status: int | None, retry: bool) -> None:
         """Count a try's answer (``None``: none came)."""
 
+    def limit(self, n: int) -> None:
+        """Note the concurrency limit in force (called when it changes)."""
+
 
 @dataclass(slots=True)
 class Counters:
@@ -61,8 +41,6 @@ class Counters:
 
     requests: int = 0
     retrying: int = 0
-    #: Answers by HTTP status, "no_answer" for a try that got none.
-    http: Counter[str] = field(default_factory=Counter)
 
 
 Request = Callable[[], Awaitable[httpx.Response]]
@@ -85,6 +63,7 @@ class Caller:
         self.control = control
         self.counters = counters if counters is not None else Counters()
         self._recorder = recorder
+        self._limit = 0
 
     async def send(self, request: Request) -> Final:
         """Send ``request`` until it gets a final answer, the policy gives up, or the run stops."""
@@ -142,13 +121,17 @@ class Caller:
                 counters.retrying -= 1
 
     def _answered(
-        self, permit: float, token: float, status: int | None, asked: float | None, tries: int
+        self, permit: Permit, token: float, status: int | None, asked: float | None, tries: int
     ) -> None:
-        """Tell the limiter, the counters and the recorder how one try ended."""
-        self.limiter.release(permit, status=status, retry_after=asked)
-        self.counters.http["no_answer" if status is None else str(status)] += 1
-        if self._recorder is not None:
-            self._recorder.answered(token, status=status, retry=tries > 1)
+        """Tell the limiter and the recorder how one try ended."""
+        limiter = self.limiter
+        limiter.release(permit, status=status, retry_after=asked)
+        recorder = self._recorder
+        if recorder is not None:
+            recorder.answered(token, status=status, retry=tries > 1)
+            if limiter.limit != self._limit:
+                self._limit = limiter.limit
+                recorder.limit(self._limit)
 
     def _stopped(self, last: Final | None, tries: int) -> Final:
         """Return the final answer of a call the run's stop cut short."""

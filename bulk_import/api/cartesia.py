@@ -19,11 +19,11 @@ from bulk_import.api.answers import (
     import_outcome,
     parse_json,
 )
-from bulk_import.api.caller import Caller, Counters, Limiter, Recorder
+from bulk_import.api.caller import Caller, Counters, Recorder
 from bulk_import.api.control import StopControl
 from bulk_import.api.http import Http, check_base_url
+from bulk_import.api.limiter import Limiter
 from bulk_import.api.retry import RETRY_STATUSES, RetryPolicy
-from bulk_import.api.throttle import Throttle
 from bulk_import.config import ApiOptions
 from bulk_import.errors import UsageError
 from bulk_import.models import Exit, Outcome, Row, Status
@@ -46,7 +46,7 @@ class CartesiaApi:
     ) -> None:
         self.base_url = check_base_url(options.base_url)
         self.control = control
-        self.limiter = limiter or Throttle(concurrency=options.concurrency, rate=options.rate)
+        self.limiter = limiter or Limiter(ceiling=options.concurrency, rate=options.rate)
         self.counters = Counters()
         self.caller = Caller(
             policy=RetryPolicy(max_attempts=options.max_attempts),

@@ -42,6 +42,11 @@ output_options = _compose(
         type=click.Path(dir_okay=False, path_type=Path),
         help="Also write the summary as JSON here (for cron and dashboards).",
     ),
+    click.option(
+        "--html",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Also write the run page here: one self-contained HTML file about the run.",
+    ),
     click.option("--quiet", is_flag=True, help="Print nothing but errors."),
     click.option("--no-progress", is_flag=True, help="No progress bar."),
     click.option("--debug", is_flag=True, help="Show tracebacks of errors."),
@@ -192,7 +197,7 @@ def make_output_options(
 ) -> OutputOptions:
     """Build :class:`OutputOptions`, refusing a report that would overwrite the input."""
     report: Path = params.get("report") or default
-    for path in (report, params.get("summary_json")):
+    for path in (report, params.get("summary_json"), params.get("html")):
         if path is not None and not path.parent.resolve().is_dir():
             raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
     if source not in (None, "-") and report.resolve() == Path(str(source)).resolve():
@@ -200,6 +205,7 @@ def make_output_options(
     return OutputOptions(
         report=report,
         summary_json=params.get("summary_json"),
+        html=params.get("html"),
         quiet=bool(params.get("quiet")),
         progress=not params.get("no_progress"),
         debug=bool(params.get("debug")),

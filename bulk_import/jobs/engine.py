@@ -32,10 +32,13 @@ from bulk_import.api.control import StopControl
 from bulk_import.config import ApiOptions, OutputOptions, Secret
 from bulk_import.errors import BulkImportError
 from bulk_import.jobs.pool import run_pool, stop_on_signals
+from bulk_import.metrics import RunMetrics
 from bulk_import.models import Exit, Outcome, Row, Status, Summary, utc_now
+from bulk_import.output.closing import close_output
 from bulk_import.output.progress import Progress
 from bulk_import.output.report import Journal
-from bulk_import.output.summary import exit_code, quiet_line, render, write_summary
+from bulk_import.output.summary import as_json, exit_code
+from bulk_import.output.workbook import write_workbook
 
 
 class Job(Protocol):
@@ -133,42 +136,42 @@ def execute(
         agent_id=command.agent_id,
     )
     started = time.monotonic()
+    metrics = RunMetrics() if command.api is not None else None
+
+    def close(*, printed: bool) -> None:
+        summary.finished_at = utc_now()
+        close_output(
+            summary,
+            output=out,
+            elapsed_s=time.monotonic() - started,
+            stream=stream,
+            printed=printed,
+            metrics=metrics,
+        )
+
     try:
         job, work = prepare()
-        runner = _Runner(command, summary, job, work, transport=transport, stream=stream)
+        runner = _Runner(
+            command, summary, job, work, transport=transport, stream=stream, metrics=metrics
+        )
         asyncio.run(runner.run())
     except BulkImportError as exc:
         summary.error = str(exc)
         summary.exit_code = exc.exit_code
-        _close(summary, out, started, stream, printed=False)
+        close(printed=False)
         raise
     except KeyboardInterrupt:
         summary.error = "interrupted before the first row"
         summary.exit_code = Exit.INTERRUPTED
-        _close(summary, out, started, stream, printed=False)
+        close(printed=False)
         raise
     except Exception as exc:  # a bug: the report keeps what finished; the CLI says exit 4
         summary.error = f"internal error: {type(exc).__name__}: {exc}"
         summary.exit_code = Exit.INTERNAL
-        _close(summary, out, started, stream, printed=False)
+        close(printed=False)
         raise
-    _close(summary, out, started, stream, printed=True)
+    close(printed=True)
     return summary
-
-
-def _close(
-    summary: Summary, out: OutputOptions, started: float, stream: TextIO, *, printed: bool
-) -> None:
-    """Print the summary (or the quiet line), write ``--summary-json``."""
-    summary.finished_at = utc_now()
-    elapsed = time.monotonic() - started
-    if printed:
-        if not out.quiet:
-            print(render(summary, elapsed_s=elapsed), file=stream, flush=True)
-        elif summary.exit_code:
-            print(quiet_line(summary), file=stream, flush=True)
-    if out.summary_json is not None:
-        write_summary(out.summary_json, summary, elapsed_s=elapsed)
 
 
 class _Runner:
@@ -183,8 +186,10 @@ class _Runner:
         *,
         transport: httpx.AsyncBaseTransport | None,
         stream: TextIO,
+        metrics: RunMetrics | None,
     ) -> None:
         self.command = command
+        self.metrics = metrics
         self.summary = summary
         self.job = job
         self.work = work
@@ -198,11 +203,11 @@ class _Runner:
     async def run(self) -> None:
         control = StopControl()
         options = self.command.api
-        api = (
-            None
-            if options is None
-            else CartesiaApi(options, control=control, transport=self.transport)
-        )
+        api = None
+        if options is not None:
+            api = CartesiaApi(
+                options, control=control, recorder=self.metrics, transport=self.transport
+            )
         try:
             with stop_on_signals(control):
                 self.work.news.extend(await self.job.start(api))
@@ -212,15 +217,20 @@ class _Runner:
                     return
                 await self._rows(control, api)
         finally:
+            summary = self.summary
             if api is not None:
                 await api.__aexit__()
-                self.summary.requests = api.counters.requests
-                self.summary.http = dict(api.counters.http)
-                self.summary.concurrency = api.limiter.snapshot()
-            self.summary.stopped = control.reason if control.stopping else ""
-            self.summary.exit_code = exit_code(
-                self.summary, stop_exit=control.exit_code, judged=self.job.judged
+                summary.requests = api.counters.requests
+                summary.concurrency = api.limiter.snapshot()
+            if self.metrics is not None:
+                summary.http = self.metrics.http_counts()
+                summary.latency_ms = self.metrics.latency_ms()
+            summary.stopped = control.reason if control.stopping else ""
+            summary.exit_code = exit_code(
+                summary, stop_exit=control.exit_code, judged=self.job.judged
             )
+            if self.journal is not None:
+                self._publish()
 
     async def _rows(self, control: StopControl, api: CartesiaApi | None) -> None:
         work = self.work
@@ -257,8 +267,20 @@ class _Runner:
                 self._emit(outcome.row, outcome)
         finally:
             self.progress.close()
-            self.journal.publish()
-            self.summary.report_written = True
+
+    def _publish(self) -> None:
+        """Replace the report with the journal's rows: a CSV, or an ``.xlsx`` workbook."""
+        assert self.journal is not None
+        report = self.command.output.report
+        convert = None
+        if report.suffix.lower() == ".xlsx":
+            facts = as_json(self.summary)
+
+            def convert(sorted_csv: Path) -> None:
+                write_workbook(report, report_csv=sorted_csv, summary=facts)
+
+        self.journal.publish(convert=convert)
+        self.summary.report_written = True
 
     def _emit(self, row: Row, outcome: Outcome | None) -> None:
         """Record one finished row: journal line, counts, progress."""
@@ -274,6 +296,8 @@ class _Runner:
                 self.summary.add(old[0], has_agent=old[1], by=-1)
         self.summary.add(outcome.status, has_agent=bool(outcome.row.agent_id))
         self.progress.advance(outcome)
+        if self.metrics is not None:
+            self.metrics.row_finished(ok=outcome.status.ok)
 
 
 def _key(row: str, number: str) -> int | str:

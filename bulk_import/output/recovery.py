@@ -16,6 +16,7 @@ from pathlib import Path
 from bulk_import.errors import InputError
 from bulk_import.models import REPORT_COLUMNS, Status
 from bulk_import.output.report import journal_path
+from bulk_import.output.workbook import read_workbook
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,9 @@ def read_report(path: Path) -> list[ReportLine]:
     A row that appears more than once (a journal) keeps its last line. Lines without a known
     status or with the wrong number of cells are dropped: their rows are processed again.
     """
+    if path.suffix.lower() == ".xlsx":
+        rows = read_workbook(path)
+        return list(_lines(path, iter(rows)))
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -71,7 +75,10 @@ def read_report(path: Path) -> list[ReportLine]:
 
 
 def _parse_report(path: Path, text: str) -> Iterator[ReportLine]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    return _lines(path, csv.reader(io.StringIO(text, newline="")))
+
+
+def _lines(path: Path, reader: Iterator[list[str]]) -> Iterator[ReportLine]:
     header = next(reader, None)
     if header is None or tuple(header) != REPORT_COLUMNS:
         raise InputError(

@@ -20,7 +20,7 @@ import mmap
 import os
 import time
 from array import array
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bulk_import.cells import neutralise
@@ -163,14 +163,22 @@ class Journal:
         if self._finish_journal():
             self.path.unlink(missing_ok=True)
 
-    def publish(self) -> None:
-        """Leave the report complete, sorted by ``row``, replaced atomically; drop the journal."""
+    def publish(self, *, convert: Callable[[Path], None] | None = None) -> None:
+        """Leave the report complete, sorted by ``row``, replaced atomically; drop the journal.
+
+        ``convert`` writes the report from the sorted CSV (the ``.xlsx`` workbook); without it
+        the sorted CSV is the report.
+        """
         if not self._finish_journal():
             return
         if self._in_order:
-            # The journal is the report already: one rename makes it so.
-            os.replace(self.path, self.report)
-            sync_folder(self.report)
+            # The journal is the report already: one rename makes it so (or one conversion).
+            if convert is not None:
+                convert(self.path)
+                self.path.unlink(missing_ok=True)
+            else:
+                os.replace(self.path, self.report)
+                sync_folder(self.report)
             return
         rows = self._rows
         # Stable sort by row; of several lines for one row (a base line and its redo) the
@@ -191,9 +199,12 @@ class Journal:
                 for i in order:
                     start = self._offsets[i]
                     tmp.write(data[start : start + self._lengths[i]])
-            replace_with(tmp, tmp_path, self.report)
-        except BaseException:
+            if convert is None:
+                replace_with(tmp, tmp_path, self.report)
+            else:
+                tmp.close()
+                convert(tmp_path)
+        finally:
             tmp.close()
             tmp_path.unlink(missing_ok=True)
-            raise
         self.path.unlink(missing_ok=True)

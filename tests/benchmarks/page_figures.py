@@ -29,8 +29,8 @@ import pandas as pd
 from bulk_import.metrics import RunMetrics
 from bulk_import.models import Outcome, Provider, Row, Status
 from bulk_import.output.page import write_page
+from bulk_import.output.report import Journal
 from bulk_import.output.workbook import read_workbook, write_workbook
-from bulk_import.report import ReportWriter
 
 ROW_CPU_S = 0.4e-3  # a run's CPU per row, the issue's reference figure
 SUMMARY: dict[str, object] = {"command": "run", "input": "big.csv", "exit_code": 1}
@@ -64,19 +64,20 @@ def write_report(path: Path, rows: int) -> None:
     """Write an N-row report as the tool does: mostly imported, some failures of a few kinds."""
     rng = random.Random(5)
     when = dt.datetime(2026, 11, 27, 5, 59, 15, tzinfo=dt.UTC)
-    with ReportWriter(path) as writer:
-        for n in range(2, rows + 2):
-            number = f"+1415{2_000_000 + n:07d}"
-            row = Row(n, number[1:], number, f"Line {n}", Provider(id="prov_1"), "agent_1")
-            draw = rng.random()
-            if draw < 0.94:
-                outcome = Outcome(row, Status.IMPORTED, 201, f"pn_{n}", 1, "", when)
-            elif draw < 0.97:
-                error = f"HTTP 400: Webhook configuration failed (request_id r{n})"
-                outcome = Outcome(row, Status.WEBHOOK_FAILED, 400, f"pn_{n}", 1, error, when)
-            else:
-                outcome = Outcome(row, Status.FAILED, 503, "", 6, "HTTP 503: busy", when)
-            writer.write(outcome)
+    writer = Journal(path)
+    for n in range(2, rows + 2):
+        number = f"+1415{2_000_000 + n:07d}"
+        row = Row(n, number[1:], number, f"Line {n}", Provider(id="prov_1"), "agent_1")
+        draw = rng.random()
+        if draw < 0.94:
+            outcome = Outcome(row, Status.IMPORTED, 201, f"pn_{n}", 1, "", when)
+        elif draw < 0.97:
+            error = f"HTTP 400: Webhook configuration failed (request_id r{n})"
+            outcome = Outcome(row, Status.WEBHOOK_FAILED, 400, f"pn_{n}", 1, error, when)
+        else:
+            outcome = Outcome(row, Status.FAILED, 503, "", 6, "HTTP 503: busy", when)
+        writer.write(outcome)
+    writer.publish()
 
 
 def run_metrics(rows: int, *, per_second: int = 400) -> RunMetrics:
