@@ -238,6 +238,8 @@ class Summary:
     with_agent: dict[str, int] = field(default_factory=dict)
     #: Whether the report was written (a command that did nothing leaves it as it was).
     report_written: bool = False
+    #: The run page's path (``--html``), or "".
+    page: str = ""
 
     @property
     def total(self) -> int:

@@ -21,9 +21,11 @@ export CARTESIA_BASE_URL=$url
 report="$work/twilio-export.report.csv"
 fail=0
 
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+
 step() {  # step EXPECTED_EXIT TITLE -- COMMAND...
   local want=$1 title=$2; shift 3
-  printf '\n\033[1m== %s\033[0m\n$ %s\n' "$title" "$*"
+  printf '\n%s== %s%s\n$ %s\n' "$bold" "$title" "$plain" "$*"
   "$@"; local got=$?
   echo "(exit $got, expected $want)"
   [ "$got" -eq "$want" ] || fail=1
@@ -39,8 +41,8 @@ import csv, sys
 for r in csv.DictReader(open(sys.argv[1], newline="")):
     print(f"   row {r['row']:>2}  {r['input_number'][:24]:<24}  {r['status']:<9}  {r['error']}")
 PY
-step 1 "2. migrate the Twilio export (webhook failures need attention)" -- \
-  bulk-import run "$here/twilio-export.csv" --agent-id agent_sandbox --concurrency 16 --report "$report"
+step 1 "2. migrate the Twilio export (webhook failures need attention; the run page shows it all)" -- \
+  bulk-import run "$here/twilio-export.csv" --agent-id agent_sandbox --concurrency 16 --report "$report" --html "$work/migration.html"
 step 0 "3. assign the agents the webhook failures left out" -- \
   bulk-import retry-patch "$report"
 printf '\n== 4. the account drifts\n'

@@ -228,10 +228,16 @@ class Instrument:
     """
 
     def __init__(
-        self, *, post_delay_s: float = 0.0, post_answer: Callable[[], web.Response] | None = None
+        self,
+        *,
+        post_delay_s: float = 0.0,
+        post_answer: Callable[[], web.Response] | None = None,
+        answers: Mapping[str, Callable[[], web.Response]] | None = None,
     ) -> None:
         self.post_delay_s = post_delay_s
         self.post_answer = post_answer
+        #: Answers given instead of the sandbox's, by "METHOD /path".
+        self.answers = dict(answers or {})
         self.calls: Counter[str] = Counter()
 
     def install(self, sandbox: RunningSandbox) -> RunningSandbox:
@@ -247,7 +253,10 @@ class Instrument:
     async def _middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        self.calls[f"{request.method} {request.path}"] += 1
+        key = f"{request.method} {request.path}"
+        self.calls[key] += 1
+        if key in self.answers:
+            return self.answers[key]()
         if request.method == "POST" and request.path == "/agents/phone-numbers":
             await request.read()  # kept by aiohttp: a client that leaves still delivered it
             if self.post_delay_s:

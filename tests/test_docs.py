@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+import shlex
+import shutil
 from pathlib import Path
 
 import click
 from click.testing import CliRunner
 
 from bulk_import.cli import main
+from bulk_import.sandbox import DEFAULT_API_KEY, RunningSandbox
 
-README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
 OPTION = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
 
 
-def help_options(name: str) -> set[str]:
-    result = CliRunner().invoke(main, [name, "--help"])
+def help_text(name: str) -> str:
+    """Return a command's --help."""
+    result = CliRunner().invoke(main, [name, "--help"], terminal_width=100)
     assert result.exit_code == 0
-    return set(OPTION.findall(result.output.split("Options:", 1)[1])) - {"--help"}
+    return result.output
+
+
+def help_options(name: str) -> set[str]:
+    """Return the options a command's --help lists (its examples and footer left out)."""
+    listed = help_text(name).split("\n\n", 2)[2].split("Examples:", 1)[0]
+    return set(OPTION.findall(listed)) - {"--help"}
+
+
+def examples(name: str) -> list[str]:
+    """Return the examples a command's --help gives, one command line each."""
+    section = help_text(name).split("Examples:\n", 1)[1].split("\n\n", 1)[0]
+    return [line.strip() for line in section.splitlines() if line.strip()]
 
 
 def commands() -> dict[str, click.Command]:
@@ -50,3 +68,50 @@ def test_readme_first_screen_has_the_two_commands() -> None:
     first_screen = "\n".join(README.splitlines()[:15])
     assert "make demo" in first_screen
     assert "make test" in first_screen
+
+
+def test_every_help_groups_its_options_and_ends_with_examples_and_exit_codes() -> None:
+    """Each --help: options under Input / API / Output, two examples, env and exit codes."""
+    groups = {
+        "validate": ("Input options:", "Output options:"),
+        "run": ("Input options:", "API options:", "Output options:"),
+        "retry-patch": ("Input options:", "API options:", "Output options:"),
+        "reconcile": ("Input options:", "API options:", "Output options:"),
+        "sandbox": (),
+    }
+    for name, expected in groups.items():
+        text = help_text(name)
+        for heading in expected:
+            assert heading in text, (name, heading)
+        assert len(examples(name)) == 2, name
+        assert all(example.startswith(f"bulk-import {name} ") for example in examples(name))
+        assert "Exit codes:" in text
+        assert "  130  interrupted" in text
+    assert "CARTESIA_API_KEY" in help_text("run")
+    assert "CARTESIA_API_KEY" not in help_text("validate")
+
+
+def test_the_help_examples_run_as_written(tmp_path: Path) -> None:
+    """Every example of every --help but sandbox's runs as written against the sandbox."""
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    with RunningSandbox() as sandbox:
+        env = {"CARTESIA_BASE_URL": sandbox.base_url, "CARTESIA_API_KEY": DEFAULT_API_KEY}
+        for name in ("validate", "run", "retry-patch", "reconcile"):
+            for example in examples(name):
+                args = shlex.split(example)[1:]
+                with contextlib.chdir(tmp_path):
+                    result = CliRunner().invoke(main, args, env=env)
+                assert result.exception is None or isinstance(result.exception, SystemExit)
+                assert result.exit_code in (0, 1), (example, result.output)
+                assert "Traceback" not in result.output
+        assert sandbox.state.stats()["stored"] == 40
+
+
+def test_an_option_before_the_command_says_where_it_goes() -> None:
+    """bulk-import --concurrency 4 run x.csv: the error shows the command line that works."""
+    result = CliRunner().invoke(main, ["--concurrency", "4", "run", "x.csv"])
+    assert result.exit_code == 2
+    assert (
+        "Error: --concurrency belongs to the command and follows it: "
+        "bulk-import run x.csv --concurrency 4"
+    ) in result.output

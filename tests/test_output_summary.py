@@ -30,7 +30,12 @@ def test_bar_counts_ok_attention_and_retrying_on_a_terminal() -> None:
     """On a terminal the bar shows ok / attention / retrying; log lines print above it."""
     stream = Terminal()
     progress = Progress(
-        enabled=True, quiet=False, total=3, desc="run", retrying=lambda: 2, stream=stream
+        enabled=True,
+        quiet=False,
+        total=4,
+        desc="run",
+        extra=lambda: "retrying 2, in flight 3/8",
+        stream=stream,
     )
     progress.advance(outcome(Status.IMPORTED))
     progress.advance(outcome(Status.FAILED))
@@ -39,9 +44,22 @@ def test_bar_counts_ok_attention_and_retrying_on_a_terminal() -> None:
     progress.close()
     progress.close()
     text = stream.getvalue()
-    assert "ok 2, attention 1, retrying 2" in text
+    assert "ok 2, attention 1, retrying 2, in flight 3/8" in text
+    assert "3/4" in text  # the total and how far it got
     assert "slowing down" in text
     assert (progress.ok, progress.attention) == (2, 1)
+
+
+def test_rows_a_stopped_run_did_not_send_do_not_count_as_done() -> None:
+    """not_attempted rows are counted apart: the bar's count and rate are rows really done."""
+    stream = Terminal()
+    progress = Progress(enabled=True, quiet=False, total=5, desc="run", stream=stream)
+    progress.advance(outcome(Status.IMPORTED))
+    for _ in range(4):
+        progress.advance(outcome(Status.NOT_ATTEMPTED))
+    assert progress.postfix() == "ok 1, attention 0, not sent 4"
+    progress.close()
+    assert "1/5" in stream.getvalue()
 
 
 def test_no_bar_when_not_a_terminal_or_quiet() -> None:

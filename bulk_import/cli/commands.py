@@ -12,28 +12,30 @@ from typing import Any
 
 import click
 
+from bulk_import.cli.help import Command, Main
 from bulk_import.cli.options import (
+    api_option,
     api_options,
     default_report,
     given_options,
+    input_option,
     input_options,
     make_api_options,
     make_input_options,
     make_output_options,
+    output_option,
     output_options,
 )
+from bulk_import.config import OutputOptions
 from bulk_import.errors import BulkImportError, UsageError
 from bulk_import.models import Exit, Summary, utc_now
-from bulk_import.output.summary import write_summary
+from bulk_import.output.closing import close_output
 
 Call = Callable[[], Summary]
 
 
-def _failure_summary(name: str, params: dict[str, Any], exc: BulkImportError) -> None:
-    """Write ``--summary-json`` for a command refused before it could start (exit 2)."""
-    path = params.get("summary_json")
-    if path is None:
-        return
+def _refused_before_start(name: str, params: dict[str, Any], exc: BulkImportError) -> None:
+    """Write ``--summary-json`` and ``--html`` for a command refused before it started (exit 2)."""
     source = str(params.get("input") or params.get("report_in") or "")
     report = params.get("report") or (default_report(source) if source else Path(""))
     summary = Summary(
@@ -46,9 +48,12 @@ def _failure_summary(name: str, params: dict[str, Any], exc: BulkImportError) ->
         error=str(exc),
         options=given_options(params),
     )
-    # Its folder may be what is wrong: the error line says so already.
-    with contextlib.suppress(OSError):
-        write_summary(Path(path), summary, elapsed_s=0.0)
+    output = OutputOptions(
+        report=Path(str(report)), summary_json=params.get("summary_json"), html=params.get("html")
+    )
+    # Their folder may be what is wrong: the error line says so already.
+    with contextlib.suppress(OSError, BulkImportError):
+        close_output(summary, output=output, elapsed_s=0.0, stream=sys.stderr, printed=False)
 
 
 def command(name: str) -> Callable[[Callable[..., Call]], Callable[..., None]]:
@@ -66,7 +71,7 @@ def command(name: str) -> Callable[[Callable[..., Call]], Callable[..., None]]:
                 try:
                     call = func(**params)
                 except BulkImportError as exc:
-                    _failure_summary(name, params, exc)
+                    _refused_before_start(name, params, exc)
                     raise
                 summary = call()
             except KeyboardInterrupt:  # before a command could install its own handling
@@ -93,13 +98,26 @@ def command(name: str) -> Callable[[Callable[..., Call]], Callable[..., None]]:
     return decorate
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=Main,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="bulk-import")
 def main() -> None:
-    """Import phone numbers into Cartesia's voice-agent platform in bulk."""
+    """Import phone numbers into Cartesia's voice-agent platform in bulk.
+
+    Options follow the command: bulk-import run INPUT --concurrency 16. Rehearse against the
+    local sandbox first (bulk-import sandbox; see the README).
+    """
 
 
-@main.command()
+@main.command(
+    cls=Command,
+    examples=(
+        "bulk-import validate examples/twilio-export.csv",
+        "bulk-import validate examples/messy.csv --default-region GB --report messy.report.csv",
+    ),
+)
 @click.argument("input", metavar="INPUT")
 @input_options
 @output_options
@@ -114,11 +132,17 @@ def validate(**params: Any) -> Call:
     return lambda: job(source=source, input_options=inputs, output=output)
 
 
-@main.command()
+@main.command(
+    cls=Command,
+    examples=(
+        "bulk-import run examples/twilio-export.csv --agent-id agent_sandbox --concurrency 16",
+        "bulk-import run examples/twilio-export.csv --agent-id agent_sandbox --resume",
+    ),
+)
 @click.argument("input", metavar="INPUT")
 @input_options
 @api_options
-@click.option("--resume", is_flag=True, help="Keep the rows the report already has as done.")
+@output_option("--resume", is_flag=True, help="Keep the rows the report already has as done.")
 @output_options
 @command("run")
 def run(**params: Any) -> Call:
@@ -135,9 +159,17 @@ def run(**params: Any) -> Call:
     return lambda: job(source=source, input_options=inputs, api=api, output=output, resume=resume)
 
 
-@main.command(name="retry-patch")
+@main.command(
+    name="retry-patch",
+    cls=Command,
+    examples=(
+        "bulk-import retry-patch twilio-export.report.csv",
+        "bulk-import retry-patch twilio-export.report.csv --agent-id agent_sandbox "
+        "--report patched.report.csv",
+    ),
+)
 @click.argument("report_in", metavar="REPORT", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--agent-id", help="Agent to assign [default: each row's agent_id].")
+@input_option("--agent-id", help="Agent to assign [default: each row's agent_id].")
 @api_options
 @output_options
 @command("retry-patch")
@@ -152,11 +184,18 @@ def retry_patch(**params: Any) -> Call:
     return lambda: job(report=report_in, agent_id=agent_id, api=api, output=output)
 
 
-@main.command()
+@main.command(
+    cls=Command,
+    examples=(
+        "bulk-import reconcile examples/twilio-export.csv --agent-id agent_sandbox",
+        "bulk-import reconcile examples/twilio-export.csv --agent-id agent_sandbox --apply "
+        "--summary-json nightly.json --quiet",
+    ),
+)
 @click.argument("input", metavar="INPUT")
 @input_options
 @api_options
-@click.option("--apply", is_flag=True, help="Import the missing numbers and PATCH wrong agents.")
+@api_option("--apply", is_flag=True, help="Import the missing numbers and PATCH wrong agents.")
 @output_options
 @command("reconcile")
 def reconcile(**params: Any) -> Call:
@@ -171,7 +210,13 @@ def reconcile(**params: Any) -> Call:
     return lambda: job(source=source, input_options=inputs, api=api, output=output, apply=apply)
 
 
-@main.command()
+@main.command(
+    cls=Command,
+    examples=(
+        "bulk-import sandbox --port 8080 --latency-ms 50",
+        "bulk-import sandbox --faults examples/demo-faults.json --seed 7",
+    ),
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),

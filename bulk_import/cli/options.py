@@ -16,10 +16,26 @@ import click
 
 from bulk_import import config as cfg
 from bulk_import.api.http import check_base_url
+from bulk_import.cli.help import API, INPUT, OUTPUT, GroupedOption
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions, Secret
 from bulk_import.errors import UsageError
+from bulk_import.output.files import STDOUT
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _grouped(group: str) -> Callable[..., Callable[[F], F]]:
+    """Return ``click.option`` for options listed under ``group`` in ``--help``."""
+
+    def option(*names: str, **attrs: Any) -> Callable[[F], F]:
+        return click.option(*names, cls=GroupedOption, group=group, **attrs)
+
+    return option
+
+
+input_option = _grouped(INPUT)
+api_option = _grouped(API)
+output_option = _grouped(OUTPUT)
 
 
 def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
@@ -32,99 +48,102 @@ def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
 
 
 output_options = _compose(
-    click.option(
+    output_option(
         "--report",
         type=click.Path(dir_okay=False, path_type=Path),
-        help="Where to write the results report [default: <input stem>.report.csv].",
+        help="Where to write the results report: .csv, or .xlsx for a workbook [default: "
+        "<input stem>.report.csv; retry-patch: REPORT itself].",
     ),
-    click.option(
+    output_option(
         "--summary-json",
         type=click.Path(dir_okay=False, path_type=Path),
         help="Also write the summary as JSON here (for cron and dashboards).",
     ),
-    click.option(
+    output_option(
         "--html",
         type=click.Path(dir_okay=False, path_type=Path),
         help="Also write the run page here: one self-contained HTML file about the run.",
     ),
-    click.option("--quiet", is_flag=True, help="Print nothing but errors."),
-    click.option("--no-progress", is_flag=True, help="No progress bar."),
-    click.option("--debug", is_flag=True, help="Show tracebacks of errors."),
+    output_option(
+        "--quiet", is_flag=True, help="Print nothing on success; on failure, the one line why."
+    ),
+    output_option("--no-progress", is_flag=True, help="No progress bar."),
+    output_option("--debug", is_flag=True, help="Show tracebacks of errors."),
 )
 
 input_options = _compose(
-    click.option("--sheet", help="Excel/ODS sheet: a name, or N counting from 1 [default: first]."),
-    click.option(
+    input_option("--sheet", help="Excel/ODS sheet: a name, or N counting from 1 [default: first]."),
+    input_option(
         "--number-column",
         help="Column holding the phone numbers: its header, or with --no-header a letter or "
         "a number from 1 [default: detected].",
     ),
-    click.option("--label-column", help="Column holding the labels [default: detected]."),
-    click.option(
+    input_option("--label-column", help="Column holding the labels [default: detected]."),
+    input_option(
         "--header-row",
         type=int,
         help="The spreadsheet row holding the header [default: found among the first rows].",
     ),
-    click.option(
+    input_option(
         "--no-header",
         is_flag=True,
         help="Every row is data; columns are named by letter or number (default: A).",
     ),
-    click.option(
+    input_option(
         "--default-label",
         help=f"Label for rows with none: a template with {{number}}, {{row}}, {{input_number}} "
         f"[default: {cfg.DEFAULT_LABEL}].",
     ),
-    click.option(
+    input_option(
         "--default-region",
         help=f"Country for numbers written without + (ISO code) [default: {cfg.DEFAULT_COUNTRY}].",
     ),
-    click.option("--provider-id", help="Provider for rows that name none."),
-    click.option("--twilio-account-sid", help="Twilio account SID for rows that name no provider."),
-    click.option(
+    input_option("--provider-id", help="Provider for rows that name none."),
+    input_option("--twilio-account-sid", help="Twilio account SID for rows that name no provider."),
+    input_option(
         "--region",
         type=click.Choice(["us1", "ie1", "au1"]),
         help="Twilio region for --twilio-account-sid and account_sid rows "
         f"[default: {cfg.DEFAULT_REGION}].",
     ),
-    click.option("--agent-id", help="Agent for rows that name none."),
+    input_option("--agent-id", help="Agent for rows that name none."),
 )
 
 api_options = _compose(
-    click.option(
+    api_option(
         "--base-url",
         envvar="CARTESIA_BASE_URL",
         help=f"API base URL (env CARTESIA_BASE_URL) [default: {cfg.DEFAULT_BASE_URL}].",
     ),
-    click.option(
+    api_option(
         "--api-key-file",
         type=click.Path(dir_okay=False, allow_dash=True),
         help="Read the API key from this file ('-': stdin) instead of env CARTESIA_API_KEY.",
     ),
-    click.option(
+    api_option(
         "--api-version", help=f"Cartesia-Version header [default: {cfg.DEFAULT_API_VERSION}]."
     ),
-    click.option(
+    api_option(
         "--concurrency",
         type=click.IntRange(1, 512),
         help=f"Requests in flight at most [default: {cfg.DEFAULT_CONCURRENCY}].",
     ),
-    click.option(
+    api_option(
         "--rate",
         type=click.FloatRange(min=0, min_open=True),
         help="Requests per second at most [default: no limit of its own].",
     ),
-    click.option(
+    api_option(
         "--max-attempts",
         type=click.IntRange(1, 100),
         help=f"Tries per request, retries included [default: {cfg.DEFAULT_MAX_ATTEMPTS}].",
     ),
-    click.option(
+    api_option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
         help=f"Seconds to wait for one answer [default: {cfg.DEFAULT_TIMEOUT:g}].",
     ),
-    click.option(
+    api_option(
         "--max-consecutive-failures",
         type=click.IntRange(1),
         help="Stop after this many rows fail in a row "
@@ -197,8 +216,19 @@ def make_output_options(
 ) -> OutputOptions:
     """Build :class:`OutputOptions`, refusing a report that would overwrite the input."""
     report: Path = params.get("report") or default
+    on_stdout = [
+        f"--{name.replace('_', '-')}"
+        for name in ("report", "summary_json", "html")
+        if params.get(name) == STDOUT
+    ]
+    if len(on_stdout) > 1:
+        raise UsageError(f"{' and '.join(on_stdout)} cannot both be '-' (stdout); name a file")
+    if params.get("html") == STDOUT:
+        raise UsageError("--html - is not offered: name the run page's file")
+    if report == STDOUT and params.get("resume"):
+        raise UsageError("--resume needs the report's file; --report - writes it to stdout")
     for path in (report, params.get("summary_json"), params.get("html")):
-        if path is not None and not path.parent.resolve().is_dir():
+        if path is not None and path != STDOUT and not path.parent.resolve().is_dir():
             raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
     if source not in (None, "-") and report.resolve() == Path(str(source)).resolve():
         raise UsageError(f"--report {report} is the input file itself; choose another report path")

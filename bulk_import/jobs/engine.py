@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from bulk_import.jobs.pool import run_pool, stop_on_signals
 from bulk_import.metrics import RunMetrics
 from bulk_import.models import Exit, Outcome, Row, Status, Summary, utc_now
 from bulk_import.output.closing import close_output
+from bulk_import.output.files import is_stdout, to_stdout
 from bulk_import.output.progress import Progress
 from bulk_import.output.report import Journal
 from bulk_import.output.summary import as_json, exit_code
@@ -197,6 +199,7 @@ class _Runner:
         self.stream = stream
         self.journal: Journal | None = None
         self.progress: Progress | None = None
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         # Base lines' status by row, so that a new outcome for the row uncounts the old one.
         self._base: dict[int | str, tuple[Status, bool]] = {}
 
@@ -239,13 +242,17 @@ class _Runner:
             status = Status(cells[6])
             self.summary.add(status, has_agent=bool(cells[5]))
             self._base[_key(cells[0], cells[2])] = (status, bool(cells[5]))
-        self.journal = Journal(out.report, base=work.base, flush_every_s=work.flush_every_s)
+        journal_for = out.report
+        if is_stdout(out.report):  # the journal of a report on stdout lives in a private folder
+            self._scratch = tempfile.TemporaryDirectory(prefix="bulk-import-")
+            journal_for = Path(self._scratch.name) / "stdout.report.csv"
+        self.journal = Journal(journal_for, base=work.base, flush_every_s=work.flush_every_s)
         self.progress = Progress(
             enabled=out.progress,
             quiet=out.quiet,
             total=work.total,
             desc=self.command.name,
-            retrying=(lambda: api.counters.retrying) if api is not None else None,
+            extra=(lambda: _in_flight(api)) if api is not None else None,
             stream=self.stream,
         )
         for line in work.news:
@@ -273,13 +280,22 @@ class _Runner:
         assert self.journal is not None
         report = self.command.output.report
         convert = None
-        if report.suffix.lower() == ".xlsx":
+        if is_stdout(report):
+
+            def convert(sorted_csv: Path) -> None:
+                to_stdout(sorted_csv.read_bytes())
+
+        elif report.suffix.lower() == ".xlsx":
             facts = as_json(self.summary)
 
             def convert(sorted_csv: Path) -> None:
                 write_workbook(report, report_csv=sorted_csv, summary=facts)
 
-        self.journal.publish(convert=convert)
+        try:
+            self.journal.publish(convert=convert)
+        finally:
+            if self._scratch is not None:
+                self._scratch.cleanup()
         self.summary.report_written = True
 
     def _emit(self, row: Row, outcome: Outcome | None) -> None:
@@ -298,6 +314,16 @@ class _Runner:
         self.progress.advance(outcome)
         if self.metrics is not None:
             self.metrics.row_finished(ok=outcome.status.ok)
+
+
+def _in_flight(api: CartesiaApi) -> str:
+    """Say what the API layer is doing: requests retrying, in flight, under which limit."""
+    limiter = api.limiter
+    text = f"in flight {limiter.in_flight}/{limiter.limit}"
+    if limiter.limit < limiter.ceiling:
+        text += f" (limit found; --concurrency {limiter.ceiling})"
+    retrying = api.counters.retrying
+    return f"retrying {retrying}, {text}" if retrying else text
 
 
 def _key(row: str, number: str) -> int | str:

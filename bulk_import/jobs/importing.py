@@ -1,6 +1,7 @@
 """``run``: import every row of INPUT; keep what an earlier run finished.
 
-Before the first row: the key and base URL are checked (one cheap GET). Rows a killed run of
+Before the first row: the key and base URL are checked (one cheap GET), and the providers the
+rows name (one GET of the providers list, and one per Twilio account). Rows a killed run of
 the same report finished (its journal) are kept and not sent again; with ``--resume`` so are the
 report's own done rows, once they are shown to belong to this INPUT.
 """
@@ -13,6 +14,7 @@ from typing import BinaryIO
 import httpx
 
 from bulk_import.api.cartesia import CartesiaApi
+from bulk_import.api.providers import check_providers
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
 from bulk_import.jobs.inputs import (
@@ -20,9 +22,10 @@ from bulk_import.jobs.inputs import (
     kept_lines,
     normalised,
     open_source,
+    providers_named,
     skip_kept,
 )
-from bulk_import.models import Outcome, Row, Status, Summary
+from bulk_import.models import Outcome, Provider, Row, Status, Summary
 from bulk_import.output.recovery import has_journal, recover
 from bulk_import.output.report import journal_path
 
@@ -32,15 +35,18 @@ class ImportJob:
 
     judged: frozenset[Status] | None = None
 
-    def __init__(self) -> None:
+    def __init__(self, providers: set[Provider]) -> None:
         self._api: CartesiaApi | None = None
+        self._providers = providers
 
     async def start(self, api: CartesiaApi | None) -> list[str]:
-        """Check the key and the base URL before the first row."""
+        """Check the key, the base URL and the providers the rows name, before the first row."""
         assert api is not None, "run calls the API"
         self._api = api
         await api.preflight()
-        return []
+        if api.control.stopping:
+            return []
+        return await check_providers(api, self._providers)
 
     async def handle(self, row: Row) -> Outcome | None:
         """Import one row."""
@@ -90,7 +96,7 @@ def run(
             news=news,
             workers=api.concurrency,
         )
-        return ImportJob(), work
+        return ImportJob(providers_named(opened, input_options)), work
 
     command = Command(
         name="run",

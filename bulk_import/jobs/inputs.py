@@ -15,10 +15,10 @@ from typing import BinaryIO
 from bulk_import.cells import unneutralise
 from bulk_import.config import InputOptions
 from bulk_import.errors import InputError
-from bulk_import.models import RESUME_KEEP, Row
-from bulk_import.normalize import check_input_options, prepare, to_e164
+from bulk_import.models import RESUME_KEEP, Provider, RawRow, Row
+from bulk_import.normalize import check_input_options, prepare, resolve_provider, to_e164
 from bulk_import.output.recovery import ReportLine
-from bulk_import.sources import InputSource, open_input
+from bulk_import.sources import InputSource, header_key, open_input
 
 #: Files this large have their numbers parsed on every core (a 1M-row CSV is about 40 MB).
 PARALLEL_FROM_BYTES = 4 * 1024 * 1024
@@ -81,6 +81,31 @@ def check_same_input(
                 f"{line.cells['number']}, but row {raw.row} of {source.name} is {shown}; "
                 "pass another --report, or run without --resume"
             )
+
+
+_PROVIDER_KEYS = frozenset({"providerid", "accountsid", "region", "provider"})
+
+
+def providers_named(source: InputSource, options: InputOptions) -> set[Provider]:
+    """Return every provider the rows will be sent with: the options', and each row's own.
+
+    The rows are read (as raw text, no phone-number parsing) only when the input has a
+    provider column; a provider that cannot be used is left to the row (it is ``invalid``).
+    """
+    default = resolve_provider(RawRow(row=0, number=""), options)
+    named = {default} if isinstance(default, Provider) else set()
+    columns = {header_key(cell) for cell in getattr(source, "columns", ())}
+    if columns & _PROVIDER_KEYS:
+        seen: set[tuple[str, str, str, str]] = set()
+        for raw in source:
+            key = (raw.provider_id, raw.account_sid, raw.region, raw.provider)
+            if key in seen:
+                continue
+            seen.add(key)
+            provider = resolve_provider(raw, options)
+            if isinstance(provider, Provider):
+                named.add(provider)
+    return named
 
 
 def skip_kept(rows: Iterator[Row], kept: dict[int, ReportLine]) -> Iterator[Row]:

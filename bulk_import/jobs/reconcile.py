@@ -17,9 +17,10 @@ import httpx
 
 from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.listing import Held, ListingError, list_account
+from bulk_import.api.providers import check_providers
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
-from bulk_import.jobs.inputs import normalised, open_source
+from bulk_import.jobs.inputs import normalised, open_source, providers_named
 from bulk_import.models import Exit, Outcome, Provider, Row, Status, Summary
 
 
@@ -28,9 +29,10 @@ class ReconcileJob:
 
     judged: frozenset[Status] | None = None
 
-    def __init__(self, *, apply: bool, provider_id: str | None) -> None:
+    def __init__(self, *, apply: bool, provider_id: str | None, providers: set[Provider]) -> None:
         self._apply = apply
         self._provider_id = provider_id
+        self._providers = providers
         self._api: CartesiaApi | None = None
         self._held: dict[str, Held] = {}
         self._seen: set[str] = set()
@@ -52,7 +54,10 @@ class ReconcileJob:
         except ListingError as exc:
             api.control.stop(str(exc), exit_code=Exit.STOPPED)
             return []
-        return [f"the account holds {len(self._held)} numbers"]
+        news = [f"the account holds {len(self._held)} numbers"]
+        if self._apply:  # --apply imports: the providers it imports with must be there
+            news += await check_providers(api, self._providers)
+        return news
 
     async def handle(self, row: Row) -> Outcome | None:
         """Judge one row; with ``apply``, fix what differs."""
@@ -111,7 +116,8 @@ def reconcile(
 
     def prepare() -> tuple[Job, Work]:
         opened = open_source(source, input_options, stdin)
-        job = ReconcileJob(apply=apply, provider_id=input_options.provider_id)
+        providers = providers_named(opened, input_options) if apply else set()
+        job = ReconcileJob(apply=apply, provider_id=input_options.provider_id, providers=providers)
         rows = job.watch(normalised(opened, input_options))
         return job, Work(rows=rows, total=opened.count, workers=api.concurrency)
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bulk_import.config import OutputOptions
+from bulk_import.errors import BulkImportError
 from bulk_import.metrics import RunMetrics
 from bulk_import.models import Summary
 from bulk_import.output.page import write_page
@@ -29,6 +30,19 @@ def close_output(
 
     ``printed`` is False when the caller prints an error line itself (exit 2, a bug).
     """
+    if output.html is not None:
+        report = Path(summary.report) if summary.report_written else None
+        try:
+            write_page(
+                output.html,
+                summary=as_json(summary, elapsed_s=elapsed_s),
+                report=report,
+                metrics=metrics,
+            )
+        except BulkImportError as exc:  # the run's own outcome stands; say what was missed
+            print(f"bulk-import: warning: {exc}", file=stream, flush=True)
+        else:
+            summary.page = str(output.html)
     if printed:
         if not output.quiet:
             print(render(summary, elapsed_s=elapsed_s), file=stream, flush=True)
@@ -36,13 +50,3 @@ def close_output(
             print(quiet_line(summary), file=stream, flush=True)
     if output.summary_json is not None:
         write_summary(output.summary_json, summary, elapsed_s=elapsed_s)
-    if output.html is not None:
-        report = Path(summary.report) if summary.report_written else None
-        write_page(
-            output.html,
-            summary=as_json(summary, elapsed_s=elapsed_s),
-            report=report,
-            metrics=metrics,
-        )
-        if printed and not output.quiet:
-            print(f"run page: {output.html}", file=stream, flush=True)

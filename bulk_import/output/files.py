@@ -11,9 +11,25 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import IO
+
+#: ``-`` as an output path: standard output (as ``-`` as INPUT is standard input).
+STDOUT = Path("-")
+
+
+def is_stdout(path: Path | None) -> bool:
+    """Say whether an output path is ``-``: standard output."""
+    return path == STDOUT
+
+
+def to_stdout(data: bytes) -> None:
+    """Write ``data`` to standard output and flush it."""
+    stream = sys.stdout.buffer
+    stream.write(data)
+    stream.flush()
 
 
 def open_private(path: Path) -> tuple[IO[bytes], Path]:
@@ -60,8 +76,12 @@ def write_private_text(path: Path, text: str) -> None:
 
 
 def write_json(path: Path, data: object) -> None:
-    """Write ``data`` as JSON to ``path`` atomically, readable by the owner only."""
-    write_private_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+    """Write ``data`` as JSON to ``path`` atomically, readable by the owner only (``-``: stdout)."""
+    text = json.dumps(data, indent=2, sort_keys=False) + "\n"
+    if is_stdout(path):
+        to_stdout(text.encode())
+    else:
+        write_private_text(path, text)
 
 
 def remove_stale_temporaries(path: Path) -> None:

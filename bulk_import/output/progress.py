@@ -1,6 +1,10 @@
 """Show a run's progress on stderr: a tqdm bar when stderr is a terminal, else nothing.
 
-Log lines go through :meth:`Progress.log` so they print above the bar instead of breaking it.
+The bar counts the rows that finished (not the ones a stopped run marks ``not_attempted``, so
+its rate and ETA are those of rows really done), with its total from the input's row count,
+and shows ok / attention and, for commands that call the API, the requests retrying and in
+flight under the adaptive limit. Log lines go through :meth:`Progress.log` so they print above
+the bar instead of breaking it.
 """
 
 from __future__ import annotations
@@ -12,13 +16,13 @@ from typing import Any, TextIO
 
 from tqdm import tqdm
 
-from bulk_import.models import Outcome
+from bulk_import.models import Outcome, Status
 
-POSTFIX_EVERY_S = 0.5
+POSTFIX_EVERY_S = 0.25
 
 
 class Progress:
-    """Count outcomes on a bar: ok / attention / retrying, with rate and ETA."""
+    """Count outcomes on a bar: ok / attention, rate and ETA, and what ``extra`` says."""
 
     def __init__(
         self,
@@ -27,23 +31,32 @@ class Progress:
         quiet: bool,
         total: int | None,
         desc: str,
-        retrying: Callable[[], int] | None = None,
+        extra: Callable[[], str] | None = None,
         stream: TextIO | None = None,
     ) -> None:
         self._stream = stream if stream is not None else sys.stderr
         self._quiet = quiet
-        self._retrying = retrying
+        self._extra = extra
         self.ok = 0
         self.attention = 0
+        self.skipped = 0
         self._last_postfix = 0.0
         self._bar: tqdm[Any] | None = None
         if enabled and not quiet and self._stream.isatty():
             self._bar = tqdm(
-                total=total, desc=desc, unit="row", file=self._stream, dynamic_ncols=True
+                total=total,
+                desc=desc,
+                unit="row",
+                file=self._stream,
+                dynamic_ncols=True,
+                smoothing=0.1,
             )
 
     def advance(self, outcome: Outcome) -> None:
-        """Count one finished row."""
+        """Count one finished row (a row a stopped run did not send is counted apart)."""
+        if outcome.status is Status.NOT_ATTEMPTED:
+            self.skipped += 1
+            return
         if outcome.status.ok:
             self.ok += 1
         else:
@@ -57,12 +70,20 @@ class Progress:
             self._last_postfix = now
             self._set_postfix()
 
+    def postfix(self) -> str:
+        """Return the text after the bar: the counts, then what ``extra`` says."""
+        parts = [f"ok {self.ok}", f"attention {self.attention}"]
+        if self.skipped:
+            parts.append(f"not sent {self.skipped}")
+        if self._extra is not None:
+            extra = self._extra()
+            if extra:
+                parts.append(extra)
+        return ", ".join(parts)
+
     def _set_postfix(self) -> None:
         assert self._bar is not None
-        retrying = self._retrying() if self._retrying is not None else 0
-        self._bar.set_postfix_str(
-            f"ok {self.ok}, attention {self.attention}, retrying {retrying}", refresh=False
-        )
+        self._bar.set_postfix_str(self.postfix(), refresh=False)
 
     def log(self, message: str) -> None:
         """Print one line to stderr without breaking the bar; nothing when quiet."""
@@ -74,8 +95,9 @@ class Progress:
             print(message, file=self._stream, flush=True)
 
     def close(self) -> None:
-        """Finish the bar."""
+        """Finish the bar with the final counts."""
         if self._bar is not None:
             self._set_postfix()
+            self._bar.refresh()
             self._bar.close()
             self._bar = None

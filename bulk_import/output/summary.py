@@ -127,6 +127,8 @@ def as_json(summary: Summary, *, elapsed_s: float | None = None) -> dict[str, ob
         data["stopped"] = summary.stopped
     if summary.error:
         data["error"] = summary.error
+    if summary.page:
+        data["page"] = summary.page
     data["next_steps"] = next_steps(summary)
     return data
 
@@ -147,7 +149,8 @@ def render(summary: Summary, *, elapsed_s: float) -> str:
     ]
     if summary.concurrency and summary.requests:
         c = summary.concurrency
-        lines[0] += f", in flight {c['min']}-{c['max']} of at most {c['ceiling']}"
+        found = f"{c['min']}-{c['max']}" if c["min"] != c["max"] else str(c["max"])
+        lines[0] += f", limit {found} of --concurrency {c['ceiling']}"
     width = max((len(status) for status in summary.counts), default=0)
     for status, count in sorted(summary.counts.items(), key=lambda item: -item[1]):
         text = hint(summary, Status(status))
@@ -156,6 +159,8 @@ def render(summary: Summary, *, elapsed_s: float) -> str:
         lines.append(f"report: {summary.report}")
     else:
         lines.append(f"report: {summary.report} not written (nothing was done)")
+    if summary.page:
+        lines.append(f"run page: {summary.page}")
     if summary.stopped:
         lines.append(f"stopped early: {summary.stopped}")
     lines.append(f"exit {summary.exit_code}")

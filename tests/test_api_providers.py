@@ -1,0 +1,119 @@
+"""The providers check before the first import: an unknown provider or account is exit 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from conftest import Instrument, api_options, numbers, output_options, read_report, write_input
+
+from bulk_import.config import InputOptions
+from bulk_import.errors import UsageError
+from bulk_import.jobs.importing import run as run_job
+from bulk_import.jobs.reconcile import reconcile
+from bulk_import.sandbox import Faults, RunningSandbox
+
+SID = "AC" + "0123456789abcdef" * 2
+OTHER_SID = "AC" + "fedcba9876543210" * 2
+
+
+def run_rows(tmp_path: Path, sandbox: RunningSandbox, inputs: InputOptions) -> None:
+    """Import three rows with these input options."""
+    run_job(
+        source=str(write_input(tmp_path / "in.csv", numbers(3))),
+        input_options=inputs,
+        api=api_options(sandbox.base_url),
+        output=output_options(tmp_path / "in.report.csv"),
+    )
+
+
+def test_an_unknown_provider_id_is_exit_2_before_any_post(tmp_path: Path) -> None:
+    """--provider-id prov_nope: one line naming it and the account's providers; no POST."""
+    with RunningSandbox() as sandbox:
+        with pytest.raises(UsageError) as caught:
+            run_rows(tmp_path, sandbox, InputOptions(provider_id="prov_nope"))
+        stats = sandbox.state.stats()
+    assert str(caught.value) == (
+        "provider prov_nope is not in the Cartesia account (its providers: prov_sandbox); "
+        "check --provider-id or the provider_id column; nothing was sent"
+    )
+    assert stats["by_method"] == {"GET": 2}  # the check of the key, then the providers list
+    assert not (tmp_path / "in.report.csv").exists()
+
+
+def test_an_unknown_provider_in_a_row_is_found_too(tmp_path: Path) -> None:
+    """A provider_id column naming an unknown provider stops the run before the first row."""
+    source = tmp_path / "in.csv"
+    given = numbers(3)
+    source.write_text(
+        "number,provider_id\n" + f"{given[0]},prov_sandbox\n{given[1]},prov_gone\n{given[2]},\n"
+    )
+    with RunningSandbox() as sandbox:
+        with pytest.raises(UsageError, match="provider prov_gone is not in the Cartesia account"):
+            run_job(
+                source=str(source),
+                input_options=InputOptions(provider_id="prov_sandbox"),
+                api=api_options(sandbox.base_url),
+                output=output_options(tmp_path / "r.csv"),
+            )
+        assert sandbox.state.stats()["by_method"].get("POST", 0) == 0
+
+
+def test_an_unlinked_twilio_account_or_region_is_exit_2(tmp_path: Path) -> None:
+    """A Twilio account the Cartesia account has not linked is refused before the first row."""
+    faults = Faults(twilio_accounts=(SID,))
+    with RunningSandbox(faults=faults) as sandbox:
+        with pytest.raises(UsageError) as caught:
+            run_rows(tmp_path, sandbox, InputOptions(twilio_account_sid=OTHER_SID))
+        assert str(caught.value).startswith(
+            f"Twilio account {OTHER_SID} (us1) is not linked in the Cartesia account; link it"
+        )
+        run_rows(tmp_path, sandbox, InputOptions(twilio_account_sid=SID, region="ie1"))
+        assert sandbox.state.stats()["stored"] == 3
+    assert {line["status"] for line in read_report(tmp_path / "in.report.csv")} == {"imported"}
+
+
+def not_offered() -> web.Response:
+    """Answer as an API without a providers list would."""
+    return web.json_response({"title": "Not found"}, status=404)
+
+
+def test_an_api_without_a_providers_list_is_not_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No providers list (404): the check says it was skipped and the rows go on."""
+    instrument = Instrument(answers={"GET /agents/phone-numbers/providers": not_offered})
+    with instrument.install(RunningSandbox()) as sandbox:
+        summary = run_job(
+            source=str(write_input(tmp_path / "in.csv", numbers(3))),
+            input_options=InputOptions(provider_id="prov_sandbox"),
+            api=api_options(sandbox.base_url),
+            output=output_options(tmp_path / "in.report.csv", quiet=False),
+        )
+        assert sandbox.state.stats()["stored"] == 3
+    assert instrument.count("GET", "/agents/phone-numbers/providers") == 1
+    assert summary.exit_code == 0
+    assert "the API offers no providers list: providers are not checked" in capsys.readouterr().err
+
+
+def test_reconcile_apply_checks_the_providers_reconcile_alone_does_not(tmp_path: Path) -> None:
+    """Only --apply imports, so only --apply refuses an unknown provider up front."""
+    source = write_input(tmp_path / "fleet.csv", numbers(2))
+    with RunningSandbox() as sandbox:
+        plain = reconcile(
+            source=str(source),
+            input_options=InputOptions(provider_id="prov_nope"),
+            api=api_options(sandbox.base_url),
+            output=output_options(tmp_path / "r.csv"),
+        )
+        assert plain.counts == {"missing": 2}
+        with pytest.raises(UsageError, match="provider prov_nope is not in the Cartesia"):
+            reconcile(
+                source=str(source),
+                input_options=InputOptions(provider_id="prov_nope"),
+                api=api_options(sandbox.base_url),
+                output=output_options(tmp_path / "r.csv"),
+                apply=True,
+            )
+        assert sandbox.state.stats()["by_method"].get("POST", 0) == 0
