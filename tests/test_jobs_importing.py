@@ -653,3 +653,19 @@ def test_usage_errors_exit_2_with_one_line(
     assert done.stdout == ""
     assert sandbox.state.stats()["requests"] == 0
     assert not (tmp_path / "in.report.csv").exists()
+
+
+def test_an_unreachable_api_says_so_while_it_retries(tmp_path: Path) -> None:
+    """Each retry of the first GET is one line on stderr: no silence, no 'ssl:default' noise."""
+    write_input(tmp_path / "in.csv", numbers(2))
+    env = cli_env("http://127.0.0.1:9")
+    done = cli(*RUN_ARGS, "--max-attempts", "3", env=env, cwd=tmp_path)
+    assert done.returncode == 3, done.stderr
+    notices = [line for line in done.stderr.splitlines() if "does not answer yet" in line]
+    assert [line.split("(try ")[1] for line in notices] == ["2 of at most 3)", "3 of at most 3)"]
+    assert notices[0].startswith(
+        "http://127.0.0.1:9 does not answer yet (ClientConnectorError: Cannot connect to host "
+        "127.0.0.1:9 [Connect call failed"
+    )
+    assert "ssl:" not in done.stderr
+    assert "0 rows/s" not in done.stderr

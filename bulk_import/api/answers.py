@@ -8,6 +8,7 @@ credentials a request carried are masked where an answer quotes them back.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,7 @@ from bulk_import.api.retry import RETRY_STATUSES
 from bulk_import.models import Outcome, Row, Status
 
 ERROR_TEXT_LIMIT = 200
+_SSL_SETTING = re.compile(r" ssl:(?:default|None|True|False|<[^>]*>)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +82,9 @@ def describe_exception(exc: BaseException) -> str:
     if isinstance(exc, httpx.TransportError) and cause is not None:
         exc = cause
     kind = type(exc).__name__
-    detail = one_line(str(exc))[:ERROR_TEXT_LIMIT]
+    # aiohttp names its TLS setting in every connection error ("ssl:default"), on plain
+    # http:// too, where it only misleads.
+    detail = one_line(_SSL_SETTING.sub("", str(exc)))[:ERROR_TEXT_LIMIT]
     return f"{kind}: {detail}" if detail else kind
 
 

@@ -65,8 +65,13 @@ class Caller:
         self._recorder = recorder
         self._limit = 0
 
-    async def send(self, request: Request) -> Final:
-        """Send ``request`` until it gets a final answer, the policy gives up, or the run stops."""
+    async def send(
+        self, request: Request, *, on_retry: Callable[[Final, float], None] | None = None
+    ) -> Final:
+        """Send ``request`` until it gets a final answer, the policy gives up, or the run stops.
+
+        ``on_retry(last, wait)`` is told of each retry before its wait (the preflight says so).
+        """
         control = self.control
         limiter = self.limiter
         counters = self.counters
@@ -114,6 +119,8 @@ class Caller:
             wait = self.policy.next_wait(state, failure, counted=counted, tries=tries)
             if wait is None or control.stopping:
                 return last
+            if on_retry is not None:
+                on_retry(last, wait)
             counters.retrying += 1
             try:
                 await control.sleep(wait)

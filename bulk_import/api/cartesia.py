@@ -8,6 +8,7 @@ account's numbers by E.164 number. Listing lives in :mod:`bulk_import.api.listin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import httpx
@@ -43,9 +44,12 @@ class CartesiaApi:
         limiter: Limiter | None = None,
         recorder: Recorder | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        log: Callable[[str], None] | None = None,
     ) -> None:
         self.base_url = check_base_url(options.base_url)
         self.control = control
+        self._log = log
+        self._max_attempts = options.max_attempts
         self.limiter = limiter or Limiter(ceiling=options.concurrency, rate=options.rate)
         self.counters = Counters()
         self.caller = Caller(
@@ -85,9 +89,24 @@ class CartesiaApi:
     async def preflight(self) -> None:
         """Check the key and that the base URL answers like the API, before the first row.
 
-        One ``GET /agents/phone-numbers?limit=1``, judged by :meth:`judge_listing`.
+        One ``GET /agents/phone-numbers?limit=1``, judged by :meth:`judge_listing`; while it is
+        retried, each retry is said, so that an unreachable URL is not minutes of silence.
         """
-        self.judge_listing(await self.get(PHONE_NUMBERS, {"limit": 1}))
+        log = self._log
+
+        def said(last: Final, wait: float) -> None:
+            if log is not None:
+                why = describe_error(last.response) if last.response is not None else last.error
+                log(
+                    f"{self.base_url} does not answer yet ({why}); trying again in {wait:.1f} s "
+                    f"(try {last.attempts + 1} of at most {self._max_attempts})"
+                )
+
+        http = self.http
+        final = await self.caller.send(
+            lambda: http.request("GET", PHONE_NUMBERS, params={"limit": 1}), on_retry=said
+        )
+        self.judge_listing(final)
 
     def judge_listing(self, final: Final) -> None:
         """Judge the first answer of a listing as the run's first contact with the API.

@@ -209,7 +209,11 @@ class _Runner:
         api = None
         if options is not None:
             api = CartesiaApi(
-                options, control=control, recorder=self.metrics, transport=self.transport
+                options,
+                control=control,
+                recorder=self.metrics,
+                transport=self.transport,
+                log=None if self.command.output.quiet else self._say,
             )
         try:
             with stop_on_signals(control):
@@ -274,6 +278,10 @@ class _Runner:
                 self._emit(outcome.row, outcome)
         finally:
             self.progress.close()
+
+    def _say(self, line: str) -> None:
+        """Print a line of news before the rows (the bar, which would hold it, is not up yet)."""
+        print(line, file=self.stream, flush=True)
 
     def _publish(self) -> None:
         """Replace the report with the journal's rows: a CSV, or an ``.xlsx`` workbook."""

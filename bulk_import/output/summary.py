@@ -142,12 +142,13 @@ def _meaning(code: int) -> str:
 
 def render(summary: Summary, *, elapsed_s: float) -> str:
     """Return the one-screen summary printed at the end of a command."""
-    rate = f", {summary.total / elapsed_s:.0f} rows/s" if elapsed_s > 0 and summary.requests else ""
+    sent = summary.requests and summary.total
+    rate = f", {summary.total / elapsed_s:.0f} rows/s" if elapsed_s > 0 and sent else ""
     lines = [
         f"{summary.command}: {_n(summary.total, 'row')} in {elapsed_s:.1f} s{rate}, "
         f"{_n(summary.requests, 'request')}"
     ]
-    if summary.concurrency and summary.requests:
+    if summary.concurrency and sent:
         c = summary.concurrency
         found = f"{c['min']}-{c['max']}" if c["min"] != c["max"] else str(c["max"])
         lines[0] += f", limit {found} of --concurrency {c['ceiling']}"
