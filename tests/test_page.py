@@ -33,7 +33,7 @@ from bulk_import.errors import UsageError
 from bulk_import.metrics import RunMetrics
 from bulk_import.models import REPORT_COLUMNS, Status
 from bulk_import.output.aggregate import report_facts, series
-from bulk_import.output.atomic import private_replacement
+from bulk_import.output.files import private_replacement
 from bulk_import.output.page import render_page, write_page
 from bulk_import.sandbox import DEFAULT_API_KEY, Faults, RunningSandbox
 

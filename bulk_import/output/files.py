@@ -13,8 +13,11 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
+
+from bulk_import.errors import UsageError
 
 #: ``-`` as an output path: standard output (as ``-`` as INPUT is standard input).
 STDOUT = Path("-")
@@ -82,6 +85,39 @@ def write_json(path: Path, data: object) -> None:
         to_stdout(text.encode())
     else:
         write_private_text(path, text)
+
+
+@contextlib.contextmanager
+def private_replacement(path: Path, *, what: str) -> Iterator[Path]:
+    """Yield a new 0600 temporary file's path beside ``path``; move it over ``path`` on success.
+
+    For writers that want a path rather than a file (a workbook library, a text writer). On an
+    exception the temporary file is removed and ``path`` is left as it was. An ``OSError`` (no
+    such folder, no space, permission) becomes one :class:`UsageError` line naming ``what``
+    (``"run page"``, ``"workbook"``) and the path.
+    """
+    try:
+        tmp, tmp_path = open_private(path)
+    except OSError as exc:
+        raise _cannot_write(what, path, exc) from None
+    tmp.close()  # 0600 stays with the inode, for a writer that reopens the file by name
+    try:
+        yield tmp_path
+        with tmp_path.open("rb+") as written:
+            replace_with(written, tmp_path, path)
+    except OSError as exc:
+        tmp_path.unlink(missing_ok=True)
+        raise _cannot_write(what, path, exc) from None
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+
+
+def _cannot_write(what: str, path: Path, exc: OSError) -> UsageError:
+    reason = exc.strerror or str(exc)
+    return UsageError(
+        f"cannot write the {what} {path}: {reason}; pass a path in a folder you can write to"
+    )
 
 
 def remove_stale_temporaries(path: Path) -> None:

@@ -18,21 +18,13 @@ from typing import Final
 
 from bulk_import.errors import InputError
 from bulk_import.metrics import RunMetrics
-from bulk_import.models import Status
+from bulk_import.models import Exit, Status
 from bulk_import.output import markup
 from bulk_import.output.aggregate import ReportFacts, Series, report_facts, series
-from bulk_import.output.atomic import private_replacement
 from bulk_import.output.charts import Line, Segment, level_bars, line_chart, number, stacked_bar
+from bulk_import.output.files import private_replacement
 from bulk_import.output.style import CSS, STATUS_CSS
 
-#: What each exit code means, for a summary that does not say (SPEC "Output and exit codes").
-EXIT_MEANINGS: Final = {
-    0: "every row is ok",
-    1: "finished; some rows need attention",
-    2: "bad usage or unusable input: nothing was sent",
-    3: "the run was stopped early",
-    130: "interrupted: nothing new was sent after the signal",
-}
 STATUS_MEANINGS: Final = {
     "imported": "201: imported",
     "already_imported": "409: already in the account (agent not checked: reconcile checks it)",
@@ -51,6 +43,14 @@ STATUS_MEANINGS: Final = {
 }
 # An option with one of these names would hold a secret: its value is never shown.
 _SECRET_NAME = re.compile(r"(^|_)(api_key|key|secret|token|password|auth_token)$", re.IGNORECASE)
+
+
+def _exit_meaning(code: int) -> str:
+    """Return what an exit code means, from the one table (models.Exit)."""
+    try:
+        return Exit(code).meaning
+    except ValueError:
+        return ""
 
 
 def write_page(
@@ -78,7 +78,7 @@ def render_page(
     """Return the run page's HTML."""
     facts, report_note = _facts(report)
     code = markup.int_of(summary.get("exit_code"))
-    meaning = markup.text(summary.get("exit_meaning")) or EXIT_MEANINGS.get(code, "")
+    meaning = markup.text(summary.get("exit_meaning")) or _exit_meaning(code)
     command = markup.text(summary.get("command")) or "command"
     source = markup.text(summary.get("input"))
     title = f"bulk-import {command} {source}".strip()
@@ -352,7 +352,7 @@ def _answers(summary: Mapping[str, object], metrics: RunMetrics | None) -> str:
 
 def _run_facts(summary: Mapping[str, object], report: Path | None) -> str:
     code = markup.int_of(summary.get("exit_code"))
-    meaning = markup.text(summary.get("exit_meaning")) or EXIT_MEANINGS.get(code, "")
+    meaning = markup.text(summary.get("exit_meaning")) or _exit_meaning(code)
     seconds = markup.float_of(summary.get("duration_s"))
     facts = {
         "command": markup.text(summary.get("command")),

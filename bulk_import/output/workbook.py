@@ -24,7 +24,7 @@ from bulk_import.cells import neutralise, unneutralise
 from bulk_import.errors import InputError, UsageError
 from bulk_import.models import REPORT_COLUMNS
 from bulk_import.output.aggregate import read_report_frame
-from bulk_import.output.atomic import private_replacement
+from bulk_import.output.files import private_replacement
 
 REPORT_SHEET: Final = "Report"
 SUMMARY_SHEET: Final = "Summary"
