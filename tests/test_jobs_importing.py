@@ -120,20 +120,20 @@ def test_happy_path_imports_every_row_once(run: Run) -> None:
         assert stored[number]["agent"]["id"] == "agent_sandbox"
     assert run.sandbox.state.post_counts == Counter(dict.fromkeys(given, 1))
     stats = run.sandbox.state.stats()
-    # One GET checked the key and the base URL before the first row.
-    assert stats["by_status"] == {"201": 30, "200": 1}
-    assert stats["by_method"] == {"POST": 30, "GET": 1}
-    assert summary.requests == 31
+    # Two GETs before the first row: the key and the base URL, then the providers list.
+    assert stats["by_status"] == {"201": 30, "200": 2}
+    assert stats["by_method"] == {"POST": 30, "GET": 2}
+    assert summary.requests == 32
     assert summary.counts == {"imported": 30}
     data = json.loads(run.summary_json.read_text())
     assert (data["command"], data["total"], data["requests"], data["exit_code"]) == (
         "run",
         30,
-        31,
+        32,
         0,
     )
     assert data["counts"] == {"imported": 30}
-    assert data["http"] == {"200": 1, "201": 30}
+    assert data["http"] == {"200": 2, "201": 30}
     assert data["options"]["concurrency"] == 4
     assert "api_key" not in data["options"]
     assert data["version"]
@@ -207,7 +207,8 @@ def test_rate_limited_api_every_row_ends_ok(tmp_path: Path) -> None:
     assert limited > 0
     attempts = sum(int(line["attempts"]) for line in lines)
     assert attempts + stats["by_method"]["GET"] == summary.requests == stats["requests"]
-    assert attempts == 60 + stats["by_status"]["429"] - (stats["by_method"]["GET"] - 1)
+    # The 429s went to the POSTs but for the GETs' retries (each GET ends in one 200).
+    assert attempts == 60 + stats["by_status"]["429"] - (stats["by_method"]["GET"] - 2)
 
 
 def test_wrong_key_stops_before_the_first_row(tmp_path: Path) -> None:
@@ -230,11 +231,13 @@ def test_wrong_key_stops_before_the_first_row(tmp_path: Path) -> None:
     assert (data["total"], data["counts"]) == (0, {})
 
 
-def test_unknown_provider_stops_at_the_failure_limit(run: Run) -> None:
-    """404 on every row stops at --max-consecutive-failures, exit 3, the rows after unsent."""
+def test_unknown_agent_stops_at_the_failure_limit(run: Run) -> None:
+    """An agent no call can check: 404 on every row stops at --max-consecutive-failures."""
     write_input(run.source, numbers(50))
     summary = run(
-        inputs=InputOptions(provider_id="prov_nobody"), concurrency=4, max_consecutive_failures=5
+        inputs=InputOptions(provider_id="prov_sandbox", agent_id="agent_nobody"),
+        concurrency=4,
+        max_consecutive_failures=5,
     )
     assert summary.exit_code == 3
     requests = run.sandbox.state.stats()["by_method"]["POST"]
@@ -246,7 +249,7 @@ def test_unknown_provider_stops_at_the_failure_limit(run: Run) -> None:
     assert len(failed) == requests
     assert len(failed) + len(not_sent) == 50
     assert max(failed) < min(not_sent)
-    assert all("provider not found" in line["error"] for line in lines[: len(failed)])
+    assert all("agent not found" in line["error"] for line in lines[: len(failed)])
     assert "5 rows failed in a row" in summary.stopped
 
 
@@ -291,7 +294,7 @@ def test_rate_cap_is_applied(run: Run) -> None:
     summary = run(concurrency=8, rate=50.0)
     elapsed = time.monotonic() - started
     assert summary.exit_code == 0
-    assert run.sandbox.state.stats()["by_method"] == {"GET": 1, "POST": 26}
+    assert run.sandbox.state.stats()["by_method"] == {"GET": 2, "POST": 26}
     assert 0.45 <= elapsed < 5
 
 
@@ -326,7 +329,7 @@ def test_resume_keeps_done_rows_and_redoes_the_rest(run: Run) -> None:
     assert by_row[5]["status"] == "already_imported"  # kept as it was
     assert summary.counts == {"imported": 7, "already_imported": 3}
     assert summary.total == len(lines)
-    assert summary.requests == 3  # the check before the first row, and two POSTs
+    assert summary.requests == 4  # the key's check, the providers list, and two POSTs
 
 
 def test_resume_refuses_the_report_of_another_input(run: Run) -> None:
@@ -360,7 +363,7 @@ def test_resume_accepts_the_same_number_written_another_way(run: Run) -> None:
     write_input(run.source, retyped)
     summary = run(resume=True)
     assert summary.exit_code == 0
-    assert run.sandbox.state.stats()["by_method"] == {"GET": 2, "POST": 3}  # no POST again
+    assert run.sandbox.state.stats()["by_method"] == {"GET": 4, "POST": 3}  # no POST again
     assert statuses(run.lines()) == {"imported": 3}
 
 

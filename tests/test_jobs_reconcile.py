@@ -78,7 +78,7 @@ def test_reconcile_apply_fixes_and_never_deletes(tmp_path: Path, drifted: Runnin
     )
     assert summary.exit_code == 0
     assert summary.counts == {"in_sync": 237, "patched": 3, "imported": 5, "extra": 10}
-    assert summary.requests == 3 + 3 + 5  # list pages + one call per fix
+    assert summary.requests == 3 + 1 + 3 + 5  # list pages, providers, one call per fix
     assert drifted.state.stats()["stored"] == 255  # nothing deleted
     assert drifted.state.get(us_number(50))["agent"]["id"] == "agent_sandbox"  # type: ignore[index]
     final = reconcile(

@@ -40,7 +40,6 @@ from bulk_import.output.files import is_stdout, to_stdout
 from bulk_import.output.progress import Progress
 from bulk_import.output.report import Journal
 from bulk_import.output.summary import as_json, exit_code
-from bulk_import.output.workbook import write_workbook
 
 
 class Job(Protocol):
@@ -294,6 +293,9 @@ class _Runner:
                 to_stdout(sorted_csv.read_bytes())
 
         elif report.suffix.lower() == ".xlsx":
+            # pandas and XlsxWriter are imported only for a workbook (half a second at start-up).
+            from bulk_import.output.workbook import write_workbook
+
             facts = as_json(self.summary)
 
             def convert(sorted_csv: Path) -> None:

@@ -13,7 +13,6 @@ from bulk_import.config import OutputOptions
 from bulk_import.errors import BulkImportError
 from bulk_import.metrics import RunMetrics
 from bulk_import.models import Summary
-from bulk_import.output.page import write_page
 from bulk_import.output.summary import as_json, quiet_line, render, write_summary
 
 
@@ -31,6 +30,9 @@ def close_output(
     ``printed`` is False when the caller prints an error line itself (exit 2, a bug).
     """
     if output.html is not None:
+        # pandas is imported only when a page is asked for: it costs half a second at start-up.
+        from bulk_import.output.page import write_page
+
         report = Path(summary.report) if summary.report_written else None
         try:
             write_page(

@@ -16,7 +16,6 @@ from pathlib import Path
 from bulk_import.errors import InputError
 from bulk_import.models import REPORT_COLUMNS, Status
 from bulk_import.output.report import journal_path
-from bulk_import.output.workbook import read_workbook
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +56,8 @@ def read_report(path: Path) -> list[ReportLine]:
     status or with the wrong number of cells are dropped: their rows are processed again.
     """
     if path.suffix.lower() == ".xlsx":
+        from bulk_import.output.workbook import read_workbook  # pandas: only for a workbook
+
         rows = read_workbook(path)
         return list(_lines(path, iter(rows)))
     try:
