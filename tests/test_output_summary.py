@@ -229,3 +229,12 @@ def test_retry_patch_hints_only_at_the_rows_it_patches() -> None:
         "1 agent_mismatch: agent not assigned yet: run "
         "`bulk-import retry-patch in.report.csv` again",
     ]
+
+
+def test_the_rate_counts_rows_done_not_rows_a_stop_left_unsent() -> None:
+    """After Ctrl-C the rate is rows finished per second, not rows listed as not_attempted."""
+    s = summary(imported=20, not_attempted=980)
+    s.requests = 22
+    assert render(s, elapsed_s=2.0).splitlines()[0] == (
+        "run: 1000 rows in 2.0 s, 10 rows/s, 22 requests"
+    )

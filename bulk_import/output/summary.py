@@ -142,8 +142,10 @@ def _meaning(code: int) -> str:
 
 def render(summary: Summary, *, elapsed_s: float) -> str:
     """Return the one-screen summary printed at the end of a command."""
-    sent = summary.requests and summary.total
-    rate = f", {summary.total / elapsed_s:.0f} rows/s" if elapsed_s > 0 and sent else ""
+    # The rate of rows really done: not the ones a stopped run lists as never sent.
+    done = summary.total - summary.counts.get(Status.NOT_ATTEMPTED.value, 0)
+    sent = summary.requests and done
+    rate = f", {done / elapsed_s:.0f} rows/s" if elapsed_s > 0 and sent else ""
     lines = [
         f"{summary.command}: {_n(summary.total, 'row')} in {elapsed_s:.1f} s{rate}, "
         f"{_n(summary.requests, 'request')}"
