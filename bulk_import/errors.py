@@ -1,13 +1,15 @@
-"""The exceptions bulk-import raises, in one place.
+"""The exceptions a person meets: each is one line on stderr and exit 2, never a traceback.
 
 ::
 
-    BulkImportError            anything the tool reports as one line, never a traceback
+    BulkImportError            anything the tool reports as one line
     ├── UsageError             bad options or environment (no API key, bad base URL): exit 2
     └── InputError             the input cannot be used (missing, empty, no number column): exit 2
 
-Stops during a run (401/403, too many failures, Ctrl-C) are not exceptions: they end the run with
-every row accounted for, and the summary carries the exit code (3 or 130).
+Stops during a run (401/403, an unreachable API, too many failures, Ctrl-C) are not exceptions:
+they end the run with every row accounted for, and the summary carries the exit code (3 or 130).
+A few exceptions stay inside the module that raises them and never reach a person as such
+(``api.retry.RetryableAnswer``, ``api.listing.ListingError``, the sandbox's rejections).
 """
 
 from __future__ import annotations

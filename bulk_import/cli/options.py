@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import click
 
 from bulk_import import config as cfg
-from bulk_import.api.http import check_base_url
 from bulk_import.cli.help import API, INPUT, OUTPUT, GroupedOption
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions, Secret
 from bulk_import.errors import UsageError
@@ -196,11 +195,11 @@ def read_api_key(key_file: str | None) -> Secret:
 
 def make_api_options(params: dict[str, Any]) -> ApiOptions:
     """Build :class:`ApiOptions` from the CLI's parameters; the key is read last."""
-    base_url = check_base_url(params.get("base_url") or cfg.DEFAULT_BASE_URL)
+    # The base URL is checked once, by the API layer that will use it (api.http.check_base_url).
     return ApiOptions(
         api_key=read_api_key(params.get("api_key_file")),
         **_drop_none(
-            base_url=base_url,
+            base_url=params.get("base_url"),
             api_version=params.get("api_version"),
             concurrency=params.get("concurrency"),
             rate=params.get("rate"),
