@@ -31,17 +31,17 @@ SMALL = 1100
 pytestmark = pytest.mark.usefixtures("fast_retries")
 
 
-def twilio(sandbox: RunningSandbox, **kw: object) -> TwilioOptions:
-    """Return the options of the stand-in's account, with its API key."""
+def twilio(sandbox: RunningSandbox, *, secret: str = API_KEY_SECRET) -> TwilioOptions:
+    """Return the options of the stand-in's account, with its API key (``secret``: its secret)."""
     credentials = TwilioCredentials(
         Secret(API_KEY_SID),
-        Secret(str(kw.pop("secret", API_KEY_SECRET))),
+        Secret(secret),
         kind="API key",
         origin="TWILIO_API_KEY and TWILIO_API_SECRET",
     )
     return TwilioOptions(
-        account_sid=ACCOUNT_SID, credentials=credentials, base_url=sandbox.base_url, **kw
-    )  # type: ignore[arg-type]
+        account_sid=ACCOUNT_SID, credentials=credentials, base_url=sandbox.base_url
+    )
 
 
 def buy(sandbox: RunningSandbox, number: str, name: str | None = None) -> None:
@@ -168,7 +168,7 @@ def test_resume_keeps_what_was_imported_and_sends_only_the_new_number(
     """--resume on twilio: keeps the done rows; a number bought since is the only POST."""
     report = tmp_path / "run.report.csv"
 
-    def go(**kw: bool) -> tuple[int, dict[str, int], int]:
+    def go(*, resume: bool = False) -> tuple[int, dict[str, int], int]:
         before = small.state.stats()["by_method"].get("POST", 0)
         summary = run(
             source=SOURCE,
@@ -176,7 +176,7 @@ def test_resume_keeps_what_was_imported_and_sends_only_the_new_number(
             api=api_options(small.base_url),
             output=output_options(report),
             twilio=twilio(small),
-            **kw,
+            resume=resume,
         )
         posts = small.state.stats()["by_method"].get("POST", 0) - before
         return summary.exit_code, summary.counts, posts
