@@ -29,8 +29,6 @@ _NONE: Final = (
     "set TWILIO_API_KEY and TWILIO_API_SECRET (an API key, as Twilio advises), or "
     "TWILIO_AUTH_TOKEN, or pass --twilio-credentials-file PATH (KEY:SECRET or the auth token)"
 )
-#: The options only a twilio: INPUT uses.
-_OPTIONS: Final = (("twilio_base_url", "--twilio-base-url"),)
 
 
 def make_twilio_options(
@@ -49,9 +47,8 @@ def make_twilio_options(
             raise UsageError(
                 f"--twilio-credentials-file is for a twilio: INPUT, not {source!r}; drop it"
             )
-        for name, option in _OPTIONS:
-            if _typed(name):
-                raise UsageError(f"{option} is for a twilio: INPUT, not {source!r}; drop it")
+        if _typed("twilio_base_url"):  # TWILIO_BASE_URL in the environment is fine
+            raise UsageError(f"--twilio-base-url is for a twilio: INPUT, not {source!r}; drop it")
         return None
     base_url = check_base_url(
         params.get("twilio_base_url") or cfg.DEFAULT_TWILIO_BASE_URL,
@@ -75,10 +72,8 @@ def listed_account(source: str) -> str | None:
 
 def _typed(name: str) -> bool:
     """Say whether an option was given on the command line (not by its env variable)."""
-    context = click.get_current_context(silent=True)
-    if context is None:
-        return False
-    return context.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+    source = click.get_current_context().get_parameter_source(name)
+    return source is click.core.ParameterSource.COMMANDLINE
 
 
 def read_twilio_credentials(
