@@ -19,10 +19,11 @@ DEFAULT_MAX_CONSECUTIVE_FAILURES = 25
 DEFAULT_REGION = "us1"
 DEFAULT_COUNTRY = "US"
 DEFAULT_LABEL = "{number}"
+DEFAULT_TWILIO_BASE_URL = "https://api.twilio.com"
 
 
 class Secret:
-    """Hold a secret (the API key) so that printing, logging or repr never shows it."""
+    """Hold a secret (an API key, a Twilio credential) so that no print, log or repr shows it."""
 
     __slots__ = ("_value",)
 
@@ -103,3 +104,48 @@ class OutputOptions:
     debug: bool = False
     #: The command line's words after ``bulk-import``: the summary's next steps repeat them.
     invocation: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioCredentials:
+    """Hold the HTTP Basic credentials for Twilio, and say which kind and from where.
+
+    ``user`` is the API key SID (``SK...``) or an account SID; ``password`` the key's secret
+    or the account's auth token. Both are secrets to the repr; ``kind`` ("API key" or "auth
+    token") and ``origin`` (the variables or the file they came from) are what messages name.
+    """
+
+    user: Secret
+    password: Secret
+    kind: str
+    origin: str
+
+    def __repr__(self) -> str:
+        return f"TwilioCredentials(kind={self.kind!r}, origin={self.origin!r})"
+
+    def describe(self) -> str:
+        """Name the credential for a message, never its value: ``the API key from ...``."""
+        return f"the {self.kind} from {self.origin}"
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioOptions:
+    """Say which Twilio account a ``twilio:`` INPUT lists, where, with which credentials.
+
+    ``max_attempts`` and ``timeout`` are the run's own (``--max-attempts``, ``--timeout``), so
+    the listing is retried as the Cartesia calls are.
+    """
+
+    account_sid: str
+    credentials: TwilioCredentials
+    base_url: str = DEFAULT_TWILIO_BASE_URL
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    timeout: float = DEFAULT_TIMEOUT
+
+    def shown(self) -> dict[str, object]:
+        """Return the options as the summary shows them: the credential named, never its value."""
+        return {
+            "twilio_account": self.account_sid,
+            "twilio_base_url": self.base_url,
+            "twilio_credentials": self.credentials.describe(),
+        }

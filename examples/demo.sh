@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # The whole story against the local sandbox: import a Twilio export (with faults and a few
-# webhook failures), finish the webhook failures, let the account drift, reconcile it.
+# webhook failures), finish the webhook failures, let the account drift, reconcile it; then
+# read a Twilio account straight from Twilio's API (the sandbox's Twilio stand-in): validate,
+# import, a number is bought in the console, the nightly reconcile finds it and imports it.
 # Run it with `make demo`, which puts bulk-import on PATH.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 work=${DEMO_DIR:-.demo}
 rm -rf "$work" && mkdir -p "$work"
 export CARTESIA_API_KEY=sk_car_sandbox   # the sandbox's own key; never a real one here
+# The Twilio stand-in's own account and API key (printed by the sandbox); never real ones here.
+export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000
+export TWILIO_API_KEY=SK00000000000000000000000000000000 TWILIO_API_SECRET=sandbox_secret
+unset TWILIO_AUTH_TOKEN
 
 bulk-import sandbox --port 0 --faults "$here/demo-faults.json" --seed 7 > "$work/sandbox.log" 2>&1 &
 sandbox=$!
@@ -17,7 +23,7 @@ for _ in $(seq 100); do
   sleep 0.1
 done
 [ -n "${url:-}" ] || { echo "the sandbox did not start:"; cat "$work/sandbox.log"; exit 1; }
-export CARTESIA_BASE_URL=$url
+export CARTESIA_BASE_URL=$url TWILIO_BASE_URL=$url
 report="$work/twilio-export.report.csv"
 fail=0
 
@@ -56,6 +62,30 @@ step 0 "7. a final reconcile is in sync" -- \
   bulk-import reconcile "$here/twilio-export.csv" --agent-id agent_sandbox --report "$work/reconcile.report.csv"
 step 0 "8. an ops one-off: a hand-typed Excel sheet (numbers typed as numbers)" -- \
   bulk-import run "$here/ops-sheet.xlsx" --report "$work/ops-sheet.report.csv"
+
+echo
+echo "== straight from Twilio: account $TWILIO_ACCOUNT_SID in the stand-in (1,200 numbers, a 429 on page 2)"
+twilio_report="$work/twilio-$TWILIO_ACCOUNT_SID.report.csv"
+step 0 "9. validate twilio: lists the account (no Cartesia key needed)" -- \
+  env -u CARTESIA_API_KEY bulk-import validate twilio: --report "$work/twilio-validate.report.csv"
+step 0 "10. migrate the account straight from Twilio" -- \
+  bulk-import run twilio: --agent-id agent_sandbox --concurrency 16 --report "$twilio_report"
+printf '\n== 11. a number is bought in the Twilio console\n'
+python - "$url" <<'PY' || fail=1
+import json, os, sys, urllib.request
+request = urllib.request.Request(
+    sys.argv[1] + "/_sandbox/twilio/numbers",
+    data=json.dumps({"phone_number": "+13105550142", "friendly_name": "LA support"}).encode(),
+    headers={"Authorization": "Bearer " + os.environ["CARTESIA_API_KEY"],
+             "Content-Type": "application/json"},
+)
+with urllib.request.urlopen(request, timeout=10) as answer:
+    print(f"   bought {json.load(answer)['phone_number']} (LA support)")
+PY
+step 1 "12. the nightly reconcile against the live account sees it missing" -- \
+  bulk-import reconcile twilio: --agent-id agent_sandbox --report "$work/twilio-reconcile.report.csv"
+step 0 "13. reconcile twilio: --apply imports it (the numbers not in Twilio are extra, never deleted)" -- \
+  bulk-import reconcile twilio: --agent-id agent_sandbox --apply --report "$work/twilio-reconcile.report.csv"
 
 echo
 echo "reports are in $work/"

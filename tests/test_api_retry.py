@@ -98,3 +98,16 @@ def test_test_mode_scales_every_wait() -> None:
         retry.set_testing(False)
     assert not retry.is_testing()
     assert waits(policy, RetryableAnswer(429, 30.0), 1) == [30.0]
+
+
+def test_a_429_at_the_floor_waits_at_least_the_backoff() -> None:
+    """At one request in flight, a 429 asking 0 s still waits the jittered backoff."""
+    policy = RetryPolicy(max_attempts=12)
+    failure = RetryableAnswer(429, 0.0)
+    waits = []
+    for _ in range(200):
+        state = policy.new_state()
+        waits.append(policy.next_wait(state, failure, counted=6, tries=6, at_floor=True) or 0.0)
+    assert max(waits) > 1.0  # the backoff after six tries reaches up to 16 s
+    state = policy.new_state()
+    assert policy.next_wait(state, failure, counted=6, tries=6, at_floor=False) == 0.0

@@ -252,7 +252,8 @@ def test_sigkill_at_ten_seeded_points_during_retry_patch_then_again(tmp_path: Pa
     patches = patched_ids(instrument)
     again = {i: patches[i] - c for i, c in done_at.items() if patches[i] != c}
     assert not again, f"numbers PATCHed again after the report said patched: {again}"
-    assert max(patches.values()) <= 2  # a PATCH in flight at a kill is sent again, once
+    # A PATCH is sent again only when it was in flight at a kill: at most --concurrency a kill.
+    assert sum(patches.values()) - PATCH_ROWS <= KILLS * 16
     summary = json.loads((tmp_path / "p.json").read_text())
     assert (summary["total"], summary["counts"]) == (PATCH_ROWS, {"patched": PATCH_ROWS})
     print_figures(

@@ -112,11 +112,14 @@ class Caller:
                 last = Final(response, "", tries)
             # A 429 while the limiter can still come down is the limiter's signal, not the row's
             # failure: it does not use up one of the row's --max-attempts.
-            if not (status == 429 and not limiter.at_floor):
+            floor = limiter.at_floor
+            if not (status == 429 and not floor):
                 counted += 1
             if state is None:
                 state = self.policy.new_state()
-            wait = self.policy.next_wait(state, failure, counted=counted, tries=tries)
+            wait = self.policy.next_wait(
+                state, failure, counted=counted, tries=tries, at_floor=floor
+            )
             if wait is None or control.stopping:
                 return last
             if on_retry is not None:

@@ -131,11 +131,20 @@ class RetryPolicy:
         return tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
 
     def next_wait(
-        self, state: tenacity.RetryCallState, failure: BaseException, *, counted: int, tries: int
+        self,
+        state: tenacity.RetryCallState,
+        failure: BaseException,
+        *,
+        counted: int,
+        tries: int,
+        at_floor: bool = False,
     ) -> float | None:
         """Return the wait before the next try, or ``None`` to give up.
 
         ``counted`` is the tries that count against ``--max-attempts``; ``tries`` all of them.
+        ``at_floor``: the limiter is at one request in flight and the server still refuses, so
+        a 429 waits at least the backoff whatever it asks (a ``Retry-After: 0`` would otherwise
+        have one request hammer a rate limit the limiter can no longer slow down).
         """
         state.attempt_number = max(counted, 1)
         state.outcome = None
@@ -145,4 +154,6 @@ class RetryPolicy:
         if counted and self._stop(state):
             return None
         wait = float(self._wait(state))
+        if at_floor and isinstance(failure, RetryableAnswer) and failure.status == 429:
+            wait = max(wait, float(BACKOFF(state)))
         return wait * _TESTING.wait_scale if _TESTING.on else wait

@@ -26,7 +26,8 @@ from bulk_import.cli.options import (
     output_option,
     output_options,
 )
-from bulk_import.config import OutputOptions
+from bulk_import.cli.twilio import listed_account, make_twilio_options
+from bulk_import.config import InputOptions, OutputOptions, TwilioOptions
 from bulk_import.errors import BulkImportError, UsageError
 from bulk_import.models import Exit, Summary, utc_now
 from bulk_import.output.closing import close_output
@@ -37,7 +38,8 @@ Call = Callable[[], Summary]
 def _refused_before_start(name: str, params: dict[str, Any], exc: BulkImportError) -> None:
     """Write ``--summary-json`` and ``--html`` for a command refused before it started (exit 2)."""
     source = str(params.get("input") or params.get("report_in") or "")
-    report = params.get("report") or (default_report(source) if source else Path(""))
+    default = default_report(source, account_sid=listed_account(source)) if source else Path("")
+    report = params.get("report") or default
     summary = Summary(
         command=name,
         input=source,
@@ -98,6 +100,19 @@ def command(name: str) -> Callable[[Callable[..., Call]], Callable[..., None]]:
     return decorate
 
 
+def _input_config(
+    params: dict[str, Any], source: str
+) -> tuple[InputOptions, TwilioOptions | None, OutputOptions]:
+    """Build the options of a command that reads INPUT (a twilio: INPUT's account, too)."""
+    inputs = make_input_options(params)
+    twilio = make_twilio_options(params, source)
+    account = twilio.account_sid if twilio else None
+    output = make_output_options(
+        params, default=default_report(source, account_sid=account), source=source
+    )
+    return inputs, twilio, output
+
+
 @click.group(
     cls=Main,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
@@ -123,13 +138,12 @@ def main() -> None:
 @output_options
 @command("validate")
 def validate(**params: Any) -> Call:
-    """Read and normalise INPUT only: no network, no API key. Status valid/invalid/duplicate."""
+    """Read and normalise INPUT only: no API key (twilio: lists Twilio). valid/invalid/duplicate."""
     from bulk_import.jobs.validate import validate as job
 
     source = params["input"]
-    inputs = make_input_options(params)
-    output = make_output_options(params, default=default_report(source), source=source)
-    return lambda: job(source=source, input_options=inputs, output=output)
+    inputs, twilio, output = _input_config(params, source)
+    return lambda: job(source=source, input_options=inputs, output=output, twilio=twilio)
 
 
 @main.command(
@@ -152,11 +166,12 @@ def run(**params: Any) -> Call:
     source = params["input"]
     if source == "-" and params.get("api_key_file") == "-":
         raise UsageError("INPUT and --api-key-file cannot both be '-' (stdin)")
-    inputs = make_input_options(params)
-    output = make_output_options(params, default=default_report(source), source=source)
+    inputs, twilio, output = _input_config(params, source)
     api = make_api_options(params)
     resume = bool(params.get("resume"))
-    return lambda: job(source=source, input_options=inputs, api=api, output=output, resume=resume)
+    return lambda: job(
+        source=source, input_options=inputs, api=api, output=output, resume=resume, twilio=twilio
+    )
 
 
 @main.command(
@@ -203,11 +218,12 @@ def reconcile(**params: Any) -> Call:
     from bulk_import.jobs.reconcile import reconcile as job
 
     source = params["input"]
-    inputs = make_input_options(params)
-    output = make_output_options(params, default=default_report(source), source=source)
+    inputs, twilio, output = _input_config(params, source)
     api = make_api_options(params)
     apply = bool(params.get("apply"))
-    return lambda: job(source=source, input_options=inputs, api=api, output=output, apply=apply)
+    return lambda: job(
+        source=source, input_options=inputs, api=api, output=output, apply=apply, twilio=twilio
+    )
 
 
 @main.command(

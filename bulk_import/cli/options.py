@@ -106,6 +106,18 @@ input_options = _compose(
         f"[default: {cfg.DEFAULT_REGION}].",
     ),
     input_option("--agent-id", help="Agent for rows that name none."),
+    input_option(
+        "--twilio-base-url",
+        envvar="TWILIO_BASE_URL",
+        help="Twilio's API for a twilio: INPUT (env TWILIO_BASE_URL) "
+        f"[default: {cfg.DEFAULT_TWILIO_BASE_URL}].",
+    ),
+    input_option(
+        "--twilio-credentials-file",
+        type=click.Path(dir_okay=False),
+        help="Read Twilio's KEY:SECRET (or the auth token) from this file instead of env "
+        "TWILIO_API_KEY/TWILIO_API_SECRET or TWILIO_AUTH_TOKEN.",
+    ),
 )
 
 api_options = _compose(
@@ -260,8 +272,14 @@ def invocation(ctx: click.Context) -> tuple[str, ...]:
     return tuple(words)
 
 
-def default_report(source: str) -> Path:
-    """Return the default report path: ``<input stem>.report.csv`` in the current directory."""
+def default_report(source: str, *, account_sid: str | None = None) -> Path:
+    """Return the default report path: ``<input stem>.report.csv`` in the current directory.
+
+    A ``twilio:`` INPUT's is ``twilio-<AccountSid>.report.csv`` (``account_sid``: the account
+    it lists).
+    """
+    if account_sid is not None:
+        return Path(f"twilio-{account_sid}.report.csv")
     stem = "stdin" if source == "-" else Path(source).stem
     return Path(f"{stem}.report.csv")
 

@@ -82,6 +82,8 @@ class Work:
     flush_every_s: float = 0.0
     #: Worker tasks (1 for a job that sends nothing).
     workers: int = 1
+    #: HTTP requests opening the input sent already (a ``twilio:`` listing), for the summary.
+    requests: int = 0
 
 
 Prepare = Callable[[], tuple[Job, Work]]
@@ -224,9 +226,10 @@ class _Runner:
                 await self._rows(control, api)
         finally:
             summary = self.summary
+            summary.requests = self.work.requests
             if api is not None:
                 await api.__aexit__()
-                summary.requests = api.counters.requests
+                summary.requests += api.counters.requests
                 summary.concurrency = api.limiter.snapshot()
             if self.metrics is not None:
                 summary.http = self.metrics.http_counts()

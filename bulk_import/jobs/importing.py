@@ -15,13 +15,14 @@ import httpx
 
 from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.providers import check_providers
-from bulk_import.config import ApiOptions, InputOptions, OutputOptions
+from bulk_import.config import ApiOptions, InputOptions, OutputOptions, TwilioOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
 from bulk_import.jobs.inputs import (
     check_same_input,
     kept_lines,
     normalised,
     open_source,
+    opening_news,
     providers_named,
     skip_kept,
 )
@@ -71,13 +72,17 @@ def run(
     resume: bool = False,
     stdin: BinaryIO | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    twilio: TwilioOptions | None = None,
 ) -> Summary:
-    """Import every row of ``source``; write the report; return the summary."""
+    """Import every row of ``source``; write the report; return the summary.
+
+    A ``twilio:`` INPUT is listed whole (``twilio``) before the key is checked or a row sent.
+    """
 
     def prepare() -> tuple[Job, Work]:
-        opened = open_source(source, input_options, stdin)
+        opened = open_source(source, input_options, stdin, twilio=twilio)
         report = output.report
-        news = []
+        news, requests = opening_news(opened)
         journal = has_journal(report)
         kept = kept_lines(recover(report, journal_only=not resume)) if resume or journal else {}
         if kept:
@@ -95,6 +100,7 @@ def run(
             base=[line.values() for line in kept.values()],
             news=news,
             workers=api.concurrency,
+            requests=requests,
         )
         return ImportJob(providers_named(opened, input_options)), work
 
@@ -103,7 +109,9 @@ def run(
         input=source,
         output=output,
         api=api,
-        options=options_in_force(input_options, api, output, resume=resume),
+        options=options_in_force(
+            input_options, api, output, resume=resume, **(twilio.shown() if twilio else {})
+        ),
         agent_id=input_options.agent_id or "",
     )
     return execute(command, prepare, transport=transport)

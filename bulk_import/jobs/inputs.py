@@ -3,7 +3,8 @@
 Shared by the jobs that read an INPUT (``validate``, ``run``, ``reconcile``): the source is
 opened (every reason to refuse it is raised here, before anything is sent or written), its rows
 are normalised, and for ``run`` the lines an earlier run finished are kept, after checking that
-they belong to this input.
+they belong to this input. A ``twilio:`` INPUT is listed whole here, through
+:mod:`bulk_import.api.twilio`, before any row goes anywhere.
 """
 
 from __future__ import annotations
@@ -12,22 +13,49 @@ import os
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from bulk_import.api.twilio import list_numbers
 from bulk_import.cells import unneutralise
-from bulk_import.config import InputOptions
-from bulk_import.errors import InputError
+from bulk_import.config import InputOptions, TwilioOptions
+from bulk_import.errors import InputError, UsageError
 from bulk_import.models import RESUME_KEEP, Provider, RawRow, Row
 from bulk_import.normalize import check_input_options, prepare, resolve_provider, to_e164
 from bulk_import.output.recovery import ReportLine
-from bulk_import.sources import InputSource, header_key, open_input
+from bulk_import.sources import Source, header_key, open_input
+from bulk_import.sources.twilio import TwilioSource, check_scheme, is_twilio, twilio_source
 
 #: Files this large have their numbers parsed on every core (a 1M-row CSV is about 40 MB).
 PARALLEL_FROM_BYTES = 4 * 1024 * 1024
 MAX_PARSE_WORKERS = 4
 
 
-def open_source(source: str, options: InputOptions, stdin: BinaryIO | None) -> InputSource:
-    """Check the input options, open INPUT; raise UsageError/InputError (exit 2) if unusable."""
+#: Input options that name a file's layout or provider, which a twilio: INPUT has its own of.
+_NOT_FOR_TWILIO = (
+    ("sheet", "--sheet"),
+    ("number_column", "--number-column"),
+    ("label_column", "--label-column"),
+    ("header_row", "--header-row"),
+    ("no_header", "--no-header"),
+    ("provider_id", "--provider-id"),
+    ("twilio_account_sid", "--twilio-account-sid"),
+)
+
+
+def open_source(
+    source: str,
+    options: InputOptions,
+    stdin: BinaryIO | None,
+    *,
+    twilio: TwilioOptions | None = None,
+) -> Source:
+    """Check the input options, open INPUT; raise UsageError/InputError (exit 2) if unusable.
+
+    A ``twilio:`` INPUT needs ``twilio`` (the account, where, the credentials): the account's
+    whole listing is read now, so that a listing that fails ends the command before any row.
+    """
     check_input_options(options)
+    if is_twilio(source):
+        return _open_twilio(options, twilio)
+    check_scheme(source)
     return open_input(
         source,
         sheet=options.sheet,
@@ -39,10 +67,39 @@ def open_source(source: str, options: InputOptions, stdin: BinaryIO | None) -> I
     )
 
 
+def _open_twilio(options: InputOptions, twilio: TwilioOptions | None) -> Source:
+    """List the account and return its numbers as a source; refuse options that do not apply."""
+    if twilio is None:
+        raise UsageError(
+            "a twilio: INPUT needs Twilio credentials: set TWILIO_API_KEY and TWILIO_API_SECRET, "
+            "or TWILIO_AUTH_TOKEN, or pass --twilio-credentials-file PATH"
+        )
+    for field, option in _NOT_FOR_TWILIO:
+        if getattr(options, field) not in (None, False):
+            raise UsageError(
+                f"{option} does not apply to a twilio: INPUT (each number is a row of its own, "
+                f"imported as twilio:<account_sid>:<region>); drop {option}"
+            )
+    listing = list_numbers(twilio)
+    return twilio_source(
+        account_sid=listing.account_sid,
+        numbers=listing.numbers,
+        pages=listing.pages,
+        requests=listing.requests,
+    )
+
+
+def opening_news(source: Source) -> tuple[list[str], int]:
+    """Return what opening INPUT is worth saying, and the HTTP requests it sent (twilio:)."""
+    if isinstance(source, TwilioSource):
+        return [source.news()], source.requests
+    return [], 0
+
+
 def parse_workers(source: str) -> int:
     """Return how many processes should parse numbers: all cores for a large file, else one."""
     try:
-        size = None if source == "-" else os.path.getsize(source)
+        size = None if source == "-" or is_twilio(source) else os.path.getsize(source)
     except OSError:  # pragma: no cover - open_input has just read it
         size = None
     if size is None or size < PARALLEL_FROM_BYTES:
@@ -60,7 +117,7 @@ def kept_lines(lines: list[ReportLine]) -> dict[int, ReportLine]:
 
 
 def check_same_input(
-    source: InputSource, kept: dict[int, ReportLine], *, region: str, where: str
+    source: Source, kept: dict[int, ReportLine], *, region: str, where: str
 ) -> None:
     """Refuse kept lines whose row holds another number in INPUT (another input's report).
 
@@ -86,12 +143,14 @@ def check_same_input(
 _PROVIDER_KEYS = frozenset({"providerid", "accountsid", "region", "provider"})
 
 
-def providers_named(source: InputSource, options: InputOptions) -> set[Provider]:
+def providers_named(source: Source, options: InputOptions) -> set[Provider]:
     """Return every provider the rows will be sent with: the options', and each row's own.
 
     The rows are read (as raw text, no phone-number parsing) only when the input has a
     provider column; a provider that cannot be used is left to the row (it is ``invalid``).
     """
+    if isinstance(source, TwilioSource):  # every row is the listed account's, in --region
+        return {Provider(account_sid=source.account_sid, region=options.region)}
     default = resolve_provider(RawRow(row=0, number=""), options)
     named = {default} if isinstance(default, Provider) else set()
     columns = {header_key(cell) for cell in getattr(source, "columns", ())}
@@ -115,6 +174,6 @@ def skip_kept(rows: Iterator[Row], kept: dict[int, ReportLine]) -> Iterator[Row]
             yield row
 
 
-def normalised(source: InputSource, options: InputOptions, *, workers: int = 1) -> Iterator[Row]:
+def normalised(source: Source, options: InputOptions, *, workers: int = 1) -> Iterator[Row]:
     """Return the source's rows, normalised (input errors are raised on the first row)."""
     return prepare(source, options, workers=workers)

@@ -18,9 +18,9 @@ import httpx
 from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.listing import Held, ListingError, list_account
 from bulk_import.api.providers import check_providers
-from bulk_import.config import ApiOptions, InputOptions, OutputOptions
+from bulk_import.config import ApiOptions, InputOptions, OutputOptions, TwilioOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
-from bulk_import.jobs.inputs import normalised, open_source, providers_named
+from bulk_import.jobs.inputs import normalised, open_source, opening_news, providers_named
 from bulk_import.models import Exit, Outcome, Provider, Row, Status, Summary
 
 
@@ -111,22 +111,33 @@ def reconcile(
     apply: bool = False,
     stdin: BinaryIO | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
+    twilio: TwilioOptions | None = None,
 ) -> Summary:
-    """Diff ``source`` against the account; with ``apply``, fix it; write the report."""
+    """Diff ``source`` against the account; with ``apply``, fix it; write the report.
+
+    A ``twilio:`` INPUT (``twilio``) is listed whole first: a half-read Twilio account is
+    never reconciled.
+    """
 
     def prepare() -> tuple[Job, Work]:
-        opened = open_source(source, input_options, stdin)
+        opened = open_source(source, input_options, stdin, twilio=twilio)
+        news, requests = opening_news(opened)
         providers = providers_named(opened, input_options) if apply else set()
         job = ReconcileJob(apply=apply, provider_id=input_options.provider_id, providers=providers)
         rows = job.watch(normalised(opened, input_options))
-        return job, Work(rows=rows, total=opened.count, workers=api.concurrency)
+        work = Work(
+            rows=rows, total=opened.count, workers=api.concurrency, news=news, requests=requests
+        )
+        return job, work
 
     command = Command(
         name="reconcile",
         input=source,
         output=output,
         api=api,
-        options=options_in_force(input_options, api, output, apply=apply),
+        options=options_in_force(
+            input_options, api, output, apply=apply, **(twilio.shown() if twilio else {})
+        ),
         agent_id=input_options.agent_id or "",
     )
     return execute(command, prepare, transport=transport)

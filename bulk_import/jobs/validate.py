@@ -6,9 +6,9 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from bulk_import.api.cartesia import CartesiaApi
-from bulk_import.config import InputOptions, OutputOptions
+from bulk_import.config import InputOptions, OutputOptions, TwilioOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
-from bulk_import.jobs.inputs import normalised, open_source, parse_workers
+from bulk_import.jobs.inputs import normalised, open_source, opening_news, parse_workers
 from bulk_import.models import Outcome, Row, Status, Summary
 
 #: validate flushes its journal at most this often: it sends nothing, so nothing can be lost.
@@ -44,14 +44,18 @@ def validate(
     input_options: InputOptions,
     output: OutputOptions,
     stdin: BinaryIO | None = None,
+    twilio: TwilioOptions | None = None,
 ) -> Summary:
-    """Read and normalise every row, write the report with valid/invalid/duplicate; no network.
+    """Read and normalise every row, write the report with valid/invalid/duplicate.
 
-    Ctrl-C or SIGTERM stops it with exit 130; the rows not checked yet are ``not_attempted``.
+    No network, and no Cartesia key, but for a ``twilio:`` INPUT, which is listed from Twilio
+    (``twilio``: the account and its credentials). Ctrl-C or SIGTERM stops it with exit 130;
+    the rows not checked yet are ``not_attempted``.
     """
 
     def prepare() -> tuple[Job, Work]:
-        opened = open_source(source, input_options, stdin)
+        opened = open_source(source, input_options, stdin, twilio=twilio)
+        news, requests = opening_news(opened)
 
         def rest(after: int) -> Iterator[Row]:
             # After a stop the rest is only listed, not parsed: the source reads again.
@@ -60,13 +64,20 @@ def validate(
                     yield Row(raw.row, raw.number.strip(), "", raw.label)
 
         rows = normalised(opened, input_options, workers=parse_workers(source))
-        work = Work(rows=rows, total=opened.count, rest=rest, flush_every_s=FLUSH_EVERY_S)
+        work = Work(
+            rows=rows,
+            total=opened.count,
+            rest=rest,
+            flush_every_s=FLUSH_EVERY_S,
+            news=news,
+            requests=requests,
+        )
         return ValidateJob(), work
 
     command = Command(
         name="validate",
         input=source,
         output=output,
-        options=options_in_force(input_options, output),
+        options=options_in_force(input_options, output, **(twilio.shown() if twilio else {})),
     )
     return execute(command, prepare)

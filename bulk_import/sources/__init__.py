@@ -1,4 +1,4 @@
-"""Turn an input file (CSV, TSV, TXT, XLSX, XLS, ODS or stdin) into rows of text.
+"""Turn an input (CSV, TSV, TXT, XLSX, XLS, ODS, stdin or ``twilio:``) into rows of text.
 
 A source yields :class:`~bulk_import.models.RawRow` (every cell as text, with the row number a
 person sees) and knows nothing of phone-number rules, the API or the report. Every cell comes
@@ -15,7 +15,9 @@ quote) comes out with :attr:`~bulk_import.models.RawRow.problem` set, never sile
 
 The modules, one job each: :mod:`.files` (paths, stdin, the choice of reader), :mod:`.text`
 (encoding, delimiter, csv records), :mod:`.sheets` (python-calamine), :mod:`.header` (the
-aliases and the mapping of columns), :mod:`.source` (:class:`InputSource` and the row loop).
+aliases and the mapping of columns), :mod:`.source` (:class:`InputSource` and the row loop),
+:mod:`.twilio` (what a ``twilio:`` INPUT names, and a listed account's numbers as rows; the
+listing itself is read by ``bulk_import.api.twilio``). Both kinds are a :class:`Source`.
 
 Why these libraries:
 
@@ -39,6 +41,10 @@ Why these libraries:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Protocol
+
+from bulk_import.models import RawRow
 from bulk_import.sources.files import ACCEPTED_EXTENSIONS, open_input
 from bulk_import.sources.header import (
     HEADER_SCAN_ROWS,
@@ -47,6 +53,30 @@ from bulk_import.sources.header import (
     header_key,
 )
 from bulk_import.sources.source import PROBLEM_EXTRA_CELLS, PROBLEM_SWALLOWED, InputSource
+from bulk_import.sources.twilio import TwilioSource
+
+
+class Source(Protocol):
+    """Say what the jobs use of an opened input: its name, its row count, its rows, close."""
+
+    @property
+    def name(self) -> str:
+        """Return the input's name for messages (a path, ``-``, ``twilio:AC...``)."""
+        ...  # pragma: no cover - a protocol
+
+    @property
+    def count(self) -> int:
+        """Return the number of data rows the input held when it was opened."""
+        ...  # pragma: no cover - a protocol
+
+    def __iter__(self) -> Iterator[RawRow]:
+        """Yield the data rows from the start, each time it is called."""
+        ...  # pragma: no cover - a protocol
+
+    def close(self) -> None:
+        """Release what the source holds."""
+        ...  # pragma: no cover - a protocol
+
 
 __all__ = [
     "ACCEPTED_EXTENSIONS",
@@ -56,6 +86,8 @@ __all__ = [
     "PROBLEM_EXTRA_CELLS",
     "PROBLEM_SWALLOWED",
     "InputSource",
+    "Source",
+    "TwilioSource",
     "header_key",
     "open_input",
 ]
