@@ -208,6 +208,11 @@ class _Runner:
             api = CartesiaApi(
                 options, control=control, recorder=self.metrics, transport=self.transport
             )
+            if self.command.output.debug:  # credentials masked: Route never shows them
+                print(
+                    f"bulk-import: debug: requests to {api.base_url} go {api.http.route}",
+                    file=self.stream,
+                )
         try:
             with stop_on_signals(control):
                 self.work.news.extend(await self.job.start(api))
