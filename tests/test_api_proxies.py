@@ -8,6 +8,7 @@ the failures no retry mends, told apart from the ones a retry can.
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import aiohttp
 import httpx
@@ -177,6 +178,40 @@ def test_the_client_takes_its_route_and_a_given_transport_goes_its_own_way(
         base_url="https://api.cartesia.ai", headers={}, timeout=1, connections=1, transport=mock
     )
     assert given.route is DIRECT
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (None, "No such file or directory"),
+        ("not a certificate\n", "no PEM certificate found in it"),
+    ],
+)
+def test_an_ssl_cert_file_that_holds_no_ca_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, content: str | None, reason: str
+) -> None:
+    """SSL_CERT_FILE missing or not PEM: exit 2 naming it, not an internal error."""
+    path = tmp_path / "ca.pem"
+    if content is not None:
+        path.write_text(content)
+    monkeypatch.setenv("SSL_CERT_FILE", str(path))
+    with pytest.raises(UsageError) as caught:
+        Http(base_url="https://api.cartesia.ai", headers={}, timeout=1, connections=1)
+    assert str(caught.value) == (
+        f"SSL_CERT_FILE={path} cannot be read as CA certificates ({reason}); name a PEM file "
+        "holding the CAs to trust, or unset SSL_CERT_FILE"
+    )
+
+
+def test_a_transport_that_cannot_start_without_ssl_cert_file_is_a_bug(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without SSL_CERT_FILE, an OSError building the transport is raised as it is."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+    monkeypatch.setattr("certifi.where", lambda: "/no/such/bundle.pem")
+    with pytest.raises(FileNotFoundError):
+        Http(base_url="https://api.cartesia.ai", headers={}, timeout=1, connections=1)
 
 
 # -- failures no retry mends ---------------------------------------------------------------------

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import enum
 import ipaddress
+import os
 import socket
+import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -92,6 +94,21 @@ class Blocked(httpx.TransportError):
         self.status = status
 
 
+def _transport(limits: httpx.Limits, proxy: httpx.Proxy | None) -> AiohttpTransport:
+    """Return httpx-aiohttp's transport; refuse an ``SSL_CERT_FILE`` that holds no CA (exit 2)."""
+    try:
+        return AiohttpTransport(limits=limits, proxy=proxy)
+    except OSError as exc:  # ssl.SSLError included: httpx loads SSL_CERT_FILE here
+        path = os.environ.get("SSL_CERT_FILE")
+        if not path:
+            raise
+        reason = "no PEM certificate found in it" if isinstance(exc, ssl.SSLError) else exc.strerror
+        raise UsageError(
+            f"SSL_CERT_FILE={path} cannot be read as CA certificates ({reason}); "
+            "name a PEM file holding the CAs to trust, or unset SSL_CERT_FILE"
+        ) from None
+
+
 def _ignore(response: httpx.Response) -> None:
     """Take no cookies from an answer."""
 
@@ -117,7 +134,7 @@ class Http:
         self._host = httpx.URL(base_url).host
         self._option = option
         if transport is None:
-            transport = AiohttpTransport(limits=limits, proxy=self.route.proxy)
+            transport = _transport(limits, self.route.proxy)
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers={**headers, "User-Agent": "bulk-import"},
