@@ -198,6 +198,15 @@ def finish(process: subprocess.Popen[str], timeout: float = 60) -> tuple[int, st
 # -- fixtures -------------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True, scope="session")
+def no_proxy_variables() -> Iterator[None]:
+    """Keep the proxy variables of the machine out of the suite: it talks to loopback servers."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [name for name in os.environ if name.lower().endswith("_proxy")]:
+            patch.delenv(name)
+        yield
+
+
 @pytest.fixture
 def sandbox() -> Iterator[RunningSandbox]:
     """Run a well-behaved sandbox on loopback."""

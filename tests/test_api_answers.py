@@ -16,8 +16,11 @@ from bulk_import.api.answers import (
     import_outcome,
     is_webhook_failure,
     parse_json,
+    stop_reason,
 )
 from bulk_import.api.control import StopControl
+from bulk_import.api.http import Blocked, Blocker
+from bulk_import.api.proxies import DIRECT, Route
 from bulk_import.models import Exit, Outcome, Provider, Row, Status
 
 KEY = "sk_car_unit_test_key"
@@ -317,3 +320,99 @@ def test_a_row_never_sent_because_the_run_stopped_is_not_attempted() -> None:
     outcome = import_outcome(make_row(), final, stopping="interrupted by SIGTERM")
     assert (outcome.status, outcome.attempts) == (Status.NOT_ATTEMPTED, 0)
     assert outcome.error == "not sent: interrupted by SIGTERM"
+
+
+# -- stop_reason ----------------------------------------------------------------------------------
+
+
+def through(url: str, variable: str = "HTTPS_PROXY") -> Route:
+    """Return the route through the proxy at ``url``."""
+    proxy = httpx.Proxy(url)
+    shown = str(proxy.url).replace("://", "://****@") if proxy.auth else str(proxy.url)
+    return Route(proxy=proxy, variable=variable, shown=shown)
+
+
+def blocked(blocker: Blocker, route: Route, detail: str = "why", status: int = 0) -> Blocked:
+    """Return a failure of ``blocker`` on the way to api.test."""
+    return Blocked(
+        detail, blocker=blocker, host="api.test", route=route, option="--base-url", status=status
+    )
+
+
+PROXY_URL = "http://proxy.corp:3128/"
+
+
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (
+            blocked(Blocker.CERTIFICATE, DIRECT, "certificate verify failed: self-signed"),
+            "cannot verify the TLS certificate of api.test (certificate verify failed: "
+            "self-signed); if a private CA signs it (a TLS-inspecting proxy), set SSL_CERT_FILE "
+            "to a PEM file holding that CA",
+        ),
+        (
+            blocked(Blocker.CERTIFICATE, through(PROXY_URL), "certificate verify failed: x"),
+            f"cannot verify the TLS certificate of api.test through the proxy {PROXY_URL} "
+            "(HTTPS_PROXY) (certificate verify failed: x); if a private CA",
+        ),
+        (
+            blocked(Blocker.DNS, DIRECT, "Name or service not known"),
+            "unknown host api.test (DNS: Name or service not known); check the host in --base-url",
+        ),
+        (
+            blocked(Blocker.DNS, through(PROXY_URL, "all_proxy"), "Name or service not known"),
+            f"cannot find the host api.test of the proxy {PROXY_URL} (all_proxy) "
+            "(DNS: Name or service not known); check all_proxy",
+        ),
+        (
+            blocked(Blocker.PROXY, through(PROXY_URL), "HTTP 403 Forbidden", 403),
+            f"the proxy {PROXY_URL} (HTTPS_PROXY) refused to connect to api.test (HTTP 403 "
+            "Forbidden); ask for api.test to be allowed through it, or check HTTPS_PROXY and "
+            "NO_PROXY",
+        ),
+        (
+            blocked(Blocker.PROXY, DIRECT, "HTTP 403 Forbidden", 403),
+            "a proxy refused to connect to api.test (HTTP 403 Forbidden); ask for api.test to be "
+            "allowed through it, or check HTTPS_PROXY and NO_PROXY",
+        ),
+        (
+            blocked(Blocker.PROXY, through(PROXY_URL), "HTTP 407 Proxy Authentication", 407),
+            f"the proxy {PROXY_URL} (HTTPS_PROXY) asks for credentials (HTTP 407 Proxy "
+            "Authentication); put them in HTTPS_PROXY: http://USER:PASSWORD@HOST:PORT",
+        ),
+        (
+            blocked(Blocker.PROXY, through("http://u:secret@proxy.corp:3128"), "HTTP 407", 407),
+            "the proxy http://****@proxy.corp:3128 (HTTPS_PROXY) refused its credentials "
+            "(HTTP 407); check them in HTTPS_PROXY",
+        ),
+        (
+            blocked(Blocker.PROXY, DIRECT, "HTTP 407", 407),
+            "a proxy asks for credentials (HTTP 407) but no proxy variable names it; set "
+            "HTTPS_PROXY to http://USER:PASSWORD@HOST:PORT",
+        ),
+    ],
+    ids=[
+        "tls",
+        "tls-via-proxy",
+        "dns",
+        "dns-of-proxy",
+        "connect-refused",
+        "connect-refused-unnamed",
+        "407",
+        "407-credentials",
+        "407-unnamed",
+    ],
+)
+def test_stop_reason_names_the_cause_and_the_fix(failure: Blocked, reason: str) -> None:
+    """Each failure no retry mends has its one line: what stands in the way, and what to set."""
+    said = stop_reason(failure)
+    assert said.startswith(reason)
+    assert "\n" not in said
+    assert "secret" not in said
+
+
+def test_stop_reason_is_empty_for_failures_a_retry_may_mend() -> None:
+    """Timeouts, refused connections and a proxy that is down stop nothing by themselves."""
+    for exc in (httpx.ReadTimeout("slow"), httpx.ConnectError("refused"), ValueError("x")):
+        assert stop_reason(exc) == ""

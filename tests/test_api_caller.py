@@ -12,8 +12,11 @@ from bulk_import.api import retry
 from bulk_import.api.answers import Final
 from bulk_import.api.caller import Caller, Counters
 from bulk_import.api.control import StopControl
+from bulk_import.api.http import Blocked, Blocker
 from bulk_import.api.limiter import Limiter
+from bulk_import.api.proxies import DIRECT
 from bulk_import.api.retry import RetryPolicy
+from bulk_import.models import Exit
 
 
 class Recorder:
@@ -114,6 +117,52 @@ async def test_transport_errors_are_retried_then_named(fast_retries: None) -> No
     assert final == Final(None, "ConnectError: connection refused", 2)
     assert counters.requests == 2
     assert recorder.answers == [(None, False), (None, True)]
+
+
+def unknown_host() -> Blocked:
+    """Return the failure of a request to a host DNS does not know."""
+    return Blocked(
+        "Name or service not known",
+        blocker=Blocker.DNS,
+        host="api.nowhere.invalid",
+        route=DIRECT,
+        option="--base-url",
+    )
+
+
+async def test_a_failure_no_retry_mends_stops_the_run_at_once(fast_retries: None) -> None:
+    """Blocked (certificate, proxy, DNS): one try, the run stopped (exit 3), the call not sent."""
+    made, control, counters, recorder = caller(max_attempts=6)
+
+    async def request() -> httpx.Response:
+        raise unknown_host()
+
+    final = await made.send(request)
+    reason = "unknown host api.nowhere.invalid (DNS: Name or service not known); check the host in"
+    assert control.stopping
+    assert control.exit_code == Exit.STOPPED
+    assert control.reason.startswith(reason)
+    assert final == Final(None, f"not sent: {control.reason}", 1, not_sent=True)
+    assert counters.requests == 1
+    assert recorder.answers == [(None, False)]
+
+
+async def test_a_blocked_retry_keeps_the_answer_before_it(fast_retries: None) -> None:
+    """A 503, then a blocked retry: the run stops and the call ends with the 503 it got."""
+    made, control, _, _ = caller(max_attempts=6)
+    tries: list[int] = []
+
+    async def request() -> httpx.Response:
+        tries.append(1)
+        if len(tries) == 1:
+            return httpx.Response(503)
+        raise unknown_host()
+
+    final = await made.send(request)
+    assert control.stopping
+    assert final.response is not None
+    assert (final.response.status_code, final.attempts, final.not_sent) == (503, 1, False)
+    assert len(tries) == 2
 
 
 async def test_a_bug_in_the_request_is_raised_and_the_turn_given_back() -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from bulk_import.api.http import Blocked, Blocker
 from bulk_import.api.retry import RETRY_STATUSES
 from bulk_import.models import Outcome, Row, Status
 
@@ -86,6 +87,41 @@ def describe_exception(exc: BaseException) -> str:
     # http:// too, where it only misleads.
     detail = one_line(_SSL_SETTING.sub("", str(exc)))[:ERROR_TEXT_LIMIT]
     return f"{kind}: {detail}" if detail else kind
+
+
+def stop_reason(exc: BaseException) -> str:
+    """Return the line that stops the run for a failure no retry mends (:class:`Blocked`), or ""."""
+    if not isinstance(exc, Blocked):
+        return ""
+    route, host, detail = exc.route, exc.host, one_line(exc.detail)[:ERROR_TEXT_LIMIT]
+    proxy = f"the proxy {route.shown} ({route.variable})"
+    if exc.blocker is Blocker.CERTIFICATE:
+        through = f" through {proxy}" if route.proxy is not None else ""
+        return (
+            f"cannot verify the TLS certificate of {host}{through} ({detail}); if a private CA "
+            "signs it (a TLS-inspecting proxy), set SSL_CERT_FILE to a PEM file holding that CA"
+        )
+    if exc.blocker is Blocker.DNS:
+        if route.proxy is not None:
+            return f"cannot find the host {host} of {proxy} (DNS: {detail}); check {route.variable}"
+        return f"unknown host {host} (DNS: {detail}); check the host in {exc.option}"
+    if exc.status != 407:
+        return (
+            f"{proxy if route.proxy else 'a proxy'} refused to connect to {host} ({detail}); "
+            f"ask for {host} to be allowed through it, or check {route.variable or 'HTTPS_PROXY'}"
+            " and NO_PROXY"
+        )
+    if route.proxy is None:
+        return (
+            f"a proxy asks for credentials ({detail}) but no proxy variable names it; set "
+            "HTTPS_PROXY to http://USER:PASSWORD@HOST:PORT"
+        )
+    if route.proxy.auth is not None:
+        return f"{proxy} refused its credentials ({detail}); check them in {route.variable}"
+    return (
+        f"{proxy} asks for credentials ({detail}); put them in {route.variable}: "
+        "http://USER:PASSWORD@HOST:PORT"
+    )
 
 
 def is_webhook_failure(response: httpx.Response) -> bool:

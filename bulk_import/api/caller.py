@@ -4,7 +4,9 @@ Every HTTP request of a run goes through :meth:`Caller.send`: it waits for a tur
 adaptive :class:`~bulk_import.api.limiter.Limiter` (concurrency and ``--rate``), sends, tells
 the limiter and the metrics how the answer came, and asks the
 :class:`~bulk_import.api.retry.RetryPolicy` what to do after a failure.
-Nothing new goes out once the run is stopping, even when the stop came during a wait.
+Nothing new goes out once the run is stopping, even when the stop came during a wait. A failure
+no retry mends (:func:`~bulk_import.api.answers.stop_reason`: an unverifiable certificate, a
+refusing proxy, an unknown host) stops the run at once, with the line that says what to fix.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ from typing import Protocol
 import httpx
 import tenacity
 
-from bulk_import.api.answers import Final, describe_exception
+from bulk_import.api.answers import Final, describe_exception, stop_reason
 from bulk_import.api.control import StopControl
 from bulk_import.api.limiter import Limiter, Permit
 from bulk_import.api.retry import RETRY_STATUSES, RetryableAnswer, RetryPolicy, retry_after_s
+from bulk_import.models import Exit
 
 
 class Recorder(Protocol):
@@ -97,6 +100,10 @@ class Caller:
                 response = await request()
             except httpx.HTTPError as exc:
                 self._answered(permit, token, None, None, tries)
+                reason = stop_reason(exc)
+                if reason:  # no retry, no other row, gets past it: stop the run, say the fix
+                    control.stop(reason, exit_code=Exit.STOPPED)
+                    return self._stopped(last, tries)
                 failure = exc
                 last = Final(None, describe_exception(exc), tries)
             except BaseException:

@@ -68,6 +68,7 @@ class CartesiaApi:
             timeout=options.timeout,
             connections=options.concurrency,
             transport=transport,
+            option="--base-url (env CARTESIA_BASE_URL)",
         )
         self._numbers_url = self.http.url(PHONE_NUMBERS)
 
@@ -118,9 +119,12 @@ class CartesiaApi:
         response = final.response
         if response is None:
             if not final.not_sent:
+                route = self.http.route
+                through = f" {route}" if route.proxy is not None else ""
+                proxy = f", {route.variable}" if route.proxy is not None else ""
                 self.control.stop(
-                    f"cannot reach the API at {self.base_url} ({final.error}); "
-                    "check --base-url (env CARTESIA_BASE_URL) and the network",
+                    f"cannot reach the API at {self.base_url}{through} ({final.error}); "
+                    f"check --base-url (env CARTESIA_BASE_URL){proxy} and the network",
                     exit_code=Exit.STOPPED,
                 )
             return

@@ -1,15 +1,24 @@
-"""Hold one httpx client for one API: base URL, headers, timeout and transport.
+"""Hold one httpx client for one API: base URL, headers, timeout, transport and proxy.
 
 The transport is httpx-aiohttp's: on this project's 2-core machines it serves about five times
 the requests per second of httpx's default transport (BENCHMARKS.md), while the code keeps the
-httpx API. Tests may inject any ``transport``. Every low-level failure leaves here as an
-``httpx.TransportError``, so the retry policy sees one kind of error.
+httpx API. Tests may inject any ``transport``. Handed a transport, httpx no longer reads the
+proxy variables, so the client takes its proxy from :func:`~bulk_import.api.proxies.route_for`
+itself (``SSL_CERT_FILE``/``SSL_CERT_DIR`` are read by httpx's TLS context, as before).
+
+Every low-level failure leaves here as an ``httpx.TransportError``, so the retry policy sees
+one kind of error. Those no retry can mend (an unverifiable certificate, a proxy that refuses,
+an unknown host) leave as :class:`Blocked`, carrying what is needed to say what to fix.
 """
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import ipaddress
+import os
+import socket
+import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,7 +26,10 @@ import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from bulk_import.api.proxies import DIRECT, Route, route_for
 from bulk_import.errors import UsageError
+
+PROXY_AUTH_REQUIRED = 407
 
 
 def check_base_url(url: str, *, option: str = "--base-url", example: str = "") -> str:
@@ -48,6 +60,55 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class Blocker(enum.Enum):
+    """Name what stands in a request's way for good."""
+
+    CERTIFICATE = "certificate"
+    PROXY = "proxy"
+    DNS = "dns"
+
+
+class Blocked(httpx.TransportError):
+    """Carry a failure no retry mends: an unverifiable certificate, a refusing proxy, no DNS name.
+
+    ``host`` is the host concerned (the API's, or the proxy's own), ``detail`` what the network
+    said, ``status`` a proxy's answer (407, 403, ...), ``option`` where the base URL came from.
+    """
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        blocker: Blocker,
+        host: str,
+        route: Route,
+        option: str,
+        status: int = 0,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.blocker = blocker
+        self.host = host
+        self.route = route
+        self.option = option
+        self.status = status
+
+
+def _transport(limits: httpx.Limits, proxy: httpx.Proxy | None) -> AiohttpTransport:
+    """Return httpx-aiohttp's transport; refuse an ``SSL_CERT_FILE`` that holds no CA (exit 2)."""
+    try:
+        return AiohttpTransport(limits=limits, proxy=proxy)
+    except OSError as exc:  # ssl.SSLError included: httpx loads SSL_CERT_FILE here
+        path = os.environ.get("SSL_CERT_FILE")
+        if not path:
+            raise
+        reason = "no PEM certificate found in it" if isinstance(exc, ssl.SSLError) else exc.strerror
+        raise UsageError(
+            f"SSL_CERT_FILE={path} cannot be read as CA certificates ({reason}); "
+            "name a PEM file holding the CAs to trust, or unset SSL_CERT_FILE"
+        ) from None
+
+
 def _ignore(response: httpx.Response) -> None:
     """Take no cookies from an answer."""
 
@@ -64,15 +125,22 @@ class Http:
         connections: int,
         auth: httpx.Auth | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        option: str = "--base-url",
     ) -> None:
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         self.base_url = base_url
+        #: How the requests go: through a proxy, or direct (a given transport is its own way).
+        self.route = route_for(base_url) if transport is None else DIRECT
+        self._host = httpx.URL(base_url).host
+        self._option = option
+        if transport is None:
+            transport = _transport(limits, self.route.proxy)
         self._client = httpx.AsyncClient(
             base_url=base_url,
             headers={**headers, "User-Agent": "bulk-import"},
             auth=auth,
             timeout=httpx.Timeout(timeout),
-            transport=transport if transport is not None else AiohttpTransport(limits=limits),
+            transport=transport,
             follow_redirects=False,  # a redirect must never carry credentials to another host
         )
         # Keep no cookies: the APIs set none we need, and httpx's jar handling of every answer
@@ -94,7 +162,12 @@ class Http:
             # httpx's timeout bounds each read, not the answer: a server trickling a byte at a
             # time would hold the request, and a Ctrl-C waiting for it, for ever.
             async with asyncio.timeout(self._deadline):
-                return await self._client.request(method, url, **kwargs)
+                response = await self._client.request(method, url, **kwargs)
+        except httpx.TransportError as exc:
+            blocked = self._blocked(exc)
+            if blocked is None:
+                raise
+            raise blocked from None
         except TimeoutError:
             raise httpx.ReadTimeout(
                 f"no complete answer within --timeout {self._deadline:g} s"
@@ -107,3 +180,39 @@ class Http:
             else:
                 detail = f"{type(exc).__name__}: {exc}"
             raise httpx.RemoteProtocolError(detail) from None
+        if response.status_code == PROXY_AUTH_REQUIRED:  # from a proxy of a plain-http URL
+            raise self._block(
+                f"HTTP 407 {response.reason_phrase}", Blocker.PROXY, self._host, status=407
+            )
+        return response
+
+    def _block(self, detail: str, blocker: Blocker, host: str, *, status: int = 0) -> Blocked:
+        """Return the :class:`Blocked` failure of this client's requests."""
+        route, option = self.route, self._option
+        return Blocked(
+            detail, blocker=blocker, host=host, route=route, option=option, status=status
+        )
+
+    def _blocked(self, exc: httpx.TransportError) -> Blocked | None:
+        """Return ``exc`` as :class:`Blocked` when no retry can mend it, else ``None``."""
+        # httpx-aiohttp keeps aiohttp's own error as the cause: the facts are there.
+        cause = exc.__cause__
+        if isinstance(cause, aiohttp.ClientConnectorCertificateError):
+            error = cause.certificate_error
+            detail = getattr(error, "verify_message", "") or str(error)
+            return self._block(
+                f"certificate verify failed: {detail}", Blocker.CERTIFICATE, cause.host
+            )
+        if isinstance(cause, aiohttp.ClientHttpProxyError):  # the answer to CONNECT
+            return self._block(
+                f"HTTP {cause.status} {cause.message}",
+                Blocker.PROXY,
+                self._host,
+                status=cause.status,
+            )
+        if isinstance(cause, aiohttp.ClientConnectorError):
+            error = cause.os_error
+            # EAI_AGAIN is a DNS server that did not answer in time: worth a retry.
+            if isinstance(error, socket.gaierror) and error.errno != socket.EAI_AGAIN:
+                return self._block(error.strerror or str(error), Blocker.DNS, cause.host)
+        return None

@@ -86,6 +86,7 @@ class _Lister:
             connections=1,
             auth=httpx.BasicAuth(credentials.user.reveal(), credentials.password.reveal()),
             transport=transport,
+            option="--twilio-base-url (env TWILIO_BASE_URL)",
         )
 
     async def run(self) -> TwilioListing:
@@ -118,6 +119,10 @@ class _Lister:
     def _page(self, final: Answer, page: int) -> dict[str, Any]:
         """Return one page's body, or raise why the page cannot be used."""
         response = final.response
+        control = self.caller.control
+        if response is None and control.stopping:
+            # A certificate, a proxy or DNS refused the connection: no retry mends it.
+            raise UsageError(f"cannot list Twilio account {self.sid}: {control.reason}")
         if response is None:
             raise UsageError(
                 f"cannot list Twilio account {self.sid} at {self.options.base_url}: "

@@ -216,6 +216,11 @@ class _Runner:
                 transport=self.transport,
                 log=None if self.command.output.quiet else self._say,
             )
+            if self.command.output.debug:  # credentials masked: Route never shows them
+                print(
+                    f"bulk-import: debug: requests to {api.base_url} go {api.http.route}",
+                    file=self.stream,
+                )
         try:
             with stop_on_signals(control):
                 self.work.news.extend(await self.job.start(api))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import ssl
 import sys
 import threading
 from collections.abc import Callable
@@ -67,7 +68,8 @@ def _runner(app: web.Application) -> web.AppRunner:
 class RunningSandbox:
     """Run the sandbox on loopback in a background thread with its own event loop.
 
-    ``with RunningSandbox(faults=Faults(drop=0.1)) as sandbox: ... sandbox.base_url ...``
+    ``with RunningSandbox(faults=Faults(drop=0.1)) as sandbox: ... sandbox.base_url ...``;
+    with ``ssl_context`` it serves HTTPS (``base_url`` is then ``https://``).
     """
 
     def __init__(
@@ -77,11 +79,14 @@ class RunningSandbox:
         api_key: str = DEFAULT_API_KEY,
         seed: int | None = 0,
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.app = make_app(faults=faults, api_key=api_key, seed=seed)
         self.state = self.app[STATE_KEY]
         self.api_key = api_key
         self.port = port
+        #: Serve HTTPS with this context (tests of private CAs and proxies' CONNECT tunnels).
+        self.ssl_context = ssl_context
         self.base_url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -99,7 +104,9 @@ class RunningSandbox:
             asyncio.set_event_loop(loop)
             try:
                 loop.run_until_complete(runner.setup())
-                loop.run_until_complete(web.TCPSite(runner, HOST, self.port).start())
+                loop.run_until_complete(
+                    web.TCPSite(runner, HOST, self.port, ssl_context=self.ssl_context).start()
+                )
                 self.port = runner.addresses[0][1]
             except BaseException as exc:  # handed to the starting thread
                 failure.append(exc)
@@ -119,7 +126,8 @@ class RunningSandbox:
             self._thread.join()
             raise failure[0]
         self._loop = loop
-        self.base_url = f"http://{HOST}:{self.port}"
+        scheme = "http" if self.ssl_context is None else "https"
+        self.base_url = f"{scheme}://{HOST}:{self.port}"
         return self
 
     def stop(self) -> None:
