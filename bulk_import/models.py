@@ -102,7 +102,7 @@ REPORT_COLUMNS = (
 
 @dataclass(frozen=True, slots=True)
 class RawRow:
-    """Name one data row of the input as text, with the spreadsheet's row number (header = 1).
+    """Name one data row of the input as text, with its ``row_number`` (header = row 1).
 
     Every field is the cell's text as read ("" when the column is absent or the cell blank).
     ``provider`` is a report's ``provider`` column (``prov_...`` or ``twilio:<sid>:<region>``),
@@ -111,7 +111,7 @@ class RawRow:
     normaliser makes such a row ``invalid`` with it as the reason.
     """
 
-    row: int
+    row_number: int
     number: str
     label: str = ""
     agent_id: str = ""
@@ -148,10 +148,11 @@ class Row:
 
     ``status`` is ``None`` for a row ready to send; ``INVALID`` or ``DUPLICATE`` for a row that
     will not be sent, with the reason in ``error``. ``number`` is E.164, or "" when invalid.
-    ``row`` is ``None`` only for a reconcile ``extra`` row, which has no input row.
+    ``row_number`` (the report's ``row``) is ``None`` only for a reconcile ``extra`` row, which
+    has no input row.
     """
 
-    row: int | None
+    row_number: int | None
     input_number: str
     number: str
     label: str = ""

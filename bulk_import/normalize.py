@@ -200,7 +200,7 @@ def prepare(
     template = options.default_label
     label_is_number = template == "{number}"
     default_agent = options.agent_id or ""
-    no_row_provider = RawRow(row=0, number="")
+    no_row_provider = RawRow(row_number=0, number="")
     default_provider = resolve_provider(no_row_provider, options)
     providers: dict[tuple[str, str, str, str], Provider | str] = {}
     # E.164 digits as an int key: half the memory of the string, for a million rows.
@@ -226,22 +226,22 @@ def prepare(
         if reason or raw.problem:
             # The reader's problem comes first: the cells it read may not be the row's cells.
             why = raw.problem or reason
-            yield Row(raw.row, text, "", raw.label, sendable, agent, invalid, why)
+            yield Row(raw.row_number, text, "", raw.label, sendable, agent, invalid, why)
             continue
         label = raw.label
         if not label:
             label = (
                 number
                 if label_is_number
-                else render_label(template, number=number, row=raw.row, input_number=text)
+                else render_label(template, number=number, row=raw.row_number, input_number=text)
             )
         digits = int(number[1:])
         first = seen.get(digits)
         if first is not None:
             error = f"duplicate of row {first}"
-            yield Row(raw.row, text, number, label, sendable, agent, duplicate, error)
+            yield Row(raw.row_number, text, number, label, sendable, agent, duplicate, error)
         elif sendable is None:
-            yield Row(raw.row, text, "", label, None, agent, invalid, str(provider))
+            yield Row(raw.row_number, text, "", label, None, agent, invalid, str(provider))
         else:
-            seen[digits] = raw.row
-            yield Row(raw.row, text, number, label, sendable, agent)
+            seen[digits] = raw.row_number
+            yield Row(raw.row_number, text, number, label, sendable, agent)

@@ -189,7 +189,11 @@ def test_other_answers_are_not_webhook_failures(status: int, body: object) -> No
 def make_row(number: str = "+14155550100") -> Row:
     """Return a row ready to send."""
     return Row(
-        row=2, input_number=number, number=number, label=number, provider=Provider(id="prov_x")
+        row_number=2,
+        input_number=number,
+        number=number,
+        label=number,
+        provider=Provider(id="prov_x"),
     )
 
 

@@ -191,7 +191,9 @@ def test_client_refuses_plain_http_off_this_machine() -> None:
 
 def make_row(number: str = "+14155550100") -> Row:
     """Return a row ready to send."""
-    return Row(row=2, input_number=number, number=number, label="x", provider=Provider(id="prov_x"))
+    return Row(
+        row_number=2, input_number=number, number=number, label="x", provider=Provider(id="prov_x")
+    )
 
 
 def test_secret_never_shows_in_repr_or_str() -> None:

@@ -375,7 +375,7 @@ async def test_an_input_failing_halfway_still_reports_the_rows_in_flight() -> No
         raise InputError("cannot read in.csv (the disk went away)")
 
     async def handle(row: Row) -> Outcome:
-        started.append(row.row or 0)
+        started.append(row.row_number or 0)
         await asyncio.sleep(0.05)
         return Outcome(row, Status.IMPORTED)
 
@@ -394,7 +394,7 @@ async def test_an_input_failing_halfway_still_reports_the_rows_in_flight() -> No
             max_consecutive_failures=25,
         )
     # Every row handed to a worker was reported, and nothing was sent after the failure.
-    assert sorted(o.row.row or 0 for o in emitted) == sorted(started) == list(range(2, 12))
+    assert sorted(o.row.row_number or 0 for o in emitted) == sorted(started) == list(range(2, 12))
     assert control.stopping
     assert control.exit_code == 2
     assert control.reason.startswith("stopped by an error: cannot read in.csv")

@@ -23,7 +23,7 @@ def raw_rows(n: int) -> list[RawRow]:
     rows = []
     for i in range(n):
         number = us_number(i % (n - 50)) if i % 7 else f"bad{i}"  # invalid and duplicate rows too
-        rows.append(RawRow(row=i + 2, number=number, provider_id="p"))
+        rows.append(RawRow(row_number=i + 2, number=number, provider_id="p"))
     return rows
 
 

@@ -113,7 +113,7 @@ def test_unusable_label_templates(template: str, error: str) -> None:
 
 def raw(**cells: str) -> RawRow:
     """Return a raw row 2 holding a valid US number and the given cells."""
-    return RawRow(row=2, number=US, **cells)
+    return RawRow(row_number=2, number=US, **cells)
 
 
 @pytest.mark.parametrize(
@@ -256,7 +256,7 @@ def rows(*numbers: str, **cells: str) -> list[RawRow]:
 
 def summary(prepared: list[Row]) -> list[tuple[int | None, str, Status | None, str]]:
     """Return (row, number, status, error) of each prepared row."""
-    return [(row.row, row.number, row.status, row.error) for row in prepared]
+    return [(row.row_number, row.number, row.status, row.error) for row in prepared]
 
 
 def test_prepare_marks_later_copies_as_duplicates() -> None:

@@ -24,7 +24,7 @@ WHEN = dt.datetime(2026, 11, 27, 5, 59, 15, tzinfo=dt.UTC)
 
 def outcome(n: int, status: Status = Status.IMPORTED, **row: object) -> Outcome:
     fields: dict[str, object] = {
-        "row": n,
+        "row_number": n,
         "input_number": f"415555{n:04d}",
         "number": f"+1415555{n:04d}",
         "label": f"line {n}",
@@ -60,7 +60,7 @@ def test_rows_sorted_by_row_at_close_and_extras_last(tmp_path: Path) -> None:
     writer = Journal(path)
     for n in (5, 2, 9, 3):
         writer.write(outcome(n))
-    writer.write(outcome(0, Status.EXTRA, row=None))
+    writer.write(outcome(0, Status.EXTRA, row_number=None))
     writer.write(outcome(4))
     writer.publish()
     assert [r["row"] for r in read_rows(path)] == ["2", "3", "4", "5", "9", ""]
@@ -112,7 +112,7 @@ def test_recover_reads_the_report_with_a_killed_runs_journal_over_it(tmp_path: P
     first = Journal(path)
     for n in (2, 3, 4):
         first.write(outcome(n, Status.WEBHOOK_FAILED))
-    first.write(outcome(0, Status.EXTRA, row=None, number="+14155559999"))
+    first.write(outcome(0, Status.EXTRA, row_number=None, number="+14155559999"))
     first.publish()
     killed = Journal(path, base=[line.values() for line in read_report(path)])
     killed.write(outcome(3, Status.PATCHED))

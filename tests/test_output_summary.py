@@ -23,7 +23,7 @@ class Terminal(io.StringIO):
 
 
 def outcome(status: Status) -> Outcome:
-    return Outcome(Row(row=2, input_number="1", number="+14155552671"), status)
+    return Outcome(Row(row_number=2, input_number="1", number="+14155552671"), status)
 
 
 def test_bar_counts_ok_attention_and_retrying_on_a_terminal() -> None:

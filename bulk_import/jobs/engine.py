@@ -325,7 +325,9 @@ class _Runner:
         self.journal.write(outcome)
         if self._base:
             done = outcome.row
-            old = self._base.pop(_key("" if done.row is None else str(done.row), done.number), None)
+            old = self._base.pop(
+                _key("" if done.row_number is None else str(done.row_number), done.number), None
+            )
             if old is not None:
                 self.summary.add(old[0], has_agent=old[1], by=-1)
         self.summary.add(outcome.status, has_agent=bool(outcome.row.agent_id))

@@ -124,7 +124,7 @@ def check_same_input(
     One pass over the raw rows (no phone-number parsing but where the text differs).
     """
     for raw in source:
-        line = kept.get(raw.row)
+        line = kept.get(raw.row_number)
         if line is None:
             continue
         typed = unneutralise(line.cells["input_number"])
@@ -134,8 +134,8 @@ def check_same_input(
         if number != line.cells["number"]:
             shown = raw.number.strip() or "an empty cell"
             raise InputError(
-                f"{where} belongs to another input: its row {raw.row} is "
-                f"{line.cells['number']}, but row {raw.row} of {source.name} is {shown}; "
+                f"{where} belongs to another input: its row {raw.row_number} is "
+                f"{line.cells['number']}, but row {raw.row_number} of {source.name} is {shown}; "
                 "pass another --report, or run without --resume"
             )
 
@@ -151,7 +151,7 @@ def providers_named(source: Source, options: InputOptions) -> set[Provider]:
     """
     if isinstance(source, TwilioSource):  # every row is the listed account's, in --region
         return {Provider(account_sid=source.account_sid, region=options.region)}
-    default = resolve_provider(RawRow(row=0, number=""), options)
+    default = resolve_provider(RawRow(row_number=0, number=""), options)
     named = {default} if isinstance(default, Provider) else set()
     columns = {header_key(cell) for cell in getattr(source, "columns", ())}
     if columns & _PROVIDER_KEYS:
@@ -170,7 +170,7 @@ def providers_named(source: Source, options: InputOptions) -> set[Provider]:
 def skip_kept(rows: Iterator[Row], kept: dict[int, ReportLine]) -> Iterator[Row]:
     """Drop the rows whose lines are kept: they are done."""
     for row in rows:
-        if row.row is None or row.row not in kept:
+        if row.row_number is None or row.row_number not in kept:
             yield row
 
 

@@ -38,7 +38,7 @@ def row_from_line(line: ReportLine) -> Row:
     # PATCH sends no provider: a cell that does not parse is written back as it was.
     provider = parsed if isinstance(parsed, Provider) else Provider(id=text) if text else None
     return Row(
-        row=line.row,
+        row_number=line.row,
         input_number=cells["input_number"],
         number=cells["number"],
         label=cells["label"],
@@ -69,8 +69,8 @@ class PatchJob:
         """Assign the row's agent, looking its id up first when the report has none."""
         api = self._api
         assert api is not None
-        assert row.row is not None
-        line = self._lines[row.row]
+        assert row.row_number is not None
+        line = self._lines[row.row_number]
         attempts = int(line.cells["attempts"] or 0)
         agent_id = self._agent_id or row.agent_id
         if not agent_id:

@@ -49,8 +49,8 @@ class _Rows:
             self._rows = self._rest(self.last)
             self._rest = None
         row = next(self._rows, None)
-        if row is not None and row.row is not None:
-            self.last = max(self.last, row.row)
+        if row is not None and row.row_number is not None:
+            self.last = max(self.last, row.row_number)
         return row
 
 

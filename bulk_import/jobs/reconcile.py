@@ -92,7 +92,7 @@ class ReconcileJob:
 
 def _extra(have: Held) -> Outcome:
     row = Row(
-        row=None,
+        row_number=None,
         input_number="",
         number=have.number,
         label=have.label,

@@ -60,8 +60,8 @@ def validate(
         def rest(after: int) -> Iterator[Row]:
             # After a stop the rest is only listed, not parsed: the source reads again.
             for raw in opened:
-                if raw.row > after:
-                    yield Row(raw.row, raw.number.strip(), "", raw.label)
+                if raw.row_number > after:
+                    yield Row(raw.row_number, raw.number.strip(), "", raw.label)
 
         rows = normalised(opened, input_options, workers=parse_workers(source))
         work = Work(

@@ -52,7 +52,7 @@ def outcome_cells(outcome: Outcome) -> list[str]:
     """Return the report's cells for one outcome, in column order, formulas neutralised."""
     row = outcome.row
     cells = [
-        "" if row.row is None else str(row.row),
+        "" if row.row_number is None else str(row.row_number),
         neutralise(row.input_number),
         row.number,  # E.164 starts with "+", and is never a formula: kept as it is
         neutralise(row.label),

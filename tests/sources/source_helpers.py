@@ -90,7 +90,7 @@ def write_ods(path: Path, sheets: dict[str, list[list[str | float]]]) -> Path:
 
 def numbers(source: InputSource) -> list[tuple[int, str]]:
     """Return (row, number) of every row the source yields."""
-    return [(row.row, row.number) for row in source]
+    return [(row.row_number, row.number) for row in source]
 
 
 def message(path: Path | str, **options: Any) -> str:

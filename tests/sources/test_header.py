@@ -74,7 +74,7 @@ def test_twilio_console_export_columns(tmp_path: Path) -> None:
         ],
     )
     assert list(open_input(str(path))) == [
-        RawRow(row=2, number="+14155552671", label="(415) 555-2671", account_sid=sid)
+        RawRow(row_number=2, number="+14155552671", label="(415) 555-2671", account_sid=sid)
     ]
 
 
@@ -89,7 +89,7 @@ def test_per_row_columns(tmp_path: Path) -> None:
     )
     assert list(open_input(str(path))) == [
         RawRow(
-            row=2,
+            row_number=2,
             number="+14155552671",
             agent_id="agent_1",
             provider_id="prov_1",
@@ -204,7 +204,7 @@ def test_title_row_above_the_header_of_a_csv(tmp_path: Path) -> None:
     )
     source = open_input(str(path))
     assert (source.header_row, source.columns, source.count) == (3, ["Phone", "Name"], 2)
-    assert [(r.row, r.number, r.label) for r in source] == [
+    assert [(r.row_number, r.number, r.label) for r in source] == [
         (4, "+14155550101", "Desk"),
         (6, "+14155550102", "Lab"),
     ]
@@ -222,7 +222,7 @@ def test_a_header_no_alias_names_is_found_by_number_column(tmp_path: Path) -> No
         "pass --number-column NAME"
     )
     source = open_input(str(path), number_column="direct_line", label_column="who")
-    assert [(r.row, r.number, r.label) for r in source] == [(4, "+14155550101", "Desk")]
+    assert [(r.row_number, r.number, r.label) for r in source] == [(4, "+14155550101", "Desk")]
     assert message(path, number_column="Mobile") == (
         f'no column "Mobile" in {path} (columns in row 3: Direct line, Who); '
         "pass --number-column with one of these"
@@ -278,7 +278,7 @@ def test_header_row_names_the_header(tmp_path: Path) -> None:
     )
     source = open_input(str(path), header_row=3)
     assert (source.header_row, source.columns) == (3, ["phone", "label"])
-    assert [(r.row, r.number, r.label) for r in source] == [(4, "+14155550101", "a")]
+    assert [(r.row_number, r.number, r.label) for r in source] == [(4, "+14155550101", "a")]
 
 
 def test_header_row_errors(tmp_path: Path) -> None:
@@ -375,7 +375,7 @@ def test_no_header_reads_every_row_as_data(tmp_path: Path) -> None:
     assert (source.header_row, source.columns, source.count) == (0, ["A", "B"], 2)
     assert list(source) == [RawRow(1, "+14155550101"), RawRow(3, "+14155550102")]
     labelled = open_input(str(path), no_header=True, label_column="b")
-    assert [(r.row, r.number, r.label) for r in labelled] == [
+    assert [(r.row_number, r.number, r.label) for r in labelled] == [
         (1, "+14155550101", "Desk"),
         (3, "+14155550102", "Lab"),
     ]
@@ -386,7 +386,7 @@ def test_no_header_columns_by_letter_or_number(tmp_path: Path, number: str, labe
     """Without a header, a column is named by its letter (any case) or its number from 1."""
     path = write_csv(tmp_path / "in.csv", [["Desk", "+14155550101"]])
     source = open_input(str(path), no_header=True, number_column=number, label_column=label)
-    assert [(r.row, r.number, r.label) for r in source] == [(1, "+14155550101", "Desk")]
+    assert [(r.row_number, r.number, r.label) for r in source] == [(1, "+14155550101", "Desk")]
 
 
 def test_no_header_column_past_the_rows(tmp_path: Path) -> None:

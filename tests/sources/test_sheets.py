@@ -39,7 +39,7 @@ def test_xlsx_cells_are_read_as_text(tmp_path: Path) -> None:
             }
         },
     )
-    assert [(r.row, r.number, r.label) for r in open_input(str(path))] == [
+    assert [(r.row_number, r.number, r.label) for r in open_input(str(path))] == [
         (2, "14155552671", "42"),
         (3, "14155552672", "TRUE"),
         (4, "1.5", "FALSE"),
@@ -66,7 +66,7 @@ def test_xlsx_rows_keep_their_numbers_when_the_sheet_starts_lower(tmp_path: Path
     )
     source = open_input(str(path))
     assert source.columns == ["Phone", "Name"]
-    assert [(r.row, r.number, r.label) for r in source] == [
+    assert [(r.row_number, r.number, r.label) for r in source] == [
         (4, "14155552671", ""),
         (6, "", "label only"),
         (7, "x", ""),
@@ -128,7 +128,7 @@ def test_ods_is_read_with_numeric_cells_and_row_numbers(tmp_path: Path) -> None:
     )
     source = open_input(str(path))
     assert source.columns == ["msisdn", "label"]
-    assert [(r.row, r.number, r.label) for r in source] == [
+    assert [(r.row_number, r.number, r.label) for r in source] == [
         (3, "14155552671", "a"),
         (5, "+44 7911 123456", "NA"),
     ]
@@ -246,7 +246,7 @@ def test_header_below_a_merged_title_a_note_and_blank_rows(tmp_path: Path) -> No
         ["Phone", "Name", "Agent ID"],
         2,
     )
-    assert [(r.row, r.number, r.label, r.agent_id) for r in source] == [
+    assert [(r.row_number, r.number, r.label, r.agent_id) for r in source] == [
         (6, "14155550101", "Front desk", "agent_a"),
         (8, "+44 7911 123456", "London", ""),
     ]

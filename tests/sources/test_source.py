@@ -40,7 +40,7 @@ def test_report_fed_back_as_input(tmp_path: Path) -> None:
     source = open_input(str(path))
     assert list(source) == [
         RawRow(
-            row=2,
+            row_number=2,
             number="+14155552671",
             label="=HYPERLINK(1)",
             agent_id="-agent",
@@ -56,10 +56,14 @@ def test_report_row_without_a_number_falls_back_to_input_number(tmp_path: Path) 
         tmp_path / "r.csv",
         [header, ["2", "NA", "", "a"], ["3", "'+1 415", "", "b"], ["4", "", "", "c"]],
     )
-    assert [(r.row, r.number) for r in open_input(str(path))] == [(2, "NA"), (3, "+1 415"), (4, "")]
+    assert [(r.row_number, r.number) for r in open_input(str(path))] == [
+        (2, "NA"),
+        (3, "+1 415"),
+        (4, ""),
+    ]
     short = tmp_path / "short.csv"
     short.write_text("number,label,input_number\n,a\n", encoding="utf-8")
-    assert [(r.row, r.number) for r in open_input(str(short))] == [(2, "")]
+    assert [(r.row_number, r.number) for r in open_input(str(short))] == [(2, "")]
 
 
 def test_values_stay_text_and_are_stripped(tmp_path: Path) -> None:
@@ -105,7 +109,7 @@ def test_blank_rows_count_but_are_not_yielded(tmp_path: Path) -> None:
         'number,label\n+14155552671,a\n\n,\n  ,  \n,label only\n"+1 415\n555 2672",b\n+3,c\n',
         encoding="utf-8",
     )
-    assert [(r.row, r.number, r.label) for r in open_input(str(path))] == [
+    assert [(r.row_number, r.number, r.label) for r in open_input(str(path))] == [
         (2, "+14155552671", "a"),
         (6, "", "label only"),
         (7, "+1 415\n555 2672", "b"),
@@ -143,7 +147,7 @@ def test_any_text_survives_a_csv_round_trip(tmp_path: Path, rows: list[tuple[str
     """Any text cells written to a CSV read back the same (stripped), rows numbered 2..n+1."""
     path = write_csv(tmp_path / "prop.csv", [("number", "label"), *rows])
     expected = [(row, number.strip(), label.strip()) for row, (number, label) in enumerate(rows, 2)]
-    assert [(r.row, r.number, r.label) for r in open_input(str(path))] == expected
+    assert [(r.row_number, r.number, r.label) for r in open_input(str(path))] == expected
 
 
 def test_count_is_known_when_open_input_returns(tmp_path: Path) -> None:

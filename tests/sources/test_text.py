@@ -27,8 +27,8 @@ def test_csv_rows_come_back_as_text_with_spreadsheet_row_numbers(tmp_path: Path)
     source = open_input(str(path))
     assert (source.name, source.columns) == (str(path), ["number", "label"])
     assert list(source) == [
-        RawRow(row=2, number="+14155552671", label="Front desk"),
-        RawRow(row=3, number="020 7946 0018", label="London"),
+        RawRow(row_number=2, number="+14155552671", label="Front desk"),
+        RawRow(row_number=3, number="020 7946 0018", label="London"),
     ]
 
 
@@ -147,7 +147,7 @@ def test_ragged_rows(tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
     path.write_text("label,agent_id,number\nonly label\na,b,+1,extra,cells\n", encoding="utf-8")
     rows = list(open_input(str(path)))
-    assert [(r.row, r.number, r.label, r.agent_id) for r in rows] == [
+    assert [(r.row_number, r.number, r.label, r.agent_id) for r in rows] == [
         (2, "", "only label", ""),
         (3, "+1", "a", "b"),
     ]
@@ -208,7 +208,7 @@ def test_unclosed_quote_that_swallows_the_next_row_is_a_problem(tmp_path: Path) 
     source = open_input(str(path))
     rows = list(source)
     assert source.count == len(rows) == 5
-    assert [(r.row, r.number, r.problem) for r in rows] == [
+    assert [(r.row_number, r.number, r.problem) for r in rows] == [
         (2, "+14155550101", ""),
         (3, "+14155550102", ""),
         (4, "+14155550103", ""),
@@ -230,7 +230,7 @@ def test_unclosed_quote_in_the_number_cell_is_a_problem(tmp_path: Path) -> None:
     )
     (first, second) = open_input(str(path))
     assert first.problem == ""
-    assert (second.row, second.problem) == (
+    assert (second.row_number, second.problem) == (
         3,
         "a quoted cell runs over a line end and swallows line 4, which looks like a row of its "
         "own: close the quote opened on line 3",
@@ -242,7 +242,7 @@ def test_a_swallowed_line_in_a_one_column_file_is_a_problem(tmp_path: Path) -> N
     path = tmp_path / "in.csv"
     path.write_text('phone\n"+14155550101\n+14155550102"\n+14155550103\n', encoding="utf-8")
     rows = list(open_input(str(path)))
-    assert [(r.row, bool(r.problem)) for r in rows] == [(2, True), (3, False)]
+    assert [(r.row_number, bool(r.problem)) for r in rows] == [(2, True), (3, False)]
     assert rows[0].problem.startswith("a quoted cell runs over a line end and swallows line 3")
 
 
@@ -262,7 +262,7 @@ def test_a_multi_line_label_stays_as_it_is(tmp_path: Path, label: str) -> None:
         [["number", "label"], ["+14155550101", label], ["+14155550102", "after"]],
     )
     rows = list(open_input(str(path)))
-    assert [(r.row, r.label, r.problem) for r in rows] == [
+    assert [(r.row_number, r.label, r.problem) for r in rows] == [
         (2, label, ""),
         (3, "after", ""),
     ]
@@ -298,7 +298,7 @@ def test_trailing_empty_cells_are_not_extra_cells(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     rows = list(open_input(str(path)))
-    assert [(r.row, r.label, bool(r.problem)) for r in rows] == [
+    assert [(r.row_number, r.label, bool(r.problem)) for r in rows] == [
         (2, "a", False),
         (3, "b", False),
         (4, "c", True),
@@ -334,7 +334,7 @@ def test_a_row_has_the_extra_cells_problem_exactly_when_it_fills_a_cell_past_the
         if any(cell.strip() for cell in row)
     }
     source = open_input(str(path))
-    got = {raw.row: raw.problem.startswith(PROBLEM_EXTRA_CELLS) for raw in source}
+    got = {raw.row_number: raw.problem.startswith(PROBLEM_EXTRA_CELLS) for raw in source}
     assert got == expected
     assert source.count == len(expected)
     assert all(raw.problem == "" or raw.problem.startswith(PROBLEM_EXTRA_CELLS) for raw in source)

@@ -138,7 +138,7 @@ def test_rows_are_the_listing_in_order_from_row_2() -> None:
 def test_source_satisfies_the_protocol_the_jobs_use() -> None:
     """A TwilioSource is a Source as an InputSource is (name, count, rows, close)."""
     source: Source = twilio_source(account_sid=SID, numbers=[("+14155550100", "")])
-    assert [raw.row for raw in source] == [2]
+    assert [raw.row_number for raw in source] == [2]
 
 
 def test_empty_account_is_refused_naming_subaccounts() -> None:
