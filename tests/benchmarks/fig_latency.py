@@ -1,0 +1,67 @@
+"""Measure figure 2, the latency-bound import: rows/s at 20 ms over concurrency / latency."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.harness import (
+    Bench,
+    Figure,
+    Sandbox,
+    check_imported,
+    say,
+)
+
+
+def measure(bench: Bench) -> None:
+    """2. 5,000 rows against 20 ms latency: rows/s over the ideal concurrency / latency."""
+    count = bench.pick(5_000, 2_000)
+    latency_ms = 20.0
+    source = bench.input(count)
+    targets = {16: 0.92, 32: None, 64: 0.85}
+    say(f"[2] latency-bound import: {count:,} rows, {latency_ms:g} ms")
+    details: dict[str, Any] = {"rows": count, "latency_ms": latency_ms, "by_concurrency": {}}
+    with Sandbox(bench.workdir, latency_ms=latency_ms) as sandbox:
+        for concurrency, target in targets.items():
+            ideal = concurrency / (latency_ms / 1000)
+            sandbox.reset()
+            run = bench.run(sandbox, source, concurrency=concurrency)
+            check_imported(run, count)
+            sandbox.reset()
+            bare_proc, bare = bench.bare_post(sandbox, count, concurrency)
+            steady = count / run.duration_s / ideal
+            whole = count / run.proc.wall_s / ideal
+            bare_ratio = count / float(bare["loop_s"]) / ideal
+            # The event loop is one thread: the answers to `concurrency` requests come back
+            # together and are handled one after the other, so each round trip costs the
+            # latency plus concurrency x CPU per row. This predicts the ratio from the CPU.
+            cpu_row = run.proc.cpu_s / count
+            model = latency_ms / 1000 / (latency_ms / 1000 + concurrency * cpu_row)
+            details["by_concurrency"][str(concurrency)] = {
+                "ideal_rows_s": ideal,
+                "cli_wall_s": run.proc.wall_s,
+                "cli_duration_s": run.duration_s,
+                "cli_cpu_s": run.proc.cpu_s,
+                "ratio": steady,
+                "ratio_whole_process": whole,
+                "bare_aiohttp_loop_s": bare["loop_s"],
+                "bare_aiohttp_wall_s": bare_proc.wall_s,
+                "bare_aiohttp_ratio": bare_ratio,
+                "cli_cpu_ms_per_row": cpu_row * 1000,
+                "model_ratio": model,
+            }
+            bench.add(
+                Figure(
+                    f"2.{concurrency}",
+                    f"latency-bound import, --concurrency {concurrency}: rows/s / ideal",
+                    "info" if target is None else f">= {target}",
+                    f"{steady:.2f} ({count / run.duration_s:.0f} of {ideal:.0f} rows/s; "
+                    f"whole process {whole:.2f}; bare aiohttp loop {bare_ratio:.2f}, "
+                    f"CPU {cpu_row * 1000:.2f} ms/row)",
+                    None if target is None else steady >= target,
+                    f"bulk-import sandbox --latency-ms 20; bulk-import run in-{count}.csv "
+                    f"--concurrency {concurrency}",
+                    steady,
+                )
+            )
+    bench.details["2"] = details
