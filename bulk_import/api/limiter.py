@@ -4,7 +4,8 @@ One :class:`Limiter` is shared by every worker of a run. Before each HTTP attemp
 :class:`Permit` (``await limiter.acquire(...)``); after the answer it gives it back
 (``limiter.release(permit, status=..., retry_after=...)``). In between, the limiter learns:
 
-- The window (how many requests may be in flight) is a float in ``[1, ceiling]``. It starts at
+- The window (how many requests may be in flight) is a float in ``[1, ceiling]``, or below 1
+  when the server refuses far more than it answers (see :data:`MIN_RATE_PER_S`). It starts at
   ``min(ceiling, INITIAL_LIMIT)`` and doubles every round trip (TCP slow start: +1 per good answer)
   until the first refusal, so a server with no limit costs nothing after a few round trips.
 - A 429 (any ``error_code``, with or without ``Retry-After``) cuts the window to
@@ -15,9 +16,11 @@ One :class:`Limiter` is shared by every worker of a run. Before each HTTP attemp
 - Between cuts the window grows back along a cubic of *time* (TCP CUBIC, which the AWS SDKs'
   adaptive retry mode runs on its send rate): quickly, then flat at the level the server
   accepted, then faster and faster, so a limit that rises is found again in a second or two.
+  The cubic's clock stops while the workers leave most of the window unused (all of them asleep
+  on a ``Retry-After``, say), as Linux's CUBIC does after idle time.
 - A window of 2.4 keeps 2 requests in flight and a third 40 % of the time (a credit of slot
-  time). That is how it matches a *rate* limit at short latency (100/s at 20 ms is 2 in flight),
-  where steps of one request would be 50 % steps.
+  time). That is how it matches a *rate* limit at short latency (100/s at 20 ms is 2 in flight;
+  at 1 ms it is a window of 0.1), where steps of one request would be 50 % steps.
 - ``--rate`` is a hard cap on top: sends are spaced evenly, never in bursts.
 
 Everything is O(1) on ``acquire`` and ``release``; the only timers are the ``--rate`` spacing
@@ -59,6 +62,11 @@ FAR_OVER = 2.0
 FAR_OVER_MIN = 3.0
 #: The round trip assumed before the first good answer.
 DEFAULT_RTT_S = 0.1
+#: The least window sends this many requests a second at the usual round trip (capped at one
+#: request in flight). It is reached only when refusals outnumber the answers: a rate limit at a
+#: short round trip, where one request in flight already sends far more than the limit allows
+#: (100/s at 1 ms is 0.1 in flight).
+MIN_RATE_PER_S = 1.0
 
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -110,6 +118,7 @@ class Limiter:
         self._epoch = 0
         self._peak: float | None = None  # CUBIC's W_max; None while in slow start
         self._cut_at = 0.0
+        self._idle_since: float | None = None  # less than half the window in use since then
         self._cubic_c = 0.0
         self._cubic_k = 0.0
         self._rtt_fast = DEFAULT_RTT_S
@@ -164,8 +173,10 @@ class Limiter:
 
     @property
     def at_floor(self) -> bool:
-        """Say whether the window is down to 1 and the server still refuses.
+        """Say whether the window is down to its floor and the server still refuses.
 
+        The floor is one request in flight, or less when refusals far outnumber the answers
+        (:data:`MIN_RATE_PER_S`).
         Only then should a 429 count as one of a row's ``--max-attempts`` tries: above the
         floor the limiter is still finding the account's limit, and the row is not to blame.
         """
@@ -226,6 +237,8 @@ class Limiter:
         if in_flight > self._full:
             self._account(self._clock())
         self._in_flight = in_flight - 1
+        if 2 * (in_flight - 1) < self._full and self._idle_since is None:
+            self._idle_since = self._clock()
         if status == 429:
             self._refused(permit)
         elif status is not None and status < 500 and status != 408:
@@ -238,7 +251,7 @@ class Limiter:
     def _refused(self, permit: Permit) -> None:
         self.refused += 1
         self._count(self._clock(), refused=1.0)
-        self._at_floor = self._window <= 1.0
+        self._at_floor = self._window <= self._least()
         if permit.epoch == self._epoch:
             self._cut(self._clock(), passed=permit.rank - 1)
 
@@ -309,11 +322,11 @@ class Limiter:
         window = self._window
         accepted = self._accepted(now)
         cut = window * BACKOFF
-        if self._refusals >= FAR_OVER_MIN and self._refusals > FAR_OVER * self._good:
+        if self._far_over():
             # Far over the limit (a limit that dropped, a burst far over it): one BACKOFF step
             # per round would take long, so go straight to what got through.
             cut = min(cut, accepted)
-        cut = max(1.0, cut)
+        cut = max(self._least(), cut)
         # CUBIC's plateau sits on the level the server accepted, not on the one it refused: under
         # a concurrency limit the refused request's rank says it, under a rate limit Little's law.
         peak = min(max(accepted, float(passed), cut), window)
@@ -325,6 +338,21 @@ class Limiter:
         self._epoch += 1
         self._set_window(cut)
         self._credit = 0.0
+
+    def _far_over(self) -> bool:
+        """Say whether refusals have lately outnumbered good answers FAR_OVER times."""
+        return self._refusals >= FAR_OVER_MIN and self._refusals > FAR_OVER * self._good
+
+    def _least(self) -> float:
+        """Return the lowest window a cut may reach now.
+
+        One request in flight, unless the server refuses far more than it answers or the window
+        is below one already: then the floor of MIN_RATE_PER_S at the usual round trip. So a
+        stray 429 among good answers never takes the run below one request in flight.
+        """
+        if self._window < 1.0 or self._far_over():
+            return min(1.0, MIN_RATE_PER_S * self._rtt_slow)
+        return 1.0
 
     def _set_window(self, window: float) -> None:
         self._account(self._clock())
@@ -369,6 +397,13 @@ class Limiter:
         self._in_flight = in_flight
         if self._first_sent is None:
             self._first_sent = now
+        idle = self._idle_since
+        if idle is not None and 2 * in_flight >= self._full:
+            # The cubic's clock stood still while less than half the window was in use (Linux
+            # CUBIC's idle fix): time the workers spent elsewhere, all asleep on a Retry-After
+            # say, must not come back at once as growth when they send again.
+            self._cut_at += now - idle
+            self._idle_since = None
         return Permit(self._epoch, now, in_flight)
 
     async def _wait_for_slot(self) -> Permit:
