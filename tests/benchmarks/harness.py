@@ -12,6 +12,7 @@ measured by :mod:`benchmarks.processes`; the table, the machine facts and the JS
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import os
 import re
@@ -22,7 +23,7 @@ import tempfile
 import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -34,7 +35,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from sandbox_fixtures import api_headers, us_number  # noqa: E402
 
-from benchmarks.processes import MB, Proc, run_process  # noqa: E402
+from benchmarks.processes import MB, PROCESS_TIMEOUT_S, Proc, run_process  # noqa: E402
 
 __all__ = ["MB", "Proc", "api_headers", "run_process"]
 
@@ -51,6 +52,29 @@ def _cli() -> list[str]:
 
 
 CLI = _cli()
+PROBE = HERE / "probe.py"
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    """Name a bulk-import to run: HEAD's console script, today's build, or HEAD under the probe."""
+
+    name: str
+    argv: tuple[str, ...]
+
+
+HEAD = Tool("HEAD", tuple(CLI))
+
+
+def probed(*, samples: Path | None = None, fixed_window: bool = False) -> Tool:
+    """Return HEAD run through ``probe.py``: its window sampled to ``samples``, or held fixed."""
+    argv = [sys.executable, str(PROBE)]
+    if samples is not None:
+        argv += ["--samples", str(samples)]
+    if fixed_window:
+        argv.append("--fixed-window")
+    name = "HEAD, fixed window" if fixed_window else "HEAD"
+    return Tool(name, (*argv, "--"))
 
 
 class BenchError(Exception):
@@ -191,9 +215,9 @@ class Sandbox:
         if proc.stdout is not None:
             proc.stdout.close()
 
-    def _call(self, method: str, path: str) -> dict[str, Any]:
+    def _call(self, method: str, path: str, body: object = None) -> dict[str, Any]:
         assert self._admin is not None, "the sandbox is not running"
-        response = self._admin.request(method, path)
+        response = self._admin.request(method, path, json=body)
         if response.status_code >= 300:
             raise BenchError(f"sandbox {method} {path}: HTTP {response.status_code}")
         data: dict[str, Any] = response.json()
@@ -202,6 +226,10 @@ class Sandbox:
     def reset(self) -> None:
         """Go back to the sandbox's state at start, counters included."""
         self._call("POST", "/_sandbox/reset")
+
+    def change_faults(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Change some faults while the sandbox runs (``POST /_sandbox/faults``)."""
+        return self._call("POST", "/_sandbox/faults", changes)
 
     def stats(self) -> dict[str, Any]:
         """Return the sandbox's counters."""
@@ -242,7 +270,8 @@ class Bench:
         self.mode = mode
         self.figures: list[Figure] = []
         self.details: dict[str, Any] = {}
-        self._runs = 0
+        self._runs = itertools.count(1)  # next() is atomic: figures may run commands in threads
+        self._today: Tool | None = None
 
     def pick(self, default: int, quick: int, long: int | None = None) -> int:
         """Return the size for this mode (``long`` falls back to the default size)."""
@@ -265,13 +294,18 @@ class Bench:
         source: Path,
         *args: str,
         expect: Sequence[int] = (0,),
+        tool: Tool = HEAD,
+        interrupt_after: float | None = None,
     ) -> CliRun:
-        """Run ``bulk-import COMMAND SOURCE ARGS`` quietly with a report and summary JSON."""
-        self._runs += 1
-        report = self.workdir / f"report-{self._runs}.csv"
-        summary_path = self.workdir / f"summary-{self._runs}.json"
+        """Run ``bulk-import COMMAND SOURCE ARGS`` quietly with a report and summary JSON.
+
+        ``interrupt_after``: Ctrl-C it after that many seconds (add 130 to ``expect``).
+        """
+        run = next(self._runs)
+        report = self.workdir / f"report-{run}.csv"
+        summary_path = self.workdir / f"summary-{run}.json"
         argv = [
-            *CLI,
+            *tool.argv,
             command,
             str(source),
             *args,
@@ -282,13 +316,24 @@ class Bench:
             "--summary-json",
             str(summary_path),
         ]
-        proc = run_process(argv, workdir=self.workdir, env=cli_env())
+        proc = run_process(
+            argv, workdir=self.workdir, env=cli_env(), interrupt_after=interrupt_after
+        )
         if proc.rc not in expect:
-            raise BenchError(f"bulk-import {command} exited {proc.rc}: {proc.tail()}")
+            raise BenchError(f"{tool.name} {command} exited {proc.rc}: {proc.tail()}")
         summary: dict[str, Any] = json.loads(summary_path.read_text(encoding="utf-8"))
         return CliRun(proc, summary, report)
 
-    def run(self, sandbox: Sandbox, source: Path, *args: str, concurrency: int = 16) -> CliRun:
+    def run(
+        self,
+        sandbox: Sandbox,
+        source: Path,
+        *args: str,
+        concurrency: int = 16,
+        tool: Tool = HEAD,
+        expect: Sequence[int] = (0,),
+        interrupt_after: float | None = None,
+    ) -> CliRun:
         """Import ``source`` into the sandbox with ``bulk-import run``."""
         return self.cli(
             "run",
@@ -300,7 +345,19 @@ class Bench:
             "--concurrency",
             str(concurrency),
             *args,
+            tool=tool,
+            expect=expect,
+            interrupt_after=interrupt_after,
         )
+
+    def today(self) -> Tool:
+        """Return today's bulk-import (commit f310f88), built once into a cache folder."""
+        if self._today is None:
+            from benchmarks.today import build_today
+
+            say("  (today's CLI: the build of f310f88 in the cache folder)")
+            self._today = build_today()
+        return self._today
 
     def baseline(self, *args: str) -> tuple[Proc, dict[str, Any]]:
         """Run one mode of baselines.py; return the process and its JSON line."""
@@ -363,6 +420,110 @@ class Entry:
     key: str
     name: str
     measure: Callable[[Bench], None]
+
+
+def script(
+    key: str,
+    name: str,
+    file: str,
+    *args: str,
+    quick: Sequence[str] = (),
+    long: Sequence[str] = (),
+    timeout: float = PROCESS_TIMEOUT_S,
+) -> Entry:
+    """Return the registry entry of a standalone figure script beside this file.
+
+    The script runs as ``python FILE ARGS`` (plus ``quick`` or ``long`` in those modes) in its
+    own process, with the sandbox key in its environment; it starts whatever it needs itself. If
+    its last line of output is :func:`figures_line`'s JSON, those figures join the table with
+    their targets; else its last line is shown as one "info" figure. Exit 2 of the script, or
+    any other non-zero exit, is "not measured".
+    """
+    path = HERE / file
+
+    def measure(bench: Bench) -> None:
+        extra = quick if bench.mode == "quick" else long if bench.mode == "long" else ()
+        say(f"[{key}] {name}: {file} {' '.join([*args, *extra])}".rstrip())
+        argv = [sys.executable, str(path), *args, *extra]
+        proc = run_process(argv, workdir=bench.workdir, env=cli_env(), timeout=timeout)
+        if proc.rc != 0:
+            raise BenchError(f"{file} exited {proc.rc}: {proc.tail()}")
+        lines = proc.stdout.strip().splitlines() or [""]
+        try:
+            found = json.loads(lines[-1])
+        except ValueError:
+            found = None
+        if isinstance(found, dict) and isinstance(found.get("figures"), list):
+            for item in found["figures"]:
+                bench.add(Figure(**{k: v for k, v in item.items() if k != "result"}))
+            bench.details[key] = found.get("details", {})
+            return
+        bench.details[key] = {"stdout": proc.stdout[-4000:]}
+        command = f"python tests/benchmarks/{file} {' '.join(args)}".rstrip()
+        bench.add(Figure(key, name, "report", lines[-1][:300], None, command))
+
+    return Entry(key, name, measure)
+
+
+def figures_line(figures: Sequence[Figure], details: dict[str, Any] | None = None) -> str:
+    """Return the last line a standalone script prints so that run.py takes its figures."""
+    return json.dumps({"figures": [asdict(f) for f in figures], "details": details or {}})
+
+
+def run_facts(run: CliRun, stats: dict[str, Any], *, ideal: float) -> dict[str, Any]:
+    """Return what one import shows: rows/s over ``ideal``, the 429s, the window, per second.
+
+    Rows/s counts the rows imported, so that a run stopped early (``interrupt_after``) says how
+    fast it went until then.
+    The 429 share is of every request the sandbox counted (the run's preflight GET included).
+    """
+    requests = int(stats["requests"])
+    refused = int(stats["by_status"].get("429", 0))
+    done = run.count("imported")
+    return {
+        "ideal_rows_s": ideal,
+        "rows": run.rows,
+        "imported": done,
+        "statuses": run.summary.get("counts", {}),
+        "exit_code": run.proc.rc,
+        "duration_s": run.duration_s,
+        "wall_s": run.proc.wall_s,
+        "cpu_s": run.proc.cpu_s,
+        "ratio": done / run.duration_s / ideal,
+        "ratio_whole_process": done / run.proc.wall_s / ideal,
+        "ratio_steady": steady_ratio(stats, ideal=ideal),
+        "requests": requests,
+        "http_429": refused,
+        "share_429": refused / requests if requests else 0.0,
+        "max_in_flight": stats["max_in_flight"],
+        "concurrency": run.summary.get("concurrency"),
+        "post_seconds": stats["post_seconds"],
+        "rejected_seconds": stats["rejected_seconds"],
+    }
+
+
+def steady_ratio(stats: dict[str, Any], *, ideal: float) -> float:
+    """Return the accepted POSTs per second of the run's full seconds (first and last left out).
+
+    That is the run without its start (Python, the preflight, slow start) and its tail (fewer
+    rows left than the window), from the sandbox's own per-second counts.
+    """
+    posts: list[int] = stats["post_seconds"]
+    refused: list[int] = stats["rejected_seconds"]
+    busy = [i for i, n in enumerate(posts) if n]
+    if len(busy) < 3:
+        return 0.0
+    seconds = range(busy[0] + 1, busy[-1])
+    accepted = [posts[i] - (refused[i] if i < len(refused) else 0) for i in seconds]
+    return sum(accepted) / len(accepted) / ideal
+
+
+def window_range(facts: dict[str, Any]) -> str:
+    """Return the window's least-most and final value as a run's summary gave them."""
+    seen = facts.get("concurrency")
+    if not seen:
+        return "not reported"
+    return f"{seen['min']}-{seen['max']}, final {seen['final']}"
 
 
 def say(message: str) -> None:

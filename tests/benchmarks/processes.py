@@ -115,8 +115,13 @@ def run_process(
     env: dict[str, str] | None = None,
     timeout: float = PROCESS_TIMEOUT_S,
     stdin: IO[bytes] | None = None,
+    interrupt_after: float | None = None,
 ) -> Proc:
-    """Run ``argv`` to its end; time it from outside and take its CPU time and peak RSS."""
+    """Run ``argv`` to its end; time it from outside and take its CPU time and peak RSS.
+
+    ``interrupt_after``: send SIGINT (a Ctrl-C) that many seconds after the start, if still
+    running: bulk-import then stops as a person would stop it, report and summary written.
+    """
     fd, time_name = tempfile.mkstemp(prefix="time-", suffix=".txt", dir=workdir)
     os.close(fd)
     time_file = Path(time_name)
@@ -135,8 +140,15 @@ def run_process(
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(proc.pid, signal.SIGKILL)
 
+        def interrupt_group() -> None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGINT)
+
         watchdog = threading.Timer(timeout, kill_group)
         watchdog.start()
+        interrupter = threading.Timer(interrupt_after or 0.0, interrupt_group)
+        if interrupt_after is not None:
+            interrupter.start()
         sampler = TreeSampler(proc.pid, include_root=len(wrapped) == len(argv))
         sampler.start()
         try:
@@ -149,6 +161,7 @@ def run_process(
             raise
         finally:
             watchdog.cancel()
+            interrupter.cancel()
             sampler.done.set()
             sampler.join()
         wall = time.perf_counter() - started

@@ -20,7 +20,11 @@ The figures are printed as one table and written as JSON beside this file (``res
 measured (MISS included; ``--strict`` exits 1 on a MISS), 2 when one could not be.
 
 Adding a figure is one module and one line: write ``fig_NAME.py`` with ``measure(bench)`` (see
-``harness.py``) and add its :class:`Entry` to :data:`FIGURES` below.
+``harness.py``) and add its :class:`Entry` to :data:`FIGURES` below. A standalone script (one
+that runs by itself, ``python tests/benchmarks/fig_twilio.py``) is one line too:
+``script("13", "Twilio listing", "fig_twilio.py", quick=["--numbers", "1000"])``. It runs in its
+own process; when its last line of output is ``harness.figures_line(figures)``, its figures
+join the table with their targets, else that last line is shown as an "info" figure.
 """
 
 from __future__ import annotations
@@ -37,8 +41,12 @@ from benchmarks import (  # noqa: E402
     fig_alternatives,
     fig_backoff,
     fig_ceiling,
+    fig_concurrency,
     fig_latency,
     fig_memory,
+    fig_migration,
+    fig_moving,
+    fig_overhead,
     fig_rate,
     fig_reconcile,
     fig_validation,
@@ -56,6 +64,10 @@ FIGURES: tuple[Entry, ...] = (
     Entry("6", "rate cap accuracy", fig_rate.measure),
     Entry("7", "back-off under 429", fig_backoff.measure),
     Entry("8", "reconcile at fleet scale", fig_reconcile.measure),
+    Entry("9", "a concurrency limit found", fig_concurrency.measure),
+    Entry("10", "a concurrency limit that moves", fig_moving.measure),
+    Entry("11", "a realistic migration", fig_migration.measure),
+    Entry("12", "the per-request metrics' cost", fig_overhead.measure),
 )
 
 
