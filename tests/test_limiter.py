@@ -247,6 +247,20 @@ def test_one_cut_per_round_of_429s() -> None:
     assert limiter.window == pytest.approx(8 * lm.BACKOFF**2)
 
 
+@pytest.mark.parametrize(("retry_after", "expected"), [(None, 14.5), (1.0, 16 * lm.BACKOFF)])
+def test_a_refusal_naming_no_wait_cuts_to_half_a_request_below_its_rank(
+    retry_after: float | None, expected: float
+) -> None:
+    """A 429 with no Retry-After to the 16th in flight cuts to 14.5; one naming a wait to 14.4."""
+    clock = Clock()
+    limiter = Limiter(ceiling=64, clock=clock)
+    answer(limiter, clock, [201] * 8)  # slow start: 8 -> 16
+    permits = [take(limiter) for _ in range(16)]
+    clock.now += 0.05
+    limiter.release(permits[-1], status=429, retry_after=retry_after)
+    assert limiter.window == pytest.approx(expected)
+
+
 def test_answers_that_teach_nothing_leave_the_window() -> None:
     """5xx, 408 and no answer at all neither cut nor grow the window; they free the slot."""
     clock = Clock()
