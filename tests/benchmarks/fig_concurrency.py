@@ -32,8 +32,8 @@ def measure(bench: Bench) -> None:
     """9. Limit 10, 100 ms, 1,500 rows: rows/s over the ideal and the 429 share, by ceiling."""
     count = bench.pick(1_500, 400)
     # Today's CLI at a ceiling of 64 takes ~120 s for 1,500 rows (the issue's figure): make bench
-    # stops it after 40 s (Ctrl-C) and counts the rows it imported until then; --long waits.
-    cap_s = None if bench.mode == "long" else float(bench.pick(40, 15))
+    # stops it after 20 s (Ctrl-C) and counts the rows it imported until then; --long waits.
+    cap_s = None if bench.mode == "long" else float(bench.pick(20, 10))
     latency_s = LATENCY_MS / 1000
     faults = {"concurrency_limit": LIMIT, "latency_ms": LATENCY_MS}
     say(f"[9] concurrency limit {LIMIT}, {LATENCY_MS:g} ms: {count:,} rows, ceilings {CEILINGS}")
