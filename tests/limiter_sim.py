@@ -388,7 +388,7 @@ def fixed(concurrency: int) -> Callable[[], Gate]:
 
 
 def main() -> None:
-    """Print every figure of the simulation, as docs/limiter.md quotes them."""
+    """Print every figure of the simulation, as BENCHMARKS.md quotes them."""
     for ceiling in (64, 16, 8):
         r = concurrency_limit(ceiling)
         ideal = min(ceiling, LIMIT) / LATENCY_S

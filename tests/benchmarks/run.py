@@ -3,8 +3,9 @@
 ``make bench`` runs ``python tests/benchmarks/run.py``: every figure of BENCHMARKS.md from one
 command, in well under 10 minutes on a 2-core machine. ``--only 1,3`` runs some figures;
 ``--quick`` runs every figure on fewer rows (a smoke test of the harness, not the figures);
-``--long`` runs figures 5 and 7 at the issue's sizes (50,000 vs 200,000 rows; 10,000 rows under
-429s), which alone take longer than the whole default run on a busy 2-core machine.
+``--long`` runs the issues' sizes where make bench runs fewer (figure 4: 2,000 rows; 5: 50,000
+vs 200,000; 7: 10,000; 9: today's CLI to the end; 10: 15-s phases; 11: 2,000 rows; 12: 8 pairs),
+which take longer than the whole default run on a busy 2-core machine.
 
 Machines are shared and noisy, so no figure is an absolute speed: each is the tool against a
 baseline measured seconds apart on the same machine (a bare phonenumbers loop, a bare aiohttp
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes.add_argument(
         "--long",
         action="store_true",
-        help="the issue's sizes for figures 5 and 7 (50k vs 200k rows, 10k rows): ~+5 min",
+        help="the issues' sizes for figures 4, 5, 7, 9-12 (BENCHMARKS.md): ~25 min in all",
     )
     parser.add_argument("--json", type=Path, help="where to write the figures as JSON")
     parser.add_argument("--markdown", type=Path, help="also write the table as Markdown here")
