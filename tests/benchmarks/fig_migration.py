@@ -36,8 +36,8 @@ CEILING = 64
 
 def measure(bench: Bench) -> None:
     """11. 800 +- 400 ms, limit 20, ceiling 64: minutes against the best fixed concurrency."""
-    # 2,000 rows (--long) take 3.5 minutes at a fixed 8: make bench runs 600.
-    count = bench.pick(600, 200, long=2_000)
+    # 2,000 rows (--long) take 3.5 minutes at a fixed 8: make bench runs 500.
+    count = bench.pick(500, 200, long=2_000)
     faults = {
         "concurrency_limit": LIMIT,
         "latency_ms": LATENCY_MS,

@@ -27,7 +27,7 @@ STARTUP_S = 2.5  # allowed for Python's start and the preflight, before the firs
 
 def measure(bench: Bench) -> None:
     """10. Limit 10 -> 20 -> 5 at 100 ms, ceiling 64: seconds to settle, throughput per phase."""
-    phase_s = float(bench.pick(8, 4, long=15))
+    phase_s = float(bench.pick(6, 4, long=15))
     latency_s = LATENCY_MS / 1000
     # Enough rows for the three phases at their ideal rates, and a margin: the run ends in the
     # last phase, which is measured up to the run's end.

@@ -1,6 +1,6 @@
 """Measure figure 12: what the per-request metrics (RunMetrics) cost a run, in one process.
 
-``ab_metrics.py`` runs ``bulk-import run`` of 4,000 rows at 20 ms latency, ``--concurrency 16``,
+``ab_metrics.py`` runs ``bulk-import run`` of 3,000 rows at 20 ms latency, ``--concurrency 16``,
 in one process: once to warm up, then in pairs of alternating order, with the engine's
 RunMetrics (A) and with a no-op recorder the script patches in (B). The figure is A's mean wall
 time over B's, less one (issue 13: at most 3 %), with the CPU time beside it. Pairs alternate
@@ -31,8 +31,8 @@ TARGET = 0.03
 
 
 def measure(bench: Bench) -> None:
-    """12. 4,000 rows at 20 ms, concurrency 16: RunMetrics against a no-op recorder."""
-    count = bench.pick(4_000, 1_000)
+    """12. 3,000 rows at 20 ms, concurrency 16: RunMetrics against a no-op recorder."""
+    count = bench.pick(3_000, 1_000)
     rounds = bench.pick(4, 2, long=8)
     say(f"[12] metrics overhead: {count:,} rows at 20 ms, concurrency 16, {rounds} pairs")
     out = bench.workdir / "ab-metrics.json"
