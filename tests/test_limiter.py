@@ -64,6 +64,17 @@ def test_rate_limit_is_matched_at_short_latency() -> None:
     assert result.done == result.rows
 
 
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_rate_limit_is_matched_at_a_round_trip_of_one_millisecond(seed: int) -> None:
+    """100/s at 1 ms is 0.1 in flight: >= 0.9 of the limit, <= 5 % 429s, every row imported."""
+    result = sim.rate_limit(seed=seed, latency_s=0.001)
+    share = result.rows_per_s / sim.RATE
+    print(f"rate limit at 1 ms: {share:.3f} of the limit, {result.share_429:.2%} 429s")
+    assert share >= 0.9
+    assert result.share_429 <= 0.05
+    assert result.failed == 0
+
+
 def test_no_limit_costs_nothing() -> None:
     """No limit, 20 ms, ceiling 16: the window reaches 16 at once and the run is at ideal."""
     result = sim.no_limit(16)
@@ -150,7 +161,7 @@ def test_growing_latency_lowers_the_window_without_any_429() -> None:
 
 
 def test_a_server_refusing_everything_ends_every_row_in_bounded_time() -> None:
-    """Quota exhausted: the window falls to 1, at_floor makes 429s count, every row ends."""
+    """Quota exhausted: the window falls to its floor, at_floor makes 429s count, every row ends."""
     holder: list[Limiter] = []
 
     def make() -> Limiter:
@@ -161,7 +172,8 @@ def test_a_server_refusing_everything_ends_every_row_in_bounded_time() -> None:
     result = sim.simulate(server, make, rows=40, workers=16, max_attempts=6)
     print(f"refuse all: {result.duration_s:.1f} s, {result.requests} requests")
     assert result.failed == 40
-    assert holder[0].window == 1.0
+    # Nothing but refusals, no round trip measured: MIN_RATE_PER_S at the assumed round trip.
+    assert holder[0].window == pytest.approx(lm.MIN_RATE_PER_S * lm.DEFAULT_RTT_S)
     assert holder[0].at_floor
     # Backoffs are capped at 30 s and only 6 tries at the floor count: far below 10 minutes.
     assert result.duration_s < 600
@@ -235,6 +247,20 @@ def test_one_cut_per_round_of_429s() -> None:
     assert limiter.window == pytest.approx(8 * lm.BACKOFF**2)
 
 
+@pytest.mark.parametrize(("retry_after", "expected"), [(None, 14.5), (1.0, 16 * lm.BACKOFF)])
+def test_a_refusal_naming_no_wait_cuts_to_half_a_request_below_its_rank(
+    retry_after: float | None, expected: float
+) -> None:
+    """A 429 with no Retry-After to the 16th in flight cuts to 14.5; one naming a wait to 14.4."""
+    clock = Clock()
+    limiter = Limiter(ceiling=64, clock=clock)
+    answer(limiter, clock, [201] * 8)  # slow start: 8 -> 16
+    permits = [take(limiter) for _ in range(16)]
+    clock.now += 0.05
+    limiter.release(permits[-1], status=429, retry_after=retry_after)
+    assert limiter.window == pytest.approx(expected)
+
+
 def test_answers_that_teach_nothing_leave_the_window() -> None:
     """5xx, 408 and no answer at all neither cut nor grow the window; they free the slot."""
     clock = Clock()
@@ -270,6 +296,53 @@ def test_at_floor_only_when_the_window_is_one_and_the_server_still_refuses() -> 
     clock.now += 0.1
     limiter.release(take(limiter), status=201)
     assert not limiter.at_floor
+
+
+def test_a_stray_429_never_takes_the_window_below_one() -> None:
+    """429s now and then among good answers stop at one request in flight, and count there."""
+    clock = Clock()
+    limiter = Limiter(ceiling=2, clock=clock)
+    for _ in range(12):
+        limiter.release(take(limiter), status=429)
+        clock.now += 1
+        limiter.release(take(limiter), status=201)
+        clock.now += 0.01
+    limiter.release(take(limiter), status=429)
+    assert limiter.window == 1.0
+    assert limiter.at_floor
+
+
+def test_refusals_far_outnumbering_answers_take_the_window_below_one() -> None:
+    """Nine 429s for each 201 at 1 ms (a 100/s limit): the window goes to about 0.1 in flight."""
+    clock = Clock()
+    limiter = Limiter(ceiling=1, clock=clock)
+    statuses = [201, 429, 429, 429, 429, 429, 429, 429, 429, 429] * 50  # half a second
+    while statuses and limiter.window >= 1.0:
+        permit = take(limiter)  # one at a time, 1 ms each
+        clock.now += 0.001
+        limiter.release(permit, status=statuses.pop(0))
+    print(f"window after far more refusals than answers: {limiter.window:.3f}")
+    assert 0.05 <= limiter.window <= 0.3
+    assert not limiter.at_floor  # the floor is 1/s at 1 ms (0.001): not there yet
+    assert limiter.limit == 1
+
+
+def test_time_with_the_window_unused_does_not_count_as_regrowth() -> None:
+    """Ten seconds with nothing in flight after a cut: the first answers grow it as if just cut."""
+    clock = Clock()
+    limiter = Limiter(ceiling=64, clock=clock)
+    permits = [take(limiter) for _ in range(8)]
+    clock.now += 0.05
+    limiter.release(permits[0], status=429)  # cut to 7.2
+    for permit in permits[1:]:
+        limiter.release(permit, status=None)
+    cut = limiter.window
+    clock.now += 10  # every worker asleep (a Retry-After, a slow input)
+    again = [take(limiter) for _ in range(7)]
+    clock.now += 0.05
+    limiter.release(again[0], status=201)
+    # Without the pause the cubic would be 10 s along, far above its plateau: + 1 at once.
+    assert limiter.window - cut < 0.1
 
 
 def test_snapshot_shows_ceiling_final_min_and_max() -> None:

@@ -4,20 +4,25 @@ One :class:`Limiter` is shared by every worker of a run. Before each HTTP attemp
 :class:`Permit` (``await limiter.acquire(...)``); after the answer it gives it back
 (``limiter.release(permit, status=..., retry_after=...)``). In between, the limiter learns:
 
-- The window (how many requests may be in flight) is a float in ``[1, ceiling]``. It starts at
+- The window (how many requests may be in flight) is a float in ``[1, ceiling]``, or below 1
+  when the server refuses far more than it answers (see :data:`MIN_RATE_PER_S`). It starts at
   ``min(ceiling, INITIAL_LIMIT)`` and doubles every round trip (TCP slow start: +1 per good answer)
   until the first refusal, so a server with no limit costs nothing after a few round trips.
 - A 429 (any ``error_code``, with or without ``Retry-After``) cuts the window to
   :data:`BACKOFF` of itself, once per round (a 429 to a request given its slot before the last
-  cut cuts nothing: TCP's "one cut per window"). Far over the limit (refusals :data:`FAR_OVER`
-  times the good answers) it goes straight down to the level that got through (Little's law:
-  good answers' time in flight per second). Latency grown well past its long average cuts too.
+  cut cuts nothing: TCP's "one cut per window"); one that names no wait, as a concurrency
+  limit's, cuts no lower than :data:`RANK_MARGIN` below the rank it refused. Far over the limit
+  (refusals :data:`FAR_OVER` times the good answers) it goes straight down to the level that got
+  through (Little's law: good answers' time in flight per second). Latency grown well past its
+  long average cuts too.
 - Between cuts the window grows back along a cubic of *time* (TCP CUBIC, which the AWS SDKs'
   adaptive retry mode runs on its send rate): quickly, then flat at the level the server
   accepted, then faster and faster, so a limit that rises is found again in a second or two.
+  The cubic's clock stops while the workers leave most of the window unused (all of them asleep
+  on a ``Retry-After``, say), as Linux's CUBIC does after idle time.
 - A window of 2.4 keeps 2 requests in flight and a third 40 % of the time (a credit of slot
-  time). That is how it matches a *rate* limit at short latency (100/s at 20 ms is 2 in flight),
-  where steps of one request would be 50 % steps.
+  time). That is how it matches a *rate* limit at short latency (100/s at 20 ms is 2 in flight;
+  at 1 ms it is a window of 0.1), where steps of one request would be 50 % steps.
 - ``--rate`` is a hard cap on top: sends are spaced evenly, never in bursts.
 
 Everything is O(1) on ``acquire`` and ``release``; the only timers are the ``--rate`` spacing
@@ -54,11 +59,17 @@ ACCEPTED_SPAN_S = 0.25
 ACCEPTED_SPAN_RTTS = 2.0
 #: Rounding room of the slot above's credit, and the shortest wait for it.
 CREDIT_SLACK_S = 1e-4
+#: A refusal with no Retry-After to the N-th request in flight (a concurrency limit at N - 1, as
+#: Cartesia's ``concurrency_limited`` says it) cuts no lower than this much below N - 1.
+RANK_MARGIN = 0.5
 #: Refusals this many times the good answers, lately, mean "far over the limit".
 FAR_OVER = 2.0
 FAR_OVER_MIN = 3.0
 #: The round trip assumed before the first good answer.
 DEFAULT_RTT_S = 0.1
+#: Below one request in flight (only when refusals swamp the answers: a rate limit at a short
+#: round trip, 100/s at 1 ms is 0.1 in flight) the window still sends this many a second.
+MIN_RATE_PER_S = 1.0
 
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -110,6 +121,7 @@ class Limiter:
         self._epoch = 0
         self._peak: float | None = None  # CUBIC's W_max; None while in slow start
         self._cut_at = 0.0
+        self._idle_since: float | None = None  # less than half the window in use since then
         self._cubic_c = 0.0
         self._cubic_k = 0.0
         self._rtt_fast = DEFAULT_RTT_S
@@ -164,7 +176,7 @@ class Limiter:
 
     @property
     def at_floor(self) -> bool:
-        """Say whether the window is down to 1 and the server still refuses.
+        """Say whether the window is down to its floor (``_least``) and the server still refuses.
 
         Only then should a 429 count as one of a row's ``--max-attempts`` tries: above the
         floor the limiter is still finding the account's limit, and the row is not to blame.
@@ -218,16 +230,19 @@ class Limiter:
         A 429 cuts the window; any other answer below 500 (but 408) is a good one and lets it
         grow; 5xx, 408 and no answer teach nothing. ``retry_after`` is what a 429 asked for: the
         request that got it waits that itself, after this release, so the slot is free meanwhile.
+        Here it only says what kind of limit refused: one that names a wait is taken for a rate
+        limit, one that does not for a concurrency limit (see :meth:`_cut`).
         """
-        del retry_after  # the refusal is the signal; the wait it asks for is the caller's
         if not permit.rank:
             return
         in_flight = self._in_flight
         if in_flight > self._full:
             self._account(self._clock())
         self._in_flight = in_flight - 1
+        if 2 * (in_flight - 1) < self._full and self._idle_since is None:
+            self._idle_since = self._clock()
         if status == 429:
-            self._refused(permit)
+            self._refused(permit, timed=retry_after is not None)
         elif status is not None and status < 500 and status != 408:
             self._answered(permit, in_flight)
         if self._waiters:
@@ -235,12 +250,12 @@ class Limiter:
 
     # -- learning --------------------------------------------------------------------------------
 
-    def _refused(self, permit: Permit) -> None:
+    def _refused(self, permit: Permit, *, timed: bool) -> None:
         self.refused += 1
         self._count(self._clock(), refused=1.0)
-        self._at_floor = self._window <= 1.0
+        self._at_floor = self._window <= self._least()
         if permit.epoch == self._epoch:
-            self._cut(self._clock(), passed=permit.rank - 1)
+            self._cut(self._clock(), passed=permit.rank - 1, at_rank=not timed)
 
     def _answered(self, permit: Permit, in_flight: int) -> None:
         self._at_floor = False
@@ -300,20 +315,25 @@ class Limiter:
             return 0.0
         return self._busy * math.exp((self._counted_at - now) / span) / (span * filled)
 
-    def _cut(self, now: float, *, passed: int) -> None:
+    def _cut(self, now: float, *, passed: int, at_rank: bool = False) -> None:
         """Cut the window once for this round: to BACKOFF of it, or to what was accepted.
 
         ``passed``: the level the refusal shows to have passed (the refused request was the
-        ``passed + 1``-th in flight), which is where a concurrency limit is.
+        ``passed + 1``-th in flight), which is where a concurrency limit is. ``at_rank``: the
+        refusal named no wait (a concurrency limit's), so the cut stops RANK_MARGIN below it.
         """
         window = self._window
         accepted = self._accepted(now)
         cut = window * BACKOFF
-        if self._refusals >= FAR_OVER_MIN and self._refusals > FAR_OVER * self._good:
+        if at_rank and passed:
+            # Half a request below a concurrency limit loses less than a BACKOFF step; a rate
+            # limit's refusals come at any rank, so they keep the step.
+            cut = max(cut, min(float(passed), window) - RANK_MARGIN)
+        if self._far_over():
             # Far over the limit (a limit that dropped, a burst far over it): one BACKOFF step
             # per round would take long, so go straight to what got through.
             cut = min(cut, accepted)
-        cut = max(1.0, cut)
+        cut = max(self._least(), cut)
         # CUBIC's plateau sits on the level the server accepted, not on the one it refused: under
         # a concurrency limit the refused request's rank says it, under a rate limit Little's law.
         peak = min(max(accepted, float(passed), cut), window)
@@ -325,6 +345,20 @@ class Limiter:
         self._epoch += 1
         self._set_window(cut)
         self._credit = 0.0
+
+    def _far_over(self) -> bool:
+        """Say whether refusals have lately outnumbered good answers FAR_OVER times."""
+        return self._refusals >= FAR_OVER_MIN and self._refusals > FAR_OVER * self._good
+
+    def _least(self) -> float:
+        """Return the lowest window a cut may reach now: 1, or MIN_RATE_PER_S's level below it.
+
+        Below 1 only when refusals swamp the answers or the window is there already: a stray
+        429 among good answers never takes a run below one request in flight.
+        """
+        if self._window < 1.0 or self._far_over():
+            return min(1.0, MIN_RATE_PER_S * self._rtt_slow)
+        return 1.0
 
     def _set_window(self, window: float) -> None:
         self._account(self._clock())
@@ -369,6 +403,12 @@ class Limiter:
         self._in_flight = in_flight
         if self._first_sent is None:
             self._first_sent = now
+        idle = self._idle_since
+        if idle is not None and 2 * in_flight >= self._full:
+            # The cubic's clock stood still while less than half the window was in use (Linux
+            # CUBIC's idle fix): workers asleep on a Retry-After come back to no sudden growth.
+            self._cut_at += now - idle
+            self._idle_since = None
         return Permit(self._epoch, now, in_flight)
 
     async def _wait_for_slot(self) -> Permit:

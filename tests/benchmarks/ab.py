@@ -26,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from benchmarks.run import PROVIDER, Sandbox, cli_env, measure, write_csv  # noqa: E402
+from benchmarks.harness import PROVIDER, Sandbox, cli_env, write_csv  # noqa: E402
+from benchmarks.processes import run_process  # noqa: E402
 
 
 def extract(revision: str, into: Path) -> Path:
@@ -72,7 +73,7 @@ def one_run(
         *("--concurrency", str(concurrency), "--quiet", "--no-progress"),
         *("--report", str(work / f"report-{n}.csv"), "--summary-json", str(summary_path)),
     ]
-    proc = measure(argv, workdir=work, env=env_for(package_root))
+    proc = run_process(argv, workdir=work, env=env_for(package_root))
     summary = json.loads(summary_path.read_text(encoding="utf-8"))
     if proc.rc != 0 or summary["counts"].get("imported") != summary["total"]:
         raise SystemExit(f"run {n} failed (exit {proc.rc}): {proc.tail()}")

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.run import CLI, PROVIDER, Sandbox, cli_env, write_csv
+from benchmarks.harness import CLI, PROVIDER, Sandbox, cli_env, write_csv
 
 _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 
