@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import email.utils
 import math
+import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,6 +30,9 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 RETRY_AFTER_CAP_S = 300.0
+#: Jitter added to the server's wait: up to this share of it, and at most this many seconds.
+SERVER_JITTER = 0.5
+SERVER_JITTER_CAP_S = 2.0
 #: Tries of one call at most, whatever else: 429s while the limiter still has room to come
 #: down are not counted against --max-attempts, but a call never loops for ever.
 HARD_TRIES_FACTOR = 4
@@ -99,7 +103,12 @@ def retry_after_s(headers: Mapping[str, str], *, now: float | None = None) -> fl
 
 
 class wait_server_first(tenacity.wait.wait_base):
-    """Wait what the server asked for when it asked, else ``fallback`` (tenacity's backoff)."""
+    """Wait what the server asked for when it asked, else ``fallback`` (tenacity's backoff).
+
+    The server's word is a minimum, and a little jitter is added to it (up to half of it, at
+    most :data:`SERVER_JITTER_CAP_S`): requests refused together and told the same wait would
+    otherwise all come back in the same instant, and be refused together again.
+    """
 
     def __init__(self, fallback: tenacity.wait.wait_base) -> None:
         self._fallback = fallback
@@ -108,7 +117,8 @@ class wait_server_first(tenacity.wait.wait_base):
         outcome = retry_state.outcome
         exc = outcome.exception() if outcome is not None and outcome.failed else None
         if isinstance(exc, RetryableAnswer) and exc.retry_after is not None:
-            return exc.retry_after
+            asked = exc.retry_after
+            return asked + random.uniform(0, min(asked * SERVER_JITTER, SERVER_JITTER_CAP_S))
         return float(self._fallback(retry_state))
 
 
