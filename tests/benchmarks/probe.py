@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bulk_import.api import limiter as limiter_module
+from bulk_import.api import window as window_module
 from bulk_import.api.limiter import Limiter
+from bulk_import.api.window import Window
 from bulk_import.cli import entry
 
 
@@ -50,12 +51,12 @@ def watch(every_s: float) -> tuple[list[list[float]], threading.Event]:
 
 def fix_window() -> None:
     """Start every limiter at its ceiling and never move its window."""
-    limiter_module.INITIAL_LIMIT = 1 << 30
+    window_module.INITIAL_LIMIT = 1 << 30
 
-    def no_cut(self: Limiter, *args: object, **kwargs: object) -> None:
+    def no_cut(self: Window, *args: object, **kwargs: object) -> None:
         del self, args, kwargs
 
-    Limiter._cut = no_cut  # type: ignore[method-assign]
+    Window._cut = no_cut  # type: ignore[method-assign]
 
 
 def main() -> int:
