@@ -31,7 +31,7 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/coverage erase
-	$(BIN)/pytest -m "not soak" \
+	$(BIN)/pytest -m "not soak" -n 2 \
 		--cov=bulk_import --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95
 
 test: lint typecheck pytest
