@@ -37,7 +37,7 @@ step() {  # step EXPECTED_EXIT TITLE -- COMMAND...
   [ "$got" -eq "$want" ] || fail=1
 }
 
-echo "sandbox at $url (20 ms latency, 429s, 503s, dropped connections, 3 webhook failures)"
+echo "sandbox at $url (20 ms latency, at most 12 requests in flight: 429 beyond, 503s, dropped connections, 3 webhook failures)"
 step 0 "1a. validate the Twilio export first: no network, no key" -- \
   bulk-import validate "$here/twilio-export.csv" --report "$work/validate.report.csv"
 step 1 "1b. validate a messy sheet: every kind of invalid row, with its reason" -- \
