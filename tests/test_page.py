@@ -433,6 +433,8 @@ def test_a_long_run_is_downsampled_to_a_bounded_number_of_points() -> None:
     assert lines
     assert all(len(points.split()) <= 600 for points in lines)
     assert "each point is the mean over 18 s" in page
+    ticks = r'<div class="xaxis"><span>0:00</span><span>1:29:\d\d</span><span>2:59:\d\d</span>'
+    assert re.search(ticks, page)
     assert len(page.encode()) < 200_000
 
 
@@ -445,6 +447,7 @@ def test_a_run_under_a_second_draws_level_lines() -> None:
         metrics.row_finished(ok=True)
     page = render_page(summary={"exit_code": 0}, report=None, metrics=metrics)
     assert '<polyline class="line st-imported" points="0,80 1000,80"' in page
+    assert '<div class="xaxis"><span>0 s</span><span>0.5 s</span><span>1 s</span></div>' in page
 
 
 def test_quiet_seconds_are_filled_with_what_was_in_flight() -> None:

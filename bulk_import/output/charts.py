@@ -56,8 +56,11 @@ def number(value: float) -> str:
     return f"{round(value):,}"
 
 
-def clock(seconds: float) -> str:
-    """Format seconds since the start as ``m:ss`` (or ``h:mm:ss`` past an hour)."""
+def clock(seconds: float, *, span: float) -> str:
+    """Format seconds since the start for an axis ``span`` seconds long: ``12.5 s`` under a
+    minute (so a short run's ticks differ), else ``m:ss`` (or ``h:mm:ss`` past an hour)."""
+    if span < 60:
+        return f"{round(seconds, 1):g} s"
     whole = round(seconds)
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
@@ -94,7 +97,7 @@ def line_chart(*, title: str, x: Sequence[float], lines: Sequence[Line], note: s
     described = "; ".join(
         f"{line.label}: peak {number(max(line.values, default=0.0))}" for line in lines
     )
-    middle = start + span / 2
+    ticks = "".join(f"<span>{clock(start + span * k / 2, span=span)}</span>" for k in range(3))
     return (
         '<figure class="chart">'
         f"<figcaption>{escape(title)}</figcaption>"
@@ -105,8 +108,7 @@ def line_chart(*, title: str, x: Sequence[float], lines: Sequence[Line], note: s
         f'<svg viewBox="0 0 {_W} {_H}" preserveAspectRatio="none" role="img" '
         f'aria-label="{escape(title)}: {escape(described)}">'
         f"<title>{escape(title)}</title>{''.join(shapes)}</svg>"
-        f'<div class="xaxis"><span>{clock(start)}</span><span>{clock(middle)}</span>'
-        f"<span>{clock(end)}</span></div>"
+        f'<div class="xaxis">{ticks}</div>'
         "</div>" + (f'<p class="note">{escape(note)}</p>' if note else "") + "</figure>"
     )
 
