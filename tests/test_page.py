@@ -412,7 +412,7 @@ def test_charts_show_rows_429s_retries_and_in_flight_with_the_limit(real_run: Re
     for title in ("Rows finished per second", "429s and retries per second", "Requests in flight"):
         assert f"<figcaption>{title}</figcaption>" in page
     assert page.count("<polyline") == 6  # rows, attention; 429s, retries; in flight, limit
-    assert "concurrency limit" in page
+    assert "limit as each second ended" in page
     http = metrics.http_counts()
     assert f'data-label="answers">{http["429"]:,}</td>' in page
     for name, value in metrics.latency_ms().items():

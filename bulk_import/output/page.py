@@ -292,7 +292,7 @@ def _activity(metrics: RunMetrics | None) -> str:
     )
     lines = [Line("in flight (most)", columns["in_flight"], "s-flight", area=True)]
     if data.peaks["limit"]:
-        lines.append(Line("concurrency limit", columns["limit"], "s-limit", dashed=True))
+        lines.append(Line("limit as each second ended", columns["limit"], "s-limit", dashed=True))
     flight = line_chart(
         title="Requests in flight",
         x=x,

@@ -158,6 +158,10 @@ footer { max-width: 1120px; margin: 0 auto; padding: 8px 16px 28px; color: var(-
     content: attr(data-label) ": "; color: var(--muted); font-weight: 400; font-size: .8rem;
   }
   table.stack td:first-child::before { content: none; }
+  /* a card headed by a number says what the number is: "row 4" */
+  table.stack td.n:first-child::before {
+    content: attr(data-label) " "; color: inherit; font-weight: 600; font-size: inherit;
+  }
   table.facts th { width: auto; }
 }
 """
