@@ -131,3 +131,36 @@ def test_reconcile_provider_filter(tmp_path: Path) -> None:
         )
     assert summary.counts == {"in_sync": 1}
     assert Status.EXTRA.value not in summary.counts
+
+
+def test_an_apply_stopped_early_lists_every_input_row_once(tmp_path: Path) -> None:
+    """An --apply that stops early (every PATCH names an unknown agent) lists each INPUT row once:
+    rows it never reached are not_attempted and never extras too (the bug: a 40-row file gave
+    48 rows, rows 34-41 both not_attempted and extra). Extras are only numbers INPUT lacks."""
+    mine = [us_number(i) for i in range(40)]
+    others = [us_number(i) for i in range(100, 103)]
+    existing = tuple(
+        {"number": n, "agent_id": "agent_b", "provider_id": "prov_sandbox"} for n in mine + others
+    )
+    source = fleet(tmp_path / "fleet.csv", mine, agent="agent_nope")
+    report = tmp_path / "r.csv"
+    with RunningSandbox(faults=Faults(existing=existing, agents=AGENTS)) as sandbox:
+        summary = reconcile(
+            source=str(source),
+            input_options=InputOptions(),
+            api=api(sandbox, concurrency=2, max_consecutive_failures=5),
+            output=output_options(report),
+            apply=True,
+        )
+        patches = sandbox.state.stats()["by_method"].get("PATCH", 0)
+    assert summary.exit_code == 3
+    rows = read_report(report)
+    by_number: dict[str, list[str]] = {}
+    for r in rows:
+        by_number.setdefault(r["number"], []).append(r["status"])
+    assert len(rows) == 43
+    assert all(len(statuses) == 1 for statuses in by_number.values())
+    assert sorted(n for n, s in by_number.items() if s == ["extra"]) == others
+    reached = [n for n in mine if by_number[n] == ["patch_failed"]]
+    assert 5 <= len(reached) == patches < 40
+    assert all(by_number[n] == ["not_attempted"] for n in mine if n not in reached)
