@@ -42,8 +42,6 @@ SLOW_WEIGHT = 1 / 600  # Gradient2Limit's long window: 600 answers
 #: The level the server accepted is measured over this long (at least), or this many round trips.
 ACCEPTED_SPAN_S = 0.25
 ACCEPTED_SPAN_RTTS = 2.0
-#: Rounding room of the slot above's credit, and the shortest wait for it.
-CREDIT_SLACK_S = 1e-4
 #: A refusal with no Retry-After to the N-th request in flight (a concurrency limit at N - 1, as
 #: Cartesia's ``concurrency_limited`` says it) cuts no lower than this much below N - 1.
 RANK_MARGIN = 0.5
