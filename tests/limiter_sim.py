@@ -6,9 +6,10 @@ waiting for it, so a 15-second import takes a fraction of a second and runs the 
 (no ``Retry-After``), a token-bucket rate limit that answers 429 + ``Retry-After`` the way the
 sandbox does, latency with jitter (or latency that grows with a queue), and limits that change at
 given times. :func:`simulate` sends rows through workers that use a limiter exactly as the engine
-will: acquire, request, release, and on a 429 a backoff (the server's ``Retry-After``, else
-exponential with full jitter) after the release, counting the 429 as one of ``max_attempts``
-tries only when the limiter is at its floor.
+does: acquire, request, release, and on a 429 the engine's own :class:`RetryPolicy` decides the
+wait after the release (the server's ``Retry-After`` jittered up, else exponential with full
+jitter; at least the backoff at the floor) and when to give up, counting the 429 as one of
+``max_attempts`` tries only when the limiter is at its floor.
 """
 
 from __future__ import annotations
@@ -23,12 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from bulk_import.api.limiter import Limiter, Permit
+from bulk_import.api.retry import RetryableAnswer, RetryPolicy
 
 T = TypeVar("T")
-
-#: The engine's backoff without Retry-After (bulk_import.retry): full jitter, doubling, capped.
-BACKOFF_BASE_S = 0.5
-BACKOFF_CAP_S = 30.0
 
 
 class Deadlock(RuntimeError):
@@ -246,8 +244,12 @@ def simulate(
     stop_at: float | None = None,
     seed: int = 7,
 ) -> Result:
-    """Send ``rows`` through ``workers`` tasks that share one gate; return what happened."""
-    jitter = random.Random(seed)
+    """Send ``rows`` through ``workers`` tasks that share one gate; return what happened.
+
+    The engine's waits draw from the ``random`` module: it is seeded with ``seed`` for the run
+    (and given back its state after), so a scenario runs the same every time.
+    """
+    policy = RetryPolicy(max_attempts=max_attempts)
 
     async def main() -> Result:
         loop = asyncio.get_running_loop()
@@ -265,6 +267,7 @@ def simulate(
 
         async def one_row() -> bool:
             tries = counted = 0
+            state = policy.new_state()
             while not stopping():
                 permit = await limiter.acquire(sleep=sleep, stopping=stopping)
                 if stopping():
@@ -277,11 +280,15 @@ def simulate(
                     return True
                 if limiter.at_floor:
                     counted += 1
-                    if counted >= max_attempts:
-                        return False
-                wait = retry_after
+                wait = policy.next_wait(
+                    state,
+                    RetryableAnswer(status, retry_after),
+                    counted=counted,
+                    tries=tries,
+                    at_floor=limiter.at_floor,
+                )
                 if wait is None:
-                    wait = jitter.uniform(0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (tries - 1)))
+                    return False
                 await asyncio.sleep(wait)
             return False
 
@@ -315,7 +322,12 @@ def simulate(
             limits=tuple(samples),
         )
 
-    return run_virtual(main)
+    saved = random.getstate()
+    random.seed(seed)
+    try:
+        return run_virtual(main)
+    finally:
+        random.setstate(saved)
 
 
 def adaptive(ceiling: int, rate: float | None = None) -> Callable[[], Limiter]:

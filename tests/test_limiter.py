@@ -75,6 +75,20 @@ def test_rate_limit_is_matched_at_a_round_trip_of_one_millisecond(seed: int) -> 
     assert result.failed == 0
 
 
+@pytest.mark.parametrize("latency_s", [0.005, 0.001])
+def test_few_workers_parked_on_one_retry_after_do_not_wake_in_a_herd(latency_s: float) -> None:
+    """100/s at 5 or 1 ms with only 16 workers: every 429 parks a worker for the bucket's
+    ``Retry-After: 1``. Waited exactly, the 16 woke together each second, spent the burst in a
+    few milliseconds and were refused together again (0.23 and 0.40 of the limit with
+    ``SERVER_JITTER = 0``); the engine's jitter on the server's wait spreads them."""
+    server = sim.Server(latency_s=latency_s, jitter_s=latency_s / 4, rate=sim.RATE, seed=1)
+    result = sim.simulate(server, sim.adaptive(16), rows=3_000, workers=16, seed=1)
+    share = result.rows_per_s / sim.RATE
+    print(f"rate limit at {latency_s * 1000:g} ms, ceiling 16: {share:.3f} of the limit")
+    assert share >= 0.6
+    assert result.failed == 0
+
+
 def test_no_limit_costs_nothing() -> None:
     """No limit, 20 ms, ceiling 16: the window reaches 16 at once and the run is at ideal."""
     result = sim.no_limit(16)
