@@ -18,8 +18,6 @@ from tqdm import tqdm
 
 from bulk_import.models import Outcome, Status
 
-POSTFIX_EVERY_S = 0.25
-
 
 class Progress:
     """Count outcomes on a bar: ok / attention, rate and ETA, and what ``extra`` says."""
@@ -40,7 +38,6 @@ class Progress:
         self.ok = 0
         self.attention = 0
         self.skipped = 0
-        self._last_postfix = 0.0
         self._bar: tqdm[Any] | None = None
         if enabled and not quiet and self._stream.isatty():
             self._bar = tqdm(
@@ -64,11 +61,11 @@ class Progress:
         bar = self._bar
         if bar is None:
             return
-        bar.update(1)
-        now = time.monotonic()
-        if now - self._last_postfix >= POSTFIX_EVERY_S:
-            self._last_postfix = now
+        if time.time() - bar.last_print_t >= bar.mininterval:
+            # tqdm redraws in this update (its clock is time.time): give it the counts that
+            # match its own, or the line reads "439/600 ... ok 419" for a quarter second.
             self._set_postfix()
+        bar.update(1)
 
     def postfix(self) -> str:
         """Return the text after the bar: the counts, then what ``extra`` says."""
