@@ -8,7 +8,7 @@ import re
 import time
 
 from bulk_import.models import Outcome, Row, Status, Summary
-from bulk_import.output.progress import Progress
+from bulk_import.output.progress import Progress, in_flight_text
 from bulk_import.output.summary import (
     as_json,
     duration_s,
@@ -76,6 +76,15 @@ def test_every_frame_of_the_bar_counts_what_its_postfix_counts() -> None:
     frames = re.findall(r"(\d+)/400 \[[^]]*, ok (\d+), attention (\d+)\]", stream.getvalue())
     assert len(frames) >= 3
     assert all(int(n) == int(ok) + int(attention) for n, ok, attention in frames), frames
+
+
+def test_in_flight_is_shown_against_the_window_as_it_is() -> None:
+    """A part-time slot above a window of 10.4 is in flight at times: 11/10.4, not 11/10."""
+    found = in_flight_text(retrying=0, in_flight=11, window=10.43, limit=10, ceiling=64)
+    assert found == "in flight 11/10.4 (limit found; --concurrency 64)"
+    assert in_flight_text(retrying=2, in_flight=16, window=16.0, limit=16, ceiling=16) == (
+        "retrying 2, in flight 16/16"
+    )
 
 
 def test_no_bar_when_not_a_terminal_or_quiet() -> None:

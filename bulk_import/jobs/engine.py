@@ -37,7 +37,7 @@ from bulk_import.metrics import RunMetrics
 from bulk_import.models import Exit, Outcome, Row, Status, Summary, utc_now
 from bulk_import.output.closing import close_output
 from bulk_import.output.files import is_stdout, to_stdout
-from bulk_import.output.progress import Progress
+from bulk_import.output.progress import Progress, in_flight_text
 from bulk_import.output.report import Journal
 from bulk_import.output.summary import as_json, exit_code
 
@@ -339,11 +339,13 @@ class _Runner:
 def _in_flight(api: CartesiaApi) -> str:
     """Say what the API layer is doing: requests retrying, in flight, under which limit."""
     limiter = api.limiter
-    text = f"in flight {limiter.in_flight}/{limiter.limit}"
-    if limiter.limit < limiter.ceiling:
-        text += f" (limit found; --concurrency {limiter.ceiling})"
-    retrying = api.counters.retrying
-    return f"retrying {retrying}, {text}" if retrying else text
+    return in_flight_text(
+        retrying=api.counters.retrying,
+        in_flight=limiter.in_flight,
+        window=limiter.window,
+        limit=limiter.limit,
+        ceiling=limiter.ceiling,
+    )
 
 
 def _key(row: str, number: str) -> int | str:

@@ -98,3 +98,18 @@ class Progress:
             self._bar.refresh()
             self._bar.close()
             self._bar = None
+
+
+def in_flight_text(
+    *, retrying: int, in_flight: int, window: float, limit: int, ceiling: int
+) -> str:
+    """Say what the API layer is doing: requests retrying, and in flight against the window.
+
+    The window is shown as it is when it is not whole: at 10.4 an 11th request is in flight 40 %
+    of the time, so "in flight 11/10.4" is right where "11/10" would read as a broken limit.
+    """
+    shown = round(window, 1)
+    text = f"in flight {in_flight}/{shown:g}"
+    if limit < ceiling:
+        text += f" (limit found; --concurrency {ceiling})"
+    return f"retrying {retrying}, {text}" if retrying else text
