@@ -232,6 +232,10 @@ def reconcile(**params: Any) -> Call:
         "bulk-import sandbox --port 8080 --latency-ms 50",
         "bulk-import sandbox --faults examples/demo-faults.json --seed 7",
     ),
+    exit_codes=(
+        (0, "stopped by Ctrl-C or SIGTERM"),
+        (2, "bad usage, a faults file it cannot use, or the port is taken"),
+    ),
 )
 @click.option(
     "--port",

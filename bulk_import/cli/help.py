@@ -39,9 +39,21 @@ class GroupedOption(click.Option):
 class Command(click.Command):
     """List options by group, then examples, the environment and the exit codes."""
 
-    def __init__(self, *args: Any, examples: Sequence[str] = (), **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        examples: Sequence[str] = (),
+        exit_codes: Sequence[tuple[int, str]] | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.examples = tuple(examples)
+        #: The codes the footer lists: the import commands' table unless the command has its own.
+        self.exit_codes = (
+            tuple(exit_codes)
+            if exit_codes is not None
+            else tuple((int(code), code.meaning) for code in Exit)
+        )
 
     def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """Write the options under their groups' headings, the ungrouped last."""
@@ -70,7 +82,7 @@ class Command(click.Command):
             with formatter.section("Environment"):
                 formatter.write_dl(variables)
         with formatter.section("Exit codes"):
-            formatter.write_dl([(str(int(code)), code.meaning) for code in Exit])
+            formatter.write_dl([(str(code), meaning) for code, meaning in self.exit_codes])
 
 
 class Main(click.Group):
