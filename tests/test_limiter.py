@@ -261,11 +261,12 @@ def test_one_cut_per_round_of_429s() -> None:
     assert limiter.window == pytest.approx(8 * lm.BACKOFF**2)
 
 
-@pytest.mark.parametrize(("retry_after", "expected"), [(None, 14.5), (1.0, 16 * lm.BACKOFF)])
-def test_a_refusal_naming_no_wait_cuts_to_half_a_request_below_its_rank(
+@pytest.mark.parametrize(("retry_after", "expected"), [(None, 15.0), (1.0, 16 * lm.BACKOFF)])
+def test_a_refusal_naming_no_wait_sets_the_window_to_the_level_that_passed(
     retry_after: float | None, expected: float
 ) -> None:
-    """A 429 with no Retry-After to the 16th in flight cuts to 14.5; one naming a wait to 14.4."""
+    """A 429 with no Retry-After to the 16th in flight sets the window to 15 (the 15 before it
+    passed); one naming a wait, a rate limit's, takes the BACKOFF step to 14.4."""
     clock = Clock()
     limiter = Limiter(ceiling=64, clock=clock)
     answer(limiter, clock, [201] * 8)  # slow start: 8 -> 16
@@ -273,6 +274,47 @@ def test_a_refusal_naming_no_wait_cuts_to_half_a_request_below_its_rank(
     clock.now += 0.05
     limiter.release(permits[-1], status=429, retry_after=retry_after)
     assert limiter.window == pytest.approx(expected)
+
+
+def test_the_window_holds_at_the_refused_level_then_probes_above() -> None:
+    """After a refusal at rank 11 the window sits on 10 with every slot busy, neither under it
+    (the old cut to 9.5 left a slot idle part of each cycle) nor above it, for CUBIC's K; then
+    it grows past 10 again to find out whether the limit has moved."""
+    clock = Clock()
+    limiter = Limiter(ceiling=64, clock=clock)
+    answer(limiter, clock, [201] * 3)  # slow start: 8 -> 11
+    permits = [take(limiter) for _ in range(11)]
+    clock.now += 0.01
+    limiter.release(permits.pop(), status=429)  # the 11th in flight is refused
+    assert limiter.window == 10.0
+    for permit in permits:
+        limiter.release(permit, status=None)
+    answer(limiter, clock, [201] * 40)  # 0.4 s of full slots: still inside the hold
+    assert limiter.window == 10.0
+    answer(limiter, clock, [201] * 100)  # a second more: past K, the cubic climbs over 10
+    assert limiter.window > 10.0
+
+
+def test_slow_start_overshoot_is_cut_to_the_refused_level_in_one_go() -> None:
+    """In slow start a refusal at rank 11 of a window of 16 goes straight to 10; after the
+    first cut the same refusal takes only a BACKOFF step (the window has learned a level)."""
+    clock = Clock()
+    limiter = Limiter(ceiling=64, clock=clock)
+    answer(limiter, clock, [201] * 8)  # slow start: 8 -> 16
+    permits = [take(limiter) for _ in range(11)]
+    clock.now += 0.01
+    limiter.release(permits[-1], status=429)
+    assert limiter.window == 10.0
+    for permit in permits[:-1]:
+        limiter.release(permit, status=None)
+    clock.now += 10  # past the hold and the refusals' memory
+    answer(limiter, clock, [201] * 400)
+    grown = limiter.window
+    assert grown > 10.0 / lm.BACKOFF  # so that a BACKOFF step stays above the refused level
+    deep = [take(limiter) for _ in range(11)]
+    clock.now += 0.01
+    limiter.release(deep[-1], status=429)
+    assert limiter.window == pytest.approx(grown * lm.BACKOFF)
 
 
 def test_answers_that_teach_nothing_leave_the_window() -> None:

@@ -9,7 +9,9 @@ answers, see :data:`MIN_RATE_PER_S`):
   per good answer) until the first refusal.
 - A 429 cuts it to :data:`BACKOFF` of itself, once per round (a refusal of a request sent before
   the last cut cuts nothing: TCP's "one cut per window"); one that names no wait, as a
-  concurrency limit's, cuts no lower than :data:`RANK_MARGIN` below the rank it refused. Far over
+  concurrency limit's, says which level passed (the rank it refused, less one): the window goes
+  to that level when it is above the BACKOFF step (or the run is still in slow start) and holds
+  there for as long as a regrowth from :data:`RANK_MARGIN` below it would take. Far over
   the limit (refusals :data:`FAR_OVER` times the good answers) it goes straight down to the level
   that got through (Little's law). Latency grown well past its long average cuts too.
 - Between cuts it grows back along a cubic of time (TCP CUBIC), whose clock stops while the
@@ -43,7 +45,8 @@ SLOW_WEIGHT = 1 / 600  # Gradient2Limit's long window: 600 answers
 ACCEPTED_SPAN_S = 0.25
 ACCEPTED_SPAN_RTTS = 2.0
 #: A refusal with no Retry-After to the N-th request in flight (a concurrency limit at N - 1, as
-#: Cartesia's ``concurrency_limited`` says it) cuts no lower than this much below N - 1.
+#: Cartesia's ``concurrency_limited`` says it) sets the window to N - 1 and holds it there for as
+#: long as CUBIC would take to climb back from this much below (about 0.6 s at 10 and 100 ms).
 RANK_MARGIN = 0.5
 #: Refusals this many times the good answers, lately, mean "far over the limit".
 FAR_OVER = 2.0
@@ -187,15 +190,23 @@ class Window:
 
         ``passed``: the level the refusal shows to have passed (the refused request was the
         ``passed + 1``-th in flight), which is where a concurrency limit is. ``at_rank``: the
-        refusal named no wait (a concurrency limit's), so the cut stops RANK_MARGIN below it.
+        refusal named no wait (a concurrency limit's), so the window may hold at that level.
         """
         window = self.value
         accepted = self._accepted(now)
         cut = window * BACKOFF
+        regrow_from = None
         if at_rank and passed:
-            # Half a request below a concurrency limit loses less than a BACKOFF step; a rate
-            # limit's refusals come at any rank, so they keep the step.
-            cut = max(cut, min(float(passed), window) - RANK_MARGIN)
+            # A concurrency limit's refusal names the level that passed. Stopping under it (as a
+            # cut to RANK_MARGIN below did) left the window short of the limit most of each
+            # cycle; sitting on it, with no growth for the time that regrowth took, keeps every
+            # slot the account allows in use and probes above as often. In slow start the level
+            # is believed below a BACKOFF step too: the first overshoot is cut in one go. A rate
+            # limit's refusals come at any rank (and name a wait): they keep the BACKOFF step.
+            level = min(float(passed), window)
+            if level > cut or self._peak is None:
+                regrow_from = level - RANK_MARGIN
+                cut = level
         if self._far_over():
             # Far over the limit (a limit that dropped, a burst far over it): one BACKOFF step
             # per round would take long, so go straight to what got through.
@@ -206,7 +217,10 @@ class Window:
         peak = min(max(accepted, float(passed), cut), window)
         period = max(REGROW_MIN_S, REGROW_RTTS * self.rtt_fast)
         self._cubic_c = (1.0 - BACKOFF) * peak / period**3
-        self._cubic_k = ((peak - cut) / self._cubic_c) ** (1.0 / 3.0)
+        # K: the cubic is back at its plateau K seconds after the cut; a window held at the
+        # refused level waits, unchanged, until the cubic has climbed past it.
+        start = cut if regrow_from is None else min(regrow_from, cut)
+        self._cubic_k = ((peak - start) / self._cubic_c) ** (1.0 / 3.0)
         self._peak = peak
         self._cut_at = now
         self.epoch += 1
