@@ -20,7 +20,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from aiohttp import web
 from sandbox_fixtures import us_number
@@ -157,11 +159,20 @@ def cli_env(
 
 
 def cli(
-    *args: str, env: Mapping[str, str], cwd: Path, stdin: str | None = None, timeout: float = 60
+    *args: str,
+    env: Mapping[str, str],
+    cwd: Path,
+    stdin: str | None = None,
+    timeout: float = 60,
+    umask: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``bulk-import ARGS`` to the end; return its exit code and output."""
+    """Run ``bulk-import ARGS`` (under ``umask`` when given) to the end; return its exit code
+    and output."""
+    command = [sys.executable, "-m", "bulk_import", *args]
+    if umask is not None:
+        command = ["sh", "-c", f'umask {umask:03o} && exec "$@"', "sh", *command]
     return subprocess.run(
-        [sys.executable, "-m", "bulk_import", *args],
+        command,
         env=dict(env),
         cwd=cwd,
         input=stdin,
@@ -193,6 +204,23 @@ def finish(process: subprocess.Popen[str], timeout: float = 60) -> tuple[int, st
         process.communicate()
         raise
     return process.returncode, out, err
+
+
+# -- HTTP answers for unit tests of one function (httpx.MockTransport) ------------------------
+
+
+def answer(status: int, body: object = None, **kwargs: Any) -> httpx.Response:
+    """Return a response with a JSON body (a dict or list), raw text (a str), or no body."""
+    if isinstance(body, str):
+        return httpx.Response(status, text=body, **kwargs)
+    if body is None:
+        return httpx.Response(status, **kwargs)
+    return httpx.Response(status, json=body, **kwargs)
+
+
+def error_body(title: str, message: str, **extra: object) -> dict[str, object]:
+    """Return Cartesia's JSON error body."""
+    return {"error_code": None, "title": title, "message": message, **extra}
 
 
 # -- fixtures -------------------------------------------------------------------------------------

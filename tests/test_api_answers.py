@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import aiohttp
 import httpx
 import pytest
+from conftest import answer, error_body
 
 from bulk_import.api.answers import (
     ERROR_TEXT_LIMIT,
@@ -32,20 +31,6 @@ HTML_502 = (
     + "<!-- padding -->\r\n" * 20
     + "</body>\r\n</html>\r\n"
 )
-
-
-def answer(status: int, body: object = None, **kwargs: Any) -> httpx.Response:
-    """Return a response with a JSON body (a dict or list), raw text (a str), or no body."""
-    if isinstance(body, str):
-        return httpx.Response(status, text=body, **kwargs)
-    if body is None:
-        return httpx.Response(status, **kwargs)
-    return httpx.Response(status, json=body, **kwargs)
-
-
-def error_body(title: str, message: str, **extra: object) -> dict[str, object]:
-    """Return Cartesia's JSON error body."""
-    return {"error_code": None, "title": title, "message": message, **extra}
 
 
 # -- describe_error ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import httpx
 import pytest
+from conftest import answer, error_body
 
 from bulk_import.api.cartesia import PHONE_NUMBERS, CartesiaApi
 from bulk_import.api.control import StopControl
@@ -36,20 +37,6 @@ HTML_502 = (
     + "</body>\r\n</html>\r\n"
 )
 EMPTY_ACCOUNT = {"data": [], "has_more": False}
-
-
-def answer(status: int, body: object = None, **kwargs: Any) -> httpx.Response:
-    """Return a response with a JSON body (a dict or list), raw text (a str), or no body."""
-    if isinstance(body, str):
-        return httpx.Response(status, text=body, **kwargs)
-    if body is None:
-        return httpx.Response(status, **kwargs)
-    return httpx.Response(status, json=body, **kwargs)
-
-
-def error_body(title: str, message: str, **extra: object) -> dict[str, object]:
-    """Return Cartesia's JSON error body."""
-    return {"error_code": None, "title": title, "message": message, **extra}
 
 
 # -- base URL ---------------------------------------------------------------------------------

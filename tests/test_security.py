@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import os
 import re
 import shutil
 import signal
@@ -29,10 +28,11 @@ import pytest
 import yarl
 from aiohttp import web
 from click.testing import CliRunner
+from conftest import cli, cli_env
+from hostile_fixtures import HostileServer, answer
 from hypothesis import given, seed, settings
 from hypothesis import strategies as st
 from sandbox_fixtures import us_number
-from test_bad_api import HostileServer, answer
 
 from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.control import StopControl
@@ -51,31 +51,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 def env_for(base_url: str | None, *, key: str | None = CANARY) -> dict[str, str]:
     """Return a CLI environment with the canary key, measured by coverage like the rest."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CARTESIA_")}
-    if key is not None:
-        env["CARTESIA_API_KEY"] = key
-    if base_url is not None:
-        env["CARTESIA_BASE_URL"] = base_url
-    return env
-
-
-def cli(
-    *args: str, env: dict[str, str], cwd: Path, stdin: str | None = None, umask: int | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m bulk_import ARGS`` (under ``umask`` when given) to the end."""
-    command = [sys.executable, "-m", "bulk_import", *args]
-    if umask is not None:
-        command = ["sh", "-c", f'umask {umask:03o} && exec "$@"', "sh", *command]
-    return subprocess.run(
-        command,
-        env=env,
-        cwd=cwd,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    return cli_env(base_url, key=key)
 
 
 def write_input(folder: Path, count: int, *, extra: str = "") -> None:
