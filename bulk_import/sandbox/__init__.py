@@ -8,8 +8,9 @@ the tests and the benchmarks run against, and what a migration is rehearsed on.
 The package is laid out by responsibility: ``faults`` (the faults file and its checks), ``store``
 (numbers, providers, agents), ``state`` (the store with the counters, the fault dice and the token
 bucket), ``responses`` (answers and request bodies), ``handlers`` (the API operations through the
-fault steps, described there), ``twilio`` (a stand-in for Twilio's IncomingPhoneNumbers list,
-on when the faults set ``twilio_numbers``), ``admin`` (the ``/_sandbox/`` endpoints) and
+fault steps, described there), ``twilio_store`` and ``twilio`` (a stand-in for Twilio's
+IncomingPhoneNumbers list, its data and its answers, on when the faults set ``twilio_numbers``),
+``admin`` (the ``/_sandbox/`` endpoints) and
 ``server`` (``make_app``, ``RunningSandbox``, ``serve``).
 
 Besides the phone numbers, it lists the providers it knows (``GET

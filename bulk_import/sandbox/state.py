@@ -10,7 +10,7 @@ from typing import Any
 
 from bulk_import.sandbox.faults import TRANSPORT_FAULTS, Faults
 from bulk_import.sandbox.store import Store
-from bulk_import.sandbox.twilio import TwilioAccount
+from bulk_import.sandbox.twilio_store import TwilioAccount
 
 
 class SandboxState:
