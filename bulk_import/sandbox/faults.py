@@ -30,6 +30,8 @@ _FRACTIONS = (
 TRANSPORT_FAULTS: Final = ("drop", "error_429", "error_500", "error_502", "error_503")
 EXISTING_KEYS: Final = frozenset({"number", "label", "agent_id", "provider_id"})
 TWILIO_STEPS: Final = ("429", "500", "502", "503", "drop", "not_json", "repeat_next")
+ACCOUNT_STATUSES: Final = ("active", "suspended", "closed")
+_SUBACCOUNT_KEYS = frozenset({"sid", "friendly_name", "status", "numbers"})
 MAX_TWILIO_NUMBERS: Final = 200_000
 _TWILIO_NUMBER_KEYS = frozenset({"phone_number", "friendly_name"})
 # What the admin call may change while the sandbox runs: the limits, the waits and the dice.
@@ -41,6 +43,7 @@ LIVE_KEYS: Final = frozenset(
         "rate_limit",
         "retry_after",
         "retry_after_s",
+        "twilio_latency_ms",
         *_FRACTIONS,
     }
 )
@@ -81,7 +84,13 @@ class Faults:
     (code 20429), drops the second (the connection closes with no answer), serves the third.
     Steps: ``"429"``, ``"500"``, ``"502"``, ``"503"`` (Twilio's error body), ``"drop"``,
     ``"not_json"`` (200 with an HTML body) and ``"repeat_next"`` (the page, with a
-    ``next_page_uri`` that points back at itself).
+    ``next_page_uri`` that points back at itself). ``twilio_subaccounts``: the parent's
+    subaccounts, in the order Twilio lists them: ``{"sid"?, "friendly_name"?, "status"?,
+    "numbers"?}`` (SID ``AC`` + the position in 32 hex digits, status ``active``, ``suspended``
+    or ``closed``, numbers a count or a list as ``twilio_numbers``; generated numbers go on where
+    the parent's end). ``twilio_latency_ms``: delay added to every Twilio request.
+    ``link_refusals``: by account SID, how many link attempts (``POST
+    /agents/phone-numbers/providers``) Cartesia refuses (400) before it accepts a valid key.
     """
 
     latency_ms: float = 0
@@ -105,6 +114,9 @@ class Faults:
     twilio_accounts: tuple[str, ...] | None = None
     twilio_numbers: int | tuple[dict[str, str], ...] | None = None
     twilio_faults: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    twilio_subaccounts: tuple[dict[str, Any], ...] = ()
+    twilio_latency_ms: float = 0
+    link_refusals: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _number(self.latency_ms, "latency_ms", low=0)
@@ -151,8 +163,15 @@ class Faults:
         set_(self, "existing", self._checked_existing())
         set_(self, "twilio_numbers", _twilio_numbers(self.twilio_numbers))
         set_(self, "twilio_faults", _twilio_faults(self.twilio_faults))
-        if self.twilio_faults and self.twilio_numbers is None:
-            raise ValueError("twilio_faults needs twilio_numbers (the Twilio stand-in is off)")
+        set_(self, "twilio_subaccounts", _twilio_subaccounts(self.twilio_subaccounts))
+        _number(self.twilio_latency_ms, "twilio_latency_ms", low=0)
+        set_(self, "link_refusals", _link_refusals(self.link_refusals))
+        for name in ("twilio_faults", "twilio_subaccounts"):
+            if getattr(self, name) and self.twilio_numbers is None:
+                raise ValueError(f"{name} needs twilio_numbers (the Twilio stand-in is off)")
+        total = sum(map(_count, (self.twilio_numbers, *self.twilio_subaccounts)))
+        if total > MAX_TWILIO_NUMBERS:
+            raise ValueError(f"the Twilio stand-in holds {MAX_TWILIO_NUMBERS:,} numbers at most")
 
     def _checked_existing(self) -> tuple[dict[str, str], ...]:
         """Return ``existing`` as fresh dicts of strings, or say which entry is wrong."""
@@ -201,7 +220,7 @@ class Faults:
             if isinstance(value, tuple):
                 value = [dict(v) if isinstance(v, Mapping) else v for v in value]
             elif isinstance(value, Mapping):
-                value = {k: list(v) for k, v in value.items()}
+                value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
             out[item.name] = value
         return out
 
@@ -334,3 +353,54 @@ def _twilio_faults(spec: object) -> dict[str, tuple[str, ...]]:
                 )
         out[str(int(text))] = tuple(steps)
     return out
+
+
+def _count(spec: object) -> int:
+    """Return how many numbers a ``twilio_numbers`` value or a subaccount holds."""
+    numbers = spec.get("numbers") if isinstance(spec, Mapping) else spec
+    if isinstance(numbers, int):
+        return numbers
+    return len(numbers) if isinstance(numbers, tuple) else 0
+
+
+def _twilio_subaccounts(spec: object) -> tuple[dict[str, Any], ...]:
+    """Return ``twilio_subaccounts`` checked, each with its SID, name, status and numbers."""
+    if isinstance(spec, str) or not isinstance(spec, list | tuple):
+        raise ValueError('twilio_subaccounts must be a list of {"sid"?, "status"?, "numbers"?}')
+    out: list[dict[str, Any]] = []
+    for i, entry in enumerate(spec):
+        where = f"twilio_subaccounts[{i}]"
+        if not isinstance(entry, Mapping):
+            raise ValueError(f"{where} must be an object")
+        unknown = sorted(map(str, set(entry) - _SUBACCOUNT_KEYS))
+        if unknown:
+            raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}")
+        sid = entry.get("sid", f"AC{i + 1:032x}")
+        if not isinstance(sid, str) or not ACCOUNT_SID.fullmatch(sid) or sid == "AC" + "0" * 32:
+            raise ValueError(f"{where}.sid must be an account SID (AC + 32 hex), not the parent's")
+        if sid in {account["sid"] for account in out}:
+            raise ValueError(f"{where}: {sid} is listed twice")
+        status = entry.get("status", "active")
+        if status not in ACCOUNT_STATUSES:
+            raise ValueError(f"{where}.status must be one of {', '.join(ACCOUNT_STATUSES)}")
+        name = entry.get("friendly_name", f"Subaccount {i + 1}")
+        if not isinstance(name, str):
+            raise ValueError(f"{where}.friendly_name must be a string")
+        try:
+            numbers = _twilio_numbers(entry.get("numbers") or 0)
+        except ValueError as exc:
+            raise ValueError(f"{where}.numbers: {exc}") from None
+        out.append({"sid": sid, "friendly_name": name, "status": status, "numbers": numbers})
+    return tuple(out)
+
+
+def _link_refusals(spec: object) -> dict[str, int]:
+    """Return ``link_refusals`` checked: account SIDs to how many links Cartesia refuses."""
+    if not isinstance(spec, Mapping):
+        raise ValueError('link_refusals must be an object like {"AC...": 1}')
+    for sid, count in spec.items():
+        if not isinstance(sid, str) or not ACCOUNT_SID.fullmatch(sid):
+            raise ValueError(f"link_refusals: {sid!r} is not an account SID (AC + 32 hex)")
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise ValueError(f"link_refusals[{sid}] must be a whole number of refusals")
+    return dict(spec)
