@@ -78,6 +78,10 @@ class NewKey:
     secret: Secret
 
 
+class _Refused(UsageError):
+    """Carry Twilio's refusal of the credentials out of a keys listing."""
+
+
 class KeyCallError(Exception):
     """Say why a key call failed, in one line; ``refused``: the credentials were refused."""
 
@@ -206,6 +210,10 @@ async def _each(
 
 async def list_keys(client: TwilioClient, sid: str) -> list[tuple[str, str]]:
     """Return an account's API keys as (SID, friendly name); raise KeyCallError if it cannot."""
+
+    def refused(client: TwilioClient, response: httpx.Response) -> UsageError:
+        return _Refused(_refusal(client, response, f"Twilio did not list the API keys of {sid}"))
+
     kind = ListKind(
         path=KEYS_PATH.format(sid=sid),
         key="keys",
@@ -216,11 +224,12 @@ async def list_keys(client: TwilioClient, sid: str) -> list[tuple[str, str]]:
         listing=f"the API keys of {sid}",
         reading=f"list the API keys of Twilio account {sid}",
         consequence="its keys were left as they are",
+        refused=refused,
     )
     try:
         read = await read_list(client, kind, sid=sid)
     except BulkImportError as exc:
-        raise KeyCallError(str(exc)) from None
+        raise KeyCallError(str(exc), refused=isinstance(exc, _Refused)) from None
     return [(entry["sid"], _text(entry.get("friendly_name"))) for entry in read.items]
 
 
