@@ -7,6 +7,7 @@ key left behind that is not linked, none deleted that is.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -276,3 +277,46 @@ def middleware(sandbox: RunningSandbox, func: Middleware) -> RunningSandbox:
     """Put ``func`` in front of the sandbox's handlers (before it starts)."""
     sandbox.app.middlewares.append(func)
     return sandbox
+
+
+def test_a_link_that_keeps_failing_is_one_failed_account_exit_1() -> None:
+    """One account, its key given, Cartesia answering 503 to every try: failed, exit 1."""
+
+    def busy() -> web.Response:
+        return web.json_response({"title": "Busy", "message": "try later"}, status=503)
+
+    instrument = Instrument(answers={f"POST {LINKS}": busy})
+    with instrument.install(RunningSandbox(faults=org_faults())) as sandbox:
+        options = twilio_options(sandbox, token=False, subaccounts=False)
+        report = link_accounts(twilio=options, api=api_options(sandbox.base_url), region="us1")
+    assert report.exit_code == Exit.ATTENTION
+    (line,) = report.accounts
+    assert line.state is LinkState.FAILED
+    assert line.detail == "not linked: HTTP 503: Busy: try later"
+    assert instrument.count("POST", LINKS) == 6  # --max-attempts (6 in these tests)
+
+
+def test_a_key_made_after_the_command_stopped_is_deleted_not_linked() -> None:
+    """Cartesia refuses the key (401) while another account's key is being made: that key is
+    deleted again, never sent, and the account is not attempted; exit 3."""
+    slow = SUBS[1]
+
+    @web.middleware
+    async def refuse_and_slow(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "POST" and request.path == LINKS:
+            return web.json_response({"title": "Unauthorized"}, status=401)
+        if request.method == "POST" and slow in request.path:
+            await asyncio.sleep(0.3)  # this key comes back after the 401 stopped the command
+        return await handler(request)
+
+    faults = org_faults(twilio_subaccounts=({}, {}))
+    with middleware(RunningSandbox(faults=faults), refuse_and_slow) as sandbox:
+        code, accounts = link(sandbox, concurrency=3)
+        org = org_of(sandbox)
+        keys = {sid: named(org, sid) for sid in (ACCOUNT_SID, *SUBS[:2])}
+    assert code == Exit.STOPPED
+    assert keys == {sid: [] for sid in keys}
+    by_sid = {a.account_sid: a for a in accounts}
+    assert by_sid[slow].state is LinkState.NOT_ATTEMPTED
+    assert by_sid[slow].detail.startswith("the API at ")
+    assert by_sid[slow].detail.endswith("; the key made was deleted again")

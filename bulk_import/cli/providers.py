@@ -59,9 +59,14 @@ json_option = output_option(
 @click.pass_context
 def providers(ctx: click.Context, /, **params: Any) -> None:
     """List the Cartesia account's telephony providers (providers link links Twilio accounts)."""
-    if ctx.invoked_subcommand is None:
-        _list(**params)
+    if ctx.invoked_subcommand is not None:
+        _refuse_own_options(ctx)
         return
+    _list(**params)
+
+
+def _refuse_own_options(ctx: click.Context) -> None:
+    """Refuse an option of the group typed before its command: it would be silently lost."""
     for param in ctx.command.params:
         name = param.name or ""
         if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE:
