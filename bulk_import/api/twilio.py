@@ -322,12 +322,15 @@ async def list_numbers_async(
 
 def numbers_of(read: ReadList) -> tuple[tuple[str, str], ...]:
     """Return a numbers list's items as (``phone_number``, ``friendly_name``) pairs."""
-    return tuple((entry["phone_number"], _text(entry.get("friendly_name"))) for entry in read.items)
+    return tuple(
+        (entry["phone_number"], text_of(entry.get("friendly_name"))) for entry in read.items
+    )
 
 
 def _has(entry: object, field: str) -> bool:
     return isinstance(entry, dict) and isinstance(entry.get(field), str)
 
 
-def _text(value: Any) -> str:
+def text_of(value: object) -> str:
+    """Return a field of Twilio's as text: anything else is blank."""
     return value if isinstance(value, str) else ""

@@ -31,6 +31,7 @@ from bulk_import.api.twilio import (
     numbers_kind,
     numbers_of,
     read_list,
+    text_of,
 )
 from bulk_import.config import Secret, TwilioOptions
 from bulk_import.errors import BulkImportError, UsageError
@@ -134,11 +135,11 @@ async def list_accounts(client: TwilioClient, parent: str) -> tuple[list[TwilioA
     accounts = []
     for entry in read.items:
         sid = entry["sid"]
-        owner = _text(entry.get("owner_account_sid"))
+        owner = text_of(entry.get("owner_account_sid"))
         if sid != parent and owner != parent:
             continue  # not of this organisation: never read, never linked
-        status = _text(entry.get("status")) or ACTIVE
-        accounts.append(TwilioAccount(sid, status, _text(entry.get("friendly_name")), owner))
+        status = text_of(entry.get("status")) or ACTIVE
+        accounts.append(TwilioAccount(sid, status, text_of(entry.get("friendly_name")), owner))
     if parent not in {account.sid for account in accounts}:
         accounts.insert(0, TwilioAccount(parent, ACTIVE, "", parent))
     return accounts, read.pages
@@ -230,7 +231,7 @@ async def list_keys(client: TwilioClient, sid: str) -> list[tuple[str, str]]:
         read = await read_list(client, kind, sid=sid)
     except BulkImportError as exc:
         raise KeyCallError(str(exc), refused=isinstance(exc, _Refused)) from None
-    return [(entry["sid"], _text(entry.get("friendly_name"))) for entry in read.items]
+    return [(entry["sid"], text_of(entry.get("friendly_name"))) for entry in read.items]
 
 
 async def create_key(client: TwilioClient, sid: str, name: str = KEY_NAME) -> NewKey:
@@ -273,7 +274,3 @@ def _refusal(client: TwilioClient, response: httpx.Response, head: str) -> str:
             f"deleting keys needs {_PARENT_AUTH} or a Main API key"
         )
     return f"{head} ({said})"
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
