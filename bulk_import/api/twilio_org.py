@@ -271,6 +271,7 @@ def _refusal(client: TwilioClient, response: httpx.Response, head: str) -> str:
     if response.status_code in (401, 403):
         return (
             f"{head}: it refused {client.options.credentials.describe()} ({said}); making and "
-            f"deleting keys needs {_PARENT_AUTH} or a Main API key"
+            f"deleting keys needs {_PARENT_AUTH} (a Standard key cannot, and the parent's API "
+            "keys do not reach its subaccounts)"
         )
     return f"{head} ({said})"

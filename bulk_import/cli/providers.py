@@ -46,6 +46,7 @@ json_option = output_option(
 @main.group(
     cls=CommandGroup,
     invoke_without_command=True,
+    short_help="List the providers; providers link links Twilio accounts.",
     examples=(
         "bulk-import providers",
         "bulk-import providers --json",
