@@ -132,8 +132,9 @@ class TwilioCredentials:
 class TwilioOptions:
     """Say which Twilio account a ``twilio:`` INPUT lists, where, with which credentials.
 
-    ``max_attempts`` and ``timeout`` are the run's own (``--max-attempts``, ``--timeout``), so
-    the listing is retried as the Cartesia calls are.
+    ``max_attempts``, ``timeout`` and ``concurrency`` are the run's own (``--max-attempts``,
+    ``--timeout``, ``--concurrency``), so Twilio is asked as Cartesia is. ``subaccounts``
+    (``--subaccounts``): the account is a parent, read with its active subaccounts.
     """
 
     account_sid: str
@@ -141,11 +142,16 @@ class TwilioOptions:
     base_url: str = DEFAULT_TWILIO_BASE_URL
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     timeout: float = DEFAULT_TIMEOUT
+    concurrency: int = DEFAULT_CONCURRENCY
+    subaccounts: bool = False
 
     def shown(self) -> dict[str, object]:
         """Return the options as the summary shows them: the credential named, never its value."""
-        return {
+        shown: dict[str, object] = {
             "twilio_account": self.account_sid,
             "twilio_base_url": self.base_url,
             "twilio_credentials": self.credentials.describe(),
         }
+        if self.subaccounts:
+            shown["twilio_subaccounts"] = True
+        return shown

@@ -241,6 +241,8 @@ class Summary:
     report_written: bool = False
     #: The run page's path (``--html``), or "".
     page: str = ""
+    #: What a ``twilio:`` INPUT's listing read: accounts read and skipped, numbers, requests.
+    twilio: dict[str, object] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -257,3 +259,29 @@ class Summary:
             self.with_agent[key] = self.with_agent.get(key, 0) + by
             if not self.with_agent[key]:
                 del self.with_agent[key]
+
+
+class LinkState(StrEnum):
+    """Say where one Twilio account stands after ``providers link``."""
+
+    LINKED = "linked"
+    LINKED_NOW = "linked now"
+    NOT_LINKED = "not linked"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    NOT_ATTEMPTED = "not attempted"
+
+
+@dataclass(frozen=True, slots=True)
+class AccountLink:
+    """Say what became of one Twilio account: its state, provider and the detail worth saying.
+
+    ``status`` is Twilio's (``active``, ``suspended``, ``closed``); never a secret anywhere.
+    """
+
+    account_sid: str
+    region: str
+    state: LinkState
+    provider_id: str = ""
+    detail: str = ""
+    status: str = "active"

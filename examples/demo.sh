@@ -2,7 +2,8 @@
 # The whole story against the local sandbox: import a Twilio export (with faults and a few
 # webhook failures), finish the webhook failures, let the account drift, reconcile it; then
 # read a Twilio account straight from Twilio's API (the sandbox's Twilio stand-in): validate,
-# import, a number is bought in the console, the nightly reconcile finds it and imports it.
+# link it to Cartesia, import, a number is bought in the console, the nightly reconcile finds
+# it and imports it; then the parent's subaccounts: the plan, keys made and linked, the import.
 # Run it with `make demo`, which puts bulk-import on PATH.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -64,11 +65,17 @@ step 0 "8. an ops one-off: a hand-typed Excel sheet (numbers typed as numbers)" 
   bulk-import run "$here/ops-sheet.xlsx" --report "$work/ops-sheet.report.csv"
 
 echo
-echo "== straight from Twilio: account $TWILIO_ACCOUNT_SID in the stand-in (1,200 numbers, a 429 on page 2)"
+echo "== straight from Twilio: account $TWILIO_ACCOUNT_SID in the stand-in (1,200 numbers, a 429 on page 2), not linked to Cartesia yet"
 twilio_report="$work/twilio-$TWILIO_ACCOUNT_SID.report.csv"
 step 0 "9. validate twilio: lists the account (no Cartesia key needed)" -- \
   env -u CARTESIA_API_KEY bulk-import validate twilio: --report "$work/twilio-validate.report.csv"
-step 0 "10. migrate the account straight from Twilio" -- \
+step 2 "10a. a run before the account is linked stops before row 1, naming the command that links it" -- \
+  bulk-import run twilio: --agent-id agent_sandbox --report "$twilio_report"
+step 0 "10b. link the account (the API key goes to Cartesia only; again would be a no-op)" -- \
+  bulk-import providers link twilio:
+step 0 "10c. the providers the account has now" -- \
+  bulk-import providers
+step 0 "10d. migrate the account straight from Twilio" -- \
   bulk-import run twilio: --agent-id agent_sandbox --concurrency 16 --report "$twilio_report"
 printf '\n== 11. a number is bought in the Twilio console\n'
 python - "$url" <<'PY' || fail=1
@@ -86,6 +93,16 @@ step 1 "12. the nightly reconcile against the live account sees it missing" -- \
   bulk-import reconcile twilio: --agent-id agent_sandbox --report "$work/twilio-reconcile.report.csv"
 step 0 "13. reconcile twilio: --apply imports it (the numbers not in Twilio are extra, never deleted)" -- \
   bulk-import reconcile twilio: --agent-id agent_sandbox --apply --report "$work/twilio-reconcile.report.csv"
+
+echo
+echo "== an organisation: the parent and its subaccounts (2 active, 1 suspended), with the parent's auth token"
+as_parent=(env -u TWILIO_API_KEY -u TWILIO_API_SECRET TWILIO_AUTH_TOKEN=sandbox_auth_token)
+step 0 "14. the plan: which accounts are linked (nothing changes)" -- \
+  "${as_parent[@]}" bulk-import providers link twilio: --subaccounts
+step 0 "15. a key made in each subaccount not linked, and linked at once" -- \
+  "${as_parent[@]}" bulk-import providers link twilio: --subaccounts --create-keys
+step 0 "16. migrate the whole organisation: each number with its own account (the parent's are there already)" -- \
+  "${as_parent[@]}" bulk-import run twilio: --subaccounts --agent-id agent_sandbox --concurrency 16 --report "$work/twilio-org.report.csv"
 
 echo
 echo "reports are in $work/"

@@ -8,10 +8,12 @@ import pytest
 from aiohttp import web
 from conftest import Instrument, api_options, numbers, output_options, read_report, write_input
 
+from bulk_import.api.providers import MAX_ACCOUNT_CHECKS
 from bulk_import.config import InputOptions
 from bulk_import.errors import UsageError
 from bulk_import.jobs.importing import run as run_job
 from bulk_import.jobs.reconcile import reconcile
+from bulk_import.models import Summary
 from bulk_import.sandbox import Faults, RunningSandbox
 
 SID = "AC" + "0123456789abcdef" * 2
@@ -66,8 +68,10 @@ def test_an_unlinked_twilio_account_or_region_is_exit_2(tmp_path: Path) -> None:
     with RunningSandbox(faults=faults) as sandbox:
         with pytest.raises(UsageError) as caught:
             run_rows(tmp_path, sandbox, InputOptions(twilio_account_sid=OTHER_SID))
-        assert str(caught.value).startswith(
-            f"Twilio account {OTHER_SID} (us1) is not linked in the Cartesia account; link it"
+        assert str(caught.value) == (
+            f"Twilio account {OTHER_SID} (us1) is not linked in the Cartesia account; nothing was "
+            f"sent; link it: bulk-import providers link twilio:{OTHER_SID} --region us1 (or "
+            "check --twilio-account-sid, --region and the account_sid / region columns)"
         )
         run_rows(tmp_path, sandbox, InputOptions(twilio_account_sid=SID, region="ie1"))
         assert sandbox.state.stats()["stored"] == 3
@@ -117,3 +121,89 @@ def test_reconcile_apply_checks_the_providers_reconcile_alone_does_not(tmp_path:
                 apply=True,
             )
         assert sandbox.state.stats()["by_method"].get("POST", 0) == 0
+
+
+def write_accounts(path: Path, pairs: list[tuple[str, str]]) -> Path:
+    """Write a CSV whose rows name these Twilio accounts and regions, one number each."""
+    given = numbers(len(pairs))
+    lines = [f"{n},{sid},{region}" for n, (sid, region) in zip(given, pairs, strict=True)]
+    path.write_text("number,account_sid,region\n" + "\n".join(lines) + "\n")
+    return path
+
+
+def sids(count: int, start: int = 1) -> list[str]:
+    """Return ``count`` distinct well-formed account SIDs."""
+    return [f"AC{i:032x}" for i in range(start, start + count)]
+
+
+def run_accounts(tmp_path: Path, sandbox: RunningSandbox, pairs: list[tuple[str, str]]) -> Summary:
+    """Import one row per (account, region) pair."""
+    return run_job(
+        source=str(write_accounts(tmp_path / "in.csv", pairs)),
+        input_options=InputOptions(),
+        api=api_options(sandbox.base_url),
+        output=output_options(tmp_path / "in.report.csv", quiet=False),
+    )
+
+
+def test_every_unlinked_account_is_named_with_its_command(tmp_path: Path) -> None:
+    """Three accounts (one linked only in us1, needed in ie1): one line, then each command."""
+    linked, *others = sids(3)
+    faults = Faults(twilio_accounts=(), providers=())
+    instrument = Instrument()
+    with instrument.install(RunningSandbox(faults=faults)) as sandbox:
+        sandbox.state.store.link(linked, "us1", "SK" + "1" * 32)
+        pairs = [(linked, "us1"), (linked, "ie1"), (others[1], "us1"), (others[0], "au1")]
+        with pytest.raises(UsageError) as caught:
+            run_accounts(tmp_path, sandbox, pairs)
+    assert str(caught.value).splitlines() == [
+        "3 Twilio accounts the rows need are not linked in the Cartesia account (or not in the "
+        "region the rows name); nothing was sent; link each (a parent and its subaccounts at "
+        "once: bulk-import providers link twilio:AC... --subaccounts --create-keys):",
+        f"  bulk-import providers link twilio:{linked} --region ie1",
+        f"  bulk-import providers link twilio:{others[0]} --region au1",
+        f"  bulk-import providers link twilio:{others[1]} --region us1",
+    ]
+    # The check of the key, the whole list, and one look-up per account the list lacks.
+    assert instrument.count("GET", "/agents/phone-numbers/providers") == 1 + 3
+    assert instrument.count("POST") == 0
+
+
+def test_two_hundred_linked_accounts_are_settled_by_one_get(tmp_path: Path) -> None:
+    """Accounts the whole list shows need no call of their own: 200 accounts, one GET."""
+    accounts = sids(200)
+    instrument = Instrument()
+    faults = Faults(twilio_accounts=tuple(accounts))
+    with instrument.install(RunningSandbox(faults=faults)) as sandbox:
+        summary = run_accounts(tmp_path, sandbox, [(sid, "us1") for sid in accounts])
+    assert summary.counts == {"imported": 200}
+    assert instrument.count("GET", "/agents/phone-numbers/providers") == 1
+
+
+def test_past_the_cap_the_list_is_taken_at_its_word_once_a_look_up_agrees(tmp_path: Path) -> None:
+    """25 unlinked accounts: 20 look-ups agree with the list; all 25 are named, none sent."""
+    accounts = sids(25)
+    instrument = Instrument()
+    sandbox = instrument.install(RunningSandbox(faults=Faults(twilio_accounts=())))
+    with sandbox, pytest.raises(UsageError) as caught:
+        run_accounts(tmp_path, sandbox, [(sid, "us1") for sid in accounts])
+    lines = str(caught.value).splitlines()
+    assert lines[0].startswith("25 Twilio accounts the rows need are not linked")
+    assert lines[1:] == [f"  bulk-import providers link twilio:{s} --region us1" for s in accounts]
+    assert instrument.count("GET", "/agents/phone-numbers/providers") == 1 + MAX_ACCOUNT_CHECKS
+
+
+def test_a_list_that_leaves_linked_accounts_out_is_not_trusted_past_the_cap(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every SID linked, the list showing none: the 20 look-ups find them; the rest's rows tell."""
+    accounts = sids(25)
+    instrument = Instrument()
+    with instrument.install(RunningSandbox()) as sandbox:
+        summary = run_accounts(tmp_path, sandbox, [(sid, "us1") for sid in accounts])
+    assert summary.counts == {"imported": 25}
+    assert instrument.count("GET", "/agents/phone-numbers/providers") == 1 + MAX_ACCOUNT_CHECKS
+    assert (
+        "5 Twilio accounts the providers list does not show were not looked up one by one (at "
+        "most 20); their rows will tell"
+    ) in capsys.readouterr().err

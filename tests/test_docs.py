@@ -16,7 +16,8 @@ import click
 from click.testing import CliRunner
 
 from bulk_import.cli import main
-from bulk_import.sandbox import DEFAULT_API_KEY, RunningSandbox
+from bulk_import.sandbox import DEFAULT_API_KEY, Faults, RunningSandbox
+from bulk_import.sandbox.twilio import ACCOUNT_SID, API_KEY_SECRET, API_KEY_SID
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -24,8 +25,8 @@ OPTION = re.compile(r"(?<![\w-])--[a-z][a-z-]+")
 
 
 def help_text(name: str) -> str:
-    """Return a command's --help."""
-    result = CliRunner().invoke(main, [name, "--help"], terminal_width=100)
+    """Return a command's --help (``providers link``: a command of a group)."""
+    result = CliRunner().invoke(main, [*name.split(), "--help"], terminal_width=100)
     assert result.exit_code == 0
     return result.output
 
@@ -43,8 +44,14 @@ def examples(name: str) -> list[str]:
 
 
 def commands() -> dict[str, click.Command]:
+    """Return every command by the words that run it, a group's own commands included."""
     assert isinstance(main, click.Group)
-    return dict(main.commands)
+    found: dict[str, click.Command] = {}
+    for name, command in main.commands.items():
+        found[name] = command
+        if isinstance(command, click.Group):
+            found.update({f"{name} {sub}": c for sub, c in command.commands.items()})
+    return found
 
 
 def test_every_command_is_documented() -> None:
@@ -82,13 +89,18 @@ def test_every_help_groups_its_options_and_ends_with_examples_and_exit_codes() -
         "retry-patch": ("Input options:", "API options:", "Output options:"),
         "reconcile": ("Input options:", "API options:", "Output options:"),
         "sandbox": (),
+        "providers": ("API options:", "Output options:", "Commands:"),
+        "providers link": ("Input options:", "API options:", "Output options:"),
     }
     for name, expected in groups.items():
         text = help_text(name)
         for heading in expected:
             assert heading in text, (name, heading)
         assert len(examples(name)) == 2, name
-        assert all(example.startswith(f"bulk-import {name} ") for example in examples(name))
+        assert all(
+            example == f"bulk-import {name}" or example.startswith(f"bulk-import {name} ")
+            for example in examples(name)
+        )
         assert "Exit codes:" in text
         assert ("  130  interrupted" in text) is (name != "sandbox"), name
     # The sandbox is a server: its codes are its own, not the import commands' table.
@@ -115,6 +127,26 @@ def test_the_help_examples_run_as_written(tmp_path: Path) -> None:
                 assert result.exit_code in (0, 1), (example, result.output)
                 assert "Traceback" not in result.output
         assert sandbox.state.stats()["stored"] == 40
+
+
+def test_the_providers_examples_run_as_written(tmp_path: Path) -> None:
+    """Every example of providers and providers link runs as written against the stand-ins."""
+    faults = Faults(twilio_numbers=3, twilio_accounts=(), providers=())
+    with RunningSandbox(faults=faults) as sandbox:
+        env = {
+            "CARTESIA_BASE_URL": sandbox.base_url,
+            "CARTESIA_API_KEY": DEFAULT_API_KEY,
+            "TWILIO_BASE_URL": sandbox.base_url,
+            "TWILIO_API_KEY": API_KEY_SID,
+            "TWILIO_API_SECRET": API_KEY_SECRET,
+        }
+        for name in ("providers link", "providers"):
+            for example in examples(name):
+                with contextlib.chdir(tmp_path):
+                    result = CliRunner().invoke(main, shlex.split(example)[1:], env=env)
+                assert result.exit_code == 0, (example, result.output)
+        linked = sandbox.state.store.providers()
+    assert [p["account_sid"] for p in linked] == [ACCOUNT_SID]
 
 
 def test_an_option_before_the_command_says_where_it_goes() -> None:

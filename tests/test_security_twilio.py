@@ -18,7 +18,7 @@ from aiohttp import web
 from conftest import cli, cli_env
 
 from bulk_import.sandbox import Faults, RunningSandbox
-from bulk_import.sandbox.twilio import ACCOUNT_SID, API_KEY_SECRET, API_KEY_SID
+from bulk_import.sandbox.twilio import ACCOUNT_SID, API_KEY_SECRET, API_KEY_SID, AUTH_TOKEN
 
 CANARY = "tw_CANARY_93be1f_do_not_leak"
 CANARY_PART = "CANARY_93be1f"
@@ -150,3 +150,85 @@ def test_secret_quoted_back_by_the_server_is_masked(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "bad secret ****" in done.stderr
     assert_nowhere(tmp_path, done.stdout, done.stderr)
+
+
+# -- an organisation: the parent's token, the keys made, and the link's secret --------------------
+
+TOKEN_CANARY = "tok_CANARY_5e17c2_do_not_leak"
+SUBS = [f"AC{i:032x}" for i in range(1, 5)]
+ECHOED = SUBS[2]  # Cartesia's answer to this account's link quotes the secret back
+
+
+class OrgGate:
+    """Let the canary token through as the parent's; make one link's refusal quote its secret."""
+
+    def __init__(self) -> None:
+        self.seen = 0
+        self.echoed: list[str] = []
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Swap the canary for the stand-in's token; answer ECHOED's link with its secret."""
+        if request.headers.get("Authorization") == basic(ACCOUNT_SID, TOKEN_CANARY):
+            self.seen += 1
+            headers = {**request.headers, "Authorization": basic(ACCOUNT_SID, AUTH_TOKEN)}
+            request = request.clone(headers=headers)
+        if request.method == "POST" and request.path == "/agents/phone-numbers/providers":
+            body = await request.json()
+            if body.get("account_sid") == ECHOED:
+                secret = body["api_key_secret"]
+                self.echoed.append(secret)
+                message = f"Twilio said no to {body['api_key_sid']}:{secret}"
+                body = {"title": "Invalid credentials", "message": message}
+                return web.json_response(body, status=400)
+        return await handler(request)
+
+
+def test_no_secret_of_an_organisation_shows_anywhere(tmp_path: Path) -> None:
+    """providers, link --create-keys, validate and run --subaccounts with --debug: the parent's
+    token, every key made, every token Accounts.json lists and the Cartesia key show nowhere,
+    not even where Cartesia quotes a key's secret back."""
+    faults = Faults(
+        providers=(),
+        twilio_accounts=(),
+        twilio_numbers=20,
+        twilio_subaccounts=tuple({"numbers": 30} for _ in SUBS),
+    )
+    gate = OrgGate()
+    sandbox = RunningSandbox(faults=faults, api_key=CARTESIA_CANARY)
+    sandbox.app.middlewares.append(gate.middleware)
+    env = cli_env(None, key=CARTESIA_CANARY)
+    env = {k: v for k, v in env.items() if not k.startswith("TWILIO_")}
+    texts: list[str] = []
+    with sandbox:
+        env.update(
+            CARTESIA_BASE_URL=sandbox.base_url,
+            TWILIO_BASE_URL=sandbox.base_url,
+            TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+            TWILIO_AUTH_TOKEN=TOKEN_CANARY,
+        )
+        link = ["providers", "link", "twilio:", "--subaccounts", "--create-keys", "--debug"]
+        for name, args, code in (
+            ("plan", ["providers", "link", "twilio:", "--subaccounts", "--debug"], 0),
+            ("link", link, 1),
+            ("list", ["providers", "--json", "--debug"], 0),
+            ("validate", ["validate", "twilio:", "--subaccounts", *outputs("validate")], 0),
+            ("run", ["run", "twilio:", "--subaccounts", *outputs("run")], 2),
+        ):
+            done = cli(*args, env=env, cwd=tmp_path)
+            assert done.returncode == code, (name, done.stderr)
+            texts += [done.stdout, done.stderr]
+        org = sandbox.state.twilio
+        assert org is not None
+        secrets = org.all_secrets()
+    assert gate.seen > 0, "the canary token reached Twilio"
+    (echoed,) = gate.echoed
+    assert "Twilio said no to SK" in texts[2]
+    assert f":{echoed}" not in texts[2]
+    assert ":****" in texts[2]
+    assert len(secrets) >= 5 + 4  # every account's token, the keys made
+    assert_nowhere(tmp_path, *texts)
+    files = [p.read_text(errors="replace") for p in tmp_path.iterdir()]
+    for secret in [*secrets, echoed, TOKEN_CANARY]:
+        for text in [*texts, *files]:
+            assert secret not in text, "a Twilio secret leaked"

@@ -116,6 +116,25 @@ class CartesiaApi:
         :class:`UsageError` (exit 2); one that cannot be reached, or keeps failing, once the
         retries are spent stops the run (exit 3). Each is one line naming the URL.
         """
+        response = self.judge_contact(final)
+        if response is None:
+            return
+        code = response.status_code
+        body = parse_json(response) if code == 200 else None
+        if not (isinstance(body, dict) and isinstance(body.get("data"), list)):
+            what = f"HTTP {code}" if code != 200 else "an answer that is not its list"
+            raise UsageError(
+                f"{self.base_url} does not answer like Cartesia's API "
+                f"(GET {self.base_url}{PHONE_NUMBERS} gave {what}); "
+                "check --base-url (env CARTESIA_BASE_URL)"
+            )
+
+    def judge_contact(self, final: Final) -> httpx.Response | None:
+        """Stop the run when an answer says the API cannot be used; else return the answer.
+
+        No answer once the retries are spent, a refused key, or a status still worth a retry:
+        the run stops (exit 3) with one line naming the URL, and None is returned.
+        """
         response = final.response
         if response is None:
             if not final.not_sent:
@@ -127,26 +146,19 @@ class CartesiaApi:
                     f"check --base-url (env CARTESIA_BASE_URL){proxy} and the network",
                     exit_code=Exit.STOPPED,
                 )
-            return
+            return None
         code = response.status_code
         self.control.stop_if_refused(code, url=self.base_url)
         if self.control.stopping:
-            return
+            return None
         if code in RETRY_STATUSES:
             self.control.stop(
                 f"the API at {self.base_url} kept failing ({describe_error(response)}); "
                 "try again later",
                 exit_code=Exit.STOPPED,
             )
-            return
-        body = parse_json(response) if code == 200 else None
-        if not (isinstance(body, dict) and isinstance(body.get("data"), list)):
-            what = f"HTTP {code}" if code != 200 else "an answer that is not its list"
-            raise UsageError(
-                f"{self.base_url} does not answer like Cartesia's API "
-                f"(GET {self.base_url}{PHONE_NUMBERS} gave {what}); "
-                "check --base-url (env CARTESIA_BASE_URL)"
-            )
+            return None
+        return response
 
     async def import_row(self, row: Row) -> Outcome:
         """POST one row; return its outcome (imported, already_imported, webhook_failed, ...)."""

@@ -1,28 +1,47 @@
-"""Check, before the first import, that the account knows every provider the rows will name.
+"""Cartesia's providers: the list, a link, and the check before the first import.
 
 ``GET /agents/phone-numbers/providers`` lists the provider accounts linked to the Cartesia
-account (``?account_sid=`` narrows it to one Twilio account). One call settles every provider
-id, and one per Twilio account settles that account and its region, so an unknown one is exit 2
-naming it, nothing sent, instead of a 404 on every row. Agents have no such call: an unknown
-agent still shows on the first rows, and ``--max-consecutive-failures`` stops the run.
+account, whole, as one JSON array (``?account_sid=`` narrows it to one Twilio account).
+``POST`` links a Twilio account in a region with an API key SID and secret, which Cartesia
+checks with Twilio: 201 with the provider, 409 when that account and region are linked already,
+400 when the key is refused.
+
+:func:`check_providers` runs before the first import of ``run`` and ``reconcile --apply``: one
+GET of the whole list settles every provider id and every Twilio account the rows name, so an
+unknown one is exit 2, nothing sent, instead of a 404 on every row. Every unlinked account is
+named, with the ``bulk-import providers link`` command that links it.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Collection
+from dataclasses import dataclass, field
+from typing import Final
 
-from bulk_import.api.answers import Final, describe_error, parse_json
+from bulk_import.api.answers import Final as Answer
+from bulk_import.api.answers import describe_error, parse_json
 from bulk_import.api.cartesia import PROVIDERS, CartesiaApi
+from bulk_import.config import Secret
 from bulk_import.errors import UsageError
 from bulk_import.models import Provider
 
-#: Twilio accounts checked one call each at most; beyond, their rows still tell.
-MAX_ACCOUNT_CHECKS = 20
+#: Twilio accounts the whole list does not show that are looked up one GET each, at most: an
+#: API whose list leaves some out (the sandbox, when every SID counts as linked) is asked
+#: again; once one look-up agrees with the list, the list is taken at its word for the rest.
+MAX_ACCOUNT_CHECKS: Final = 20
 #: Answers that mean "this API has no providers list": the check is skipped, not failed.
-NOT_OFFERED = frozenset({404, 405, 501})
+NOT_OFFERED: Final = frozenset({404, 405, 501})
+#: Characters a masked key SID shows as they are; any other hides one or more.
+_SHOWN: Final = frozenset("0123456789abcdefABCDEF")
 
 
-def _listing(final: Final) -> list[dict[str, object]] | None:
+def link_command(account_sid: str, region: str) -> str:
+    """Return the command that links a Twilio account in a region."""
+    return f"bulk-import providers link twilio:{account_sid} --region {region}"
+
+
+def _listing(final: Answer) -> list[dict[str, object]] | None:
     """Return the providers an answer lists, or None when it lists none we can read."""
     response = final.response
     if response is None or response.status_code != 200:
@@ -33,50 +52,84 @@ def _listing(final: Final) -> list[dict[str, object]] | None:
     return [item for item in body if isinstance(item, dict)]
 
 
+def _pairs(listed: list[dict[str, object]]) -> set[tuple[str, str]]:
+    """Return the (account SID, region) of every Twilio provider listed."""
+    return {
+        (str(item.get("account_sid", "")), str(item.get("region", "")))
+        for item in listed
+        if item.get("type", "twilio") == "twilio"
+    }
+
+
 async def check_providers(api: CartesiaApi, providers: Collection[Provider]) -> list[str]:
-    """Raise :class:`UsageError` naming a provider the account does not know; return news lines.
+    """Raise :class:`UsageError` naming what the account lacks; return news lines.
 
     A refused key stops the run as any 401/403 does. When the API offers no providers list, or
     the check cannot be made, the rows are sent and tell: a news line says so.
     """
     ids = sorted({p.id for p in providers if p.id is not None})
     accounts = sorted({(p.account_sid or "", p.region) for p in providers if p.id is None})
-    news: list[str] = []
-    if ids:
-        final = await api.get(PROVIDERS, {})
-        listed = _listing(final)
-        if listed is None:
-            return _skipped(api, final)
-        known = {str(item.get("id", "")) for item in listed}
-        unknown = [i for i in ids if i not in known]
-        if unknown:
-            names = ", ".join(sorted(known)) or "none"
-            raise UsageError(
-                f"provider {', '.join(unknown)} is not in the Cartesia account (its providers: "
-                f"{names}); check --provider-id or the provider_id column; nothing was sent"
-            )
-    for sid, region in accounts[:MAX_ACCOUNT_CHECKS]:
-        final = await api.get(PROVIDERS, {"account_sid": sid})
-        listed = _listing(final)
-        if listed is None:
-            return _skipped(api, final)
-        regions = {str(item.get("region", "")) for item in listed}
-        if region not in regions:
-            linked = f"linked in {', '.join(sorted(regions))} only" if regions else "not linked"
-            raise UsageError(
-                f"Twilio account {sid} ({region}) is {linked} in the Cartesia account; link it "
-                "(see Cartesia's providers API), or check --twilio-account-sid, --region and "
-                "the account_sid / region columns; nothing was sent"
-            )
-    if len(accounts) > MAX_ACCOUNT_CHECKS:
-        news.append(
-            f"checked the first {MAX_ACCOUNT_CHECKS} of {len(accounts)} Twilio accounts; "
-            "the rows of the others tell"
+    if not ids and not accounts:
+        return []
+    final = await api.get(PROVIDERS, {})
+    listed = _listing(final)
+    if listed is None:
+        return _skipped(api, final)
+    known = {str(item.get("id", "")) for item in listed}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        names = ", ".join(sorted(known)) or "none"
+        raise UsageError(
+            f"provider {', '.join(unknown)} is not in the Cartesia account (its providers: "
+            f"{names}); check --provider-id or the provider_id column; nothing was sent"
         )
-    return news
+    linked = _pairs(listed)
+    absent = [pair for pair in accounts if pair not in linked]
+    sids = list(dict.fromkeys(sid for sid, _ in absent))
+    confirmed = False  # a look-up agreed that an account the list lacks is not linked
+    for sid in sids[:MAX_ACCOUNT_CHECKS]:
+        final = await api.get(PROVIDERS, {"account_sid": sid})
+        more = _listing(final)
+        if more is None:
+            return _skipped(api, final)
+        found = _pairs(more)
+        linked |= found
+        confirmed |= any(pair not in found for pair in absent if pair[0] == sid)
+    unlinked = [pair for pair in absent if pair not in linked]
+    unchecked = set(sids[MAX_ACCOUNT_CHECKS:])
+    if not confirmed:
+        unlinked = [pair for pair in unlinked if pair[0] not in unchecked]
+    if unlinked:
+        raise UsageError(_unlinked_message(unlinked, linked))
+    if unchecked and not confirmed:
+        return [
+            f"{len(unchecked)} Twilio accounts the providers list does not show were not looked "
+            f"up one by one (at most {MAX_ACCOUNT_CHECKS}); their rows will tell"
+        ]
+    return []
 
 
-def _skipped(api: CartesiaApi, final: Final) -> list[str]:
+def _unlinked_message(unlinked: list[tuple[str, str]], linked: set[tuple[str, str]]) -> str:
+    """Say which accounts are not linked, one line, then the command for each on its own line."""
+    if len(unlinked) == 1:
+        sid, region = unlinked[0]
+        regions = sorted(r for s, r in linked if s == sid)
+        state = f"linked in {', '.join(regions)} only" if regions else "not linked"
+        return (
+            f"Twilio account {sid} ({region}) is {state} in the Cartesia account; nothing was "
+            f"sent; link it: {link_command(sid, region)} (or check --twilio-account-sid, "
+            "--region and the account_sid / region columns)"
+        )
+    commands = "\n".join("  " + link_command(sid, region) for sid, region in unlinked)
+    return (
+        f"{len(unlinked)} Twilio accounts the rows need are not linked in the Cartesia account "
+        "(or not in the region the rows name); nothing was sent; link each (a parent and its "
+        "subaccounts at once: bulk-import providers link twilio:AC... --subaccounts "
+        f"--create-keys):\n{commands}"
+    )
+
+
+def _skipped(api: CartesiaApi, final: Answer) -> list[str]:
     """Say why the providers could not be checked (a refused key stops the run instead)."""
     response = final.response
     if response is not None:
@@ -85,3 +138,93 @@ def _skipped(api: CartesiaApi, final: Final) -> list[str]:
             return ["the API offers no providers list: providers are not checked before the rows"]
         return [f"providers not checked ({describe_error(response)}); the rows will tell"]
     return [f"providers not checked ({final.error}); the rows will tell"]
+
+
+async def fetch_providers(
+    api: CartesiaApi, *, account_sid: str | None = None
+) -> list[dict[str, object]] | None:
+    """Return the providers listed, or None when the run stops (the control says why).
+
+    A base URL that answers but not with the list is :class:`UsageError` (exit 2).
+    """
+    final = await api.get(PROVIDERS, {"account_sid": account_sid} if account_sid else {})
+    listed = _listing(final)
+    if listed is not None:
+        return listed
+    response = api.judge_contact(final)
+    if response is None:
+        return None
+    what = f"HTTP {response.status_code}" if response.status_code != 200 else "not a list"
+    raise UsageError(
+        f"{api.base_url} does not list providers like Cartesia's API (GET "
+        f"{api.base_url}{PROVIDERS} gave {what}); check --base-url (env CARTESIA_BASE_URL)"
+    )
+
+
+class LinkAnswer(enum.Enum):
+    """Say how Cartesia answered a link."""
+
+    CREATED = "created"
+    EXISTS = "exists"
+    REFUSED = "refused"
+    FAILED = "failed"
+    NOT_SENT = "not_sent"
+
+
+@dataclass(frozen=True, slots=True)
+class Linked:
+    """Hold Cartesia's answer to a link: what it was, the provider, why not, the tries."""
+
+    answer: LinkAnswer
+    provider: dict[str, object] = field(default_factory=dict)
+    error: str = ""
+    attempts: int = 0
+
+
+async def create_provider(
+    api: CartesiaApi, *, account_sid: str, region: str, key_sid: str, secret: Secret
+) -> Linked:
+    """Link a Twilio account in a region with an API key; the secret goes in the body only.
+
+    A 409 is :attr:`LinkAnswer.EXISTS`; a 401/403 stops the run (and is ``REFUSED``); any
+    other 4xx is ``REFUSED`` with Cartesia's words (the secret masked should it quote it); no
+    answer once the retries are spent is ``FAILED``: the link may have arrived.
+    """
+    body = {
+        "type": "twilio",
+        "account_sid": account_sid,
+        "api_key_sid": key_sid,
+        "api_key_secret": secret.reveal(),
+        "region": region,
+    }
+    final = await api.caller.send(lambda: api.http.request("POST", PROVIDERS, json=body))
+    response = final.response
+    if response is None:
+        answer = LinkAnswer.NOT_SENT if final.not_sent else LinkAnswer.FAILED
+        return Linked(answer, error=final.error, attempts=final.attempts)
+    code = response.status_code
+    if code in (200, 201):
+        provider = parse_json(response)
+        return Linked(LinkAnswer.CREATED, provider if isinstance(provider, dict) else {})
+    if code == 409:
+        return Linked(LinkAnswer.EXISTS, attempts=final.attempts)
+    api.control.stop_if_refused(code, url=api.base_url)
+    said = describe_error(response).replace(secret.reveal(), "****")
+    answer = LinkAnswer.FAILED if code >= 500 else LinkAnswer.REFUSED
+    return Linked(answer, error=said, attempts=final.attempts)
+
+
+def may_be(masked: str, key_sid: str) -> bool:
+    """Say whether a masked key SID (``SK****...1234``) may be this key's: conservative.
+
+    The characters shown must match the key's at their place from either end; a mask that shows
+    nothing but its type may be any key.
+    """
+    if not masked:
+        return False
+    hidden = [i for i, char in enumerate(masked) if i >= 2 and char not in _SHOWN]
+    if not hidden:
+        return masked.lower() == key_sid.lower()
+    head, tail = masked[: hidden[0]], masked[hidden[-1] + 1 :]
+    key = key_sid.lower()
+    return key.startswith(head.lower()) and key.endswith(tail.lower())

@@ -8,7 +8,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import click
 
@@ -32,7 +32,16 @@ from bulk_import.errors import BulkImportError, UsageError
 from bulk_import.models import Exit, Summary, utc_now
 from bulk_import.output.closing import close_output
 
-Call = Callable[[], Summary]
+
+class Finished(Protocol):
+    """Say how a command ended: a :class:`Summary`, or a command's own report."""
+
+    @property
+    def exit_code(self) -> int:
+        """Return the exit code."""
+
+
+Call = Callable[[], Finished]
 
 
 def _refused_before_start(name: str, params: dict[str, Any], exc: BulkImportError) -> None:

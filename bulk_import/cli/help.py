@@ -21,10 +21,16 @@ API = "API"
 OUTPUT = "Output"
 GROUP_ORDER = (INPUT, API, OUTPUT)
 
+_CALLING = ("run", "retry-patch", "reconcile", "providers", "link")
+_TWILIO = ("link",)
 #: What each environment variable does, and the commands that read it.
 ENVIRONMENT = (
-    ("CARTESIA_API_KEY", "the API key (or --api-key-file)", ("run", "retry-patch", "reconcile")),
-    ("CARTESIA_BASE_URL", "the API's base URL (--base-url)", ("run", "retry-patch", "reconcile")),
+    ("CARTESIA_API_KEY", "the API key (or --api-key-file)", _CALLING),
+    ("CARTESIA_BASE_URL", "the API's base URL (--base-url)", _CALLING),
+    ("TWILIO_API_KEY, TWILIO_API_SECRET", "a Twilio API key and its secret", _TWILIO),
+    ("TWILIO_ACCOUNT_SID", "the account of twilio: alone (and of an auth token)", _TWILIO),
+    ("TWILIO_AUTH_TOKEN", "a Twilio auth token (to list subaccounts, make keys)", _TWILIO),
+    ("TWILIO_BASE_URL", "Twilio's base URL (--twilio-base-url)", _TWILIO),
 )
 
 
@@ -83,6 +89,15 @@ class Command(click.Command):
                 formatter.write_dl(variables)
         with formatter.section("Exit codes"):
             formatter.write_dl([(str(code), meaning) for code, meaning in self.exit_codes])
+
+
+class CommandGroup(Command, click.Group):
+    """A command with commands of its own: grouped options, then its commands, then the footer."""
+
+    def format_options(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Write the options under their groups' headings, then the commands."""
+        Command.format_options(self, ctx, formatter)
+        self.format_commands(ctx, formatter)
 
 
 class Main(click.Group):

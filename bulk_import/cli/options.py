@@ -46,6 +46,11 @@ def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     return apply
 
 
+quiet_option = output_option(
+    "--quiet", is_flag=True, help="Print nothing on success; on failure, the one line why."
+)
+debug_option = output_option("--debug", is_flag=True, help="Show tracebacks of errors.")
+
 output_options = _compose(
     output_option(
         "--report",
@@ -63,11 +68,31 @@ output_options = _compose(
         type=click.Path(dir_okay=False, path_type=Path),
         help="Also write the run page here: one self-contained HTML file about the run.",
     ),
-    output_option(
-        "--quiet", is_flag=True, help="Print nothing on success; on failure, the one line why."
-    ),
+    quiet_option,
     output_option("--no-progress", is_flag=True, help="No progress bar."),
-    output_option("--debug", is_flag=True, help="Show tracebacks of errors."),
+    debug_option,
+)
+
+#: The options of Twilio's own API: for a twilio: INPUT, and for providers link.
+twilio_options = _compose(
+    input_option(
+        "--subaccounts",
+        is_flag=True,
+        help="twilio:AC... is a parent: read its active subaccounts too (with the parent's "
+        "auth token); suspended and closed ones are skipped.",
+    ),
+    input_option(
+        "--twilio-base-url",
+        envvar="TWILIO_BASE_URL",
+        help="Twilio's API for a twilio: INPUT (env TWILIO_BASE_URL) "
+        f"[default: {cfg.DEFAULT_TWILIO_BASE_URL}].",
+    ),
+    input_option(
+        "--twilio-credentials-file",
+        type=click.Path(dir_okay=False),
+        help="Read Twilio's KEY:SECRET (or the auth token) from this file instead of env "
+        "TWILIO_API_KEY/TWILIO_API_SECRET or TWILIO_AUTH_TOKEN.",
+    ),
 )
 
 input_options = _compose(
@@ -106,18 +131,7 @@ input_options = _compose(
         f"[default: {cfg.DEFAULT_REGION}].",
     ),
     input_option("--agent-id", help="Agent for rows that name none."),
-    input_option(
-        "--twilio-base-url",
-        envvar="TWILIO_BASE_URL",
-        help="Twilio's API for a twilio: INPUT (env TWILIO_BASE_URL) "
-        f"[default: {cfg.DEFAULT_TWILIO_BASE_URL}].",
-    ),
-    input_option(
-        "--twilio-credentials-file",
-        type=click.Path(dir_okay=False),
-        help="Read Twilio's KEY:SECRET (or the auth token) from this file instead of env "
-        "TWILIO_API_KEY/TWILIO_API_SECRET or TWILIO_AUTH_TOKEN.",
-    ),
+    twilio_options,
 )
 
 api_options = _compose(

@@ -18,7 +18,6 @@ from typing import Any, Final
 import click
 
 from bulk_import import config as cfg
-from bulk_import.api.http import check_base_url
 from bulk_import.config import Secret, TwilioCredentials, TwilioOptions
 from bulk_import.errors import UsageError
 from bulk_import.sources.twilio import ACCOUNT_SID, check_account_sid, twilio_account
@@ -49,7 +48,14 @@ def make_twilio_options(
             )
         if _typed("twilio_base_url"):  # TWILIO_BASE_URL in the environment is fine
             raise UsageError(f"--twilio-base-url is for a twilio: INPUT, not {source!r}; drop it")
+        if params.get("subaccounts"):
+            raise UsageError(
+                f"--subaccounts is for a twilio:AC... INPUT (a parent account), not {source!r}; "
+                "drop it"
+            )
         return None
+    from bulk_import.api.http import check_base_url  # httpx and aiohttp: not for --help
+
     base_url = check_base_url(
         params.get("twilio_base_url") or cfg.DEFAULT_TWILIO_BASE_URL,
         option="--twilio-base-url",
@@ -58,8 +64,15 @@ def make_twilio_options(
     credentials = read_twilio_credentials(
         params.get("twilio_credentials_file"), account_sid=sid, env=env
     )
-    extra = {key: params[key] for key in ("max_attempts", "timeout") if params.get(key) is not None}
-    return TwilioOptions(account_sid=sid, credentials=credentials, base_url=base_url, **extra)
+    given = ("max_attempts", "timeout", "concurrency")
+    extra = {key: params[key] for key in given if params.get(key) is not None}
+    return TwilioOptions(
+        account_sid=sid,
+        credentials=credentials,
+        base_url=base_url,
+        subaccounts=bool(params.get("subaccounts")),
+        **extra,
+    )
 
 
 def listed_account(source: str) -> str | None:

@@ -84,6 +84,8 @@ class Work:
     workers: int = 1
     #: HTTP requests opening the input sent already (a ``twilio:`` listing), for the summary.
     requests: int = 0
+    #: What a ``twilio:`` listing read (accounts read and skipped, numbers), for the summary.
+    twilio: dict[str, object] = field(default_factory=dict)
 
 
 Prepare = Callable[[], tuple[Job, Work]]
@@ -232,6 +234,7 @@ class _Runner:
         finally:
             summary = self.summary
             summary.requests = self.work.requests
+            summary.twilio = self.work.twilio
             if api is not None:
                 await api.__aexit__()
                 summary.requests += api.counters.requests

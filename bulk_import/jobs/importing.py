@@ -22,6 +22,7 @@ from bulk_import.jobs.inputs import (
     kept_lines,
     normalised,
     open_source,
+    opening_facts,
     opening_news,
     providers_named,
     skip_kept,
@@ -101,6 +102,7 @@ def run(
             news=news,
             workers=api.concurrency,
             requests=requests,
+            twilio=opening_facts(opened),
         )
         return ImportJob(providers_named(opened, input_options)), work
 

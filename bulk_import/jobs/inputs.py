@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from bulk_import.api.twilio import list_numbers
+from bulk_import.api.twilio_org import list_organisation
 from bulk_import.cells import unneutralise
 from bulk_import.config import InputOptions, TwilioOptions
 from bulk_import.errors import InputError, UsageError
@@ -80,6 +81,16 @@ def _open_twilio(options: InputOptions, twilio: TwilioOptions | None) -> Source:
                 f"{option} does not apply to a twilio: INPUT (each number is a row of its own, "
                 f"imported as twilio:<account_sid>:<region>); drop {option}"
             )
+    if twilio.subaccounts:
+        org = list_organisation(twilio)
+        return twilio_source(
+            account_sid=org.parent,
+            numbers=[number for listing in org.listings for number in listing.numbers],
+            pages=org.pages,
+            requests=org.requests,
+            holders=[(listing.account_sid, len(listing.numbers)) for listing in org.listings],
+            skipped=[(account.sid, account.status) for account in org.skipped],
+        )
     listing = list_numbers(twilio)
     return twilio_source(
         account_sid=listing.account_sid,
@@ -94,6 +105,11 @@ def opening_news(source: Source) -> tuple[list[str], int]:
     if isinstance(source, TwilioSource):
         return [source.news()], source.requests
     return [], 0
+
+
+def opening_facts(source: Source) -> dict[str, object]:
+    """Return what a ``twilio:`` listing read, for the summary's ``twilio`` (else nothing)."""
+    return source.facts() if isinstance(source, TwilioSource) else {}
 
 
 def parse_workers(source: str) -> int:
@@ -119,11 +135,15 @@ def kept_lines(lines: list[ReportLine]) -> dict[int, ReportLine]:
 def check_same_input(
     source: Source, kept: dict[int, ReportLine], *, region: str, where: str
 ) -> None:
-    """Refuse kept lines whose row holds another number in INPUT (another input's report).
+    """Refuse kept lines whose row holds another number in INPUT, or none (another input's).
 
-    One pass over the raw rows (no phone-number parsing but where the text differs).
+    One pass over the raw rows (no phone-number parsing but where the text differs). A kept
+    row past INPUT's last is refused too: ``twilio:AC...`` and ``twilio:AC... --subaccounts``
+    share a default report, and the parent alone has fewer rows than its organisation.
     """
+    last = 1
     for raw in source:
+        last = raw.row_number
         line = kept.get(raw.row_number)
         if line is None:
             continue
@@ -138,6 +158,12 @@ def check_same_input(
                 f"{line.cells['number']}, but row {raw.row_number} of {source.name} is {shown}; "
                 "pass another --report, or run without --resume"
             )
+    beyond = [row for row in kept if row > last]
+    if beyond:
+        raise InputError(
+            f"{where} belongs to another input: it holds row {min(beyond)}, but "
+            f"{source.name} ends at row {last}; pass another --report, or run without --resume"
+        )
 
 
 _PROVIDER_KEYS = frozenset({"providerid", "accountsid", "region", "provider"})
@@ -149,8 +175,8 @@ def providers_named(source: Source, options: InputOptions) -> set[Provider]:
     The rows are read (as raw text, no phone-number parsing) only when the input has a
     provider column; a provider that cannot be used is left to the row (it is ``invalid``).
     """
-    if isinstance(source, TwilioSource):  # every row is the listed account's, in --region
-        return {Provider(account_sid=source.account_sid, region=options.region)}
+    if isinstance(source, TwilioSource):  # every row is its account's, in --region
+        return {Provider(account_sid=sid, region=options.region) for sid in source.accounts}
     default = resolve_provider(RawRow(row_number=0, number=""), options)
     named = {default} if isinstance(default, Provider) else set()
     columns = {header_key(cell) for cell in getattr(source, "columns", ())}

@@ -20,7 +20,13 @@ from bulk_import.api.listing import Held, ListingError, list_account
 from bulk_import.api.providers import check_providers
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions, TwilioOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
-from bulk_import.jobs.inputs import normalised, open_source, opening_news, providers_named
+from bulk_import.jobs.inputs import (
+    normalised,
+    open_source,
+    opening_facts,
+    opening_news,
+    providers_named,
+)
 from bulk_import.models import Exit, Outcome, Provider, Row, Status, Summary
 
 
@@ -126,7 +132,12 @@ def reconcile(
         job = ReconcileJob(apply=apply, provider_id=input_options.provider_id, providers=providers)
         rows = job.watch(normalised(opened, input_options))
         work = Work(
-            rows=rows, total=opened.count, workers=api.concurrency, news=news, requests=requests
+            rows=rows,
+            total=opened.count,
+            workers=api.concurrency,
+            news=news,
+            requests=requests,
+            twilio=opening_facts(opened),
         )
         return job, work
 

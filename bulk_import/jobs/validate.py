@@ -8,7 +8,13 @@ from typing import BinaryIO
 from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.config import InputOptions, OutputOptions, TwilioOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
-from bulk_import.jobs.inputs import normalised, open_source, opening_news, parse_workers
+from bulk_import.jobs.inputs import (
+    normalised,
+    open_source,
+    opening_facts,
+    opening_news,
+    parse_workers,
+)
 from bulk_import.models import Outcome, Row, Status, Summary
 
 #: validate flushes its journal at most this often: it sends nothing, so nothing can be lost.
@@ -71,6 +77,7 @@ def validate(
             flush_every_s=FLUSH_EVERY_S,
             news=news,
             requests=requests,
+            twilio=opening_facts(opened),
         )
         return ValidateJob(), work
 

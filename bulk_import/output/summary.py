@@ -129,6 +129,8 @@ def as_json(summary: Summary, *, elapsed_s: float | None = None) -> dict[str, ob
         data["error"] = summary.error
     if summary.page:
         data["page"] = summary.page
+    if summary.twilio:
+        data["twilio"] = summary.twilio
     data["next_steps"] = next_steps(summary)
     return data
 
@@ -164,6 +166,10 @@ def render(summary: Summary, *, elapsed_s: float) -> str:
         lines.append(f"report: {summary.report} not written (nothing was done)")
     if summary.page:
         lines.append(f"run page: {summary.page}")
+    skipped = summary.twilio.get("skipped")
+    if isinstance(skipped, dict) and skipped:
+        counts = " and ".join(f"{n} {status}" for status, n in skipped.items())
+        lines.append(f"twilio: {counts} subaccounts skipped (not read)")
     if summary.stopped:
         lines.append(f"stopped early: {summary.stopped}")
     lines.append(f"exit {summary.exit_code}")

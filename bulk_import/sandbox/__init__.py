@@ -5,15 +5,18 @@ The sandbox answers ``POST``/``GET /agents/phone-numbers`` and ``GET``/``PATCH
 (``error_code``, ``title``, ``message``, ``request_id``), on 127.0.0.1 only. It is what the demo,
 the tests and the benchmarks run against, and what a migration is rehearsed on.
 
-The package is laid out by responsibility: ``faults`` (the faults file and its checks), ``store``
-(numbers, providers, agents), ``state`` (the store with the counters, the fault dice and the token
-bucket), ``responses`` (answers and request bodies), ``handlers`` (the API operations through the
-fault steps, described there), ``twilio`` (a stand-in for Twilio's IncomingPhoneNumbers list,
-on when the faults set ``twilio_numbers``), ``admin`` (the ``/_sandbox/`` endpoints) and
-``server`` (``make_app``, ``RunningSandbox``, ``serve``).
+The package is laid out by responsibility: ``faults`` and ``twilio_checks`` (the faults file
+and its checks), ``store`` (numbers, providers, agents), ``state`` (the store with the counters,
+the fault dice and the token bucket), ``responses`` (answers and request bodies), ``handlers``
+(the API operations through the fault steps, described there), ``twilio_store``,
+``twilio_objects`` and ``twilio`` (a stand-in for Twilio's accounts, numbers and keys: its data,
+its resources and its answers, on when the faults set ``twilio_numbers``), ``providers``
+(Cartesia's providers list and links), ``admin`` (the ``/_sandbox/`` endpoints) and ``server``
+(``make_app``, ``RunningSandbox``, ``serve``).
 
 Besides the phone numbers, it lists the providers it knows (``GET
-/agents/phone-numbers/providers``, with ``type`` and ``account_sid``).
+/agents/phone-numbers/providers``, with ``type`` and ``account_sid``) and links a Twilio account
+with an API key the Twilio stand-in holds (``POST``): ``providers`` answers both.
 
 Admin endpoints (same key, no version header, no faults, not counted as API requests):
 ``GET /_sandbox/stats`` (``?detail=1`` adds ``posts_by_number``), ``POST /_sandbox/numbers``

@@ -89,14 +89,18 @@ class Admin:
 
     @_guarded
     async def buy_twilio_number(self, request: web.Request) -> web.Response:
-        """Handle ``POST /_sandbox/twilio/numbers``: a number "bought" in the Twilio stand-in."""
-        body = await _object(request, frozenset({"phone_number", "friendly_name"}))
-        account = self.state.twilio
-        if account is None:
+        """Handle ``POST /_sandbox/twilio/numbers``: a number "bought" in the Twilio stand-in.
+
+        ``account_sid`` names a subaccount to buy it in (default: the parent).
+        """
+        body = await _object(request, frozenset({"phone_number", "friendly_name", "account_sid"}))
+        org = self.state.twilio
+        if org is None:
             raise Reject(
                 400,
                 "Twilio stand-in is off",
                 "start the sandbox with twilio_numbers in its faults (0 for an empty account)",
             )
         number = required_str(body, "phone_number")
-        return json_response(201, account.buy(number, body.get("friendly_name")))
+        bought = org.buy(number, body.get("friendly_name"), body.get("account_sid"))
+        return json_response(201, bought)

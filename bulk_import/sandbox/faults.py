@@ -5,17 +5,26 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Final
 
+from bulk_import.sandbox.twilio_checks import (
+    ACCOUNT_SID,
+    E164,
+    MAX_TWILIO_NUMBERS,
+    count_numbers,
+    link_refusals,
+    twilio_faults,
+    twilio_numbers,
+    twilio_subaccounts,
+)
+
+__all__ = ["ACCOUNT_SID", "E164", "Faults"]  # the formats other modules take from here
+
 RETRY_AFTER_MODES: Final = ("seconds", "ms", "date", "none")
 
-# ASCII digits only: the real API refuses full-width or Arabic-Indic digits, and so must we.
-E164: Final = re.compile(r"\+[1-9][0-9]{1,14}")
-ACCOUNT_SID: Final = re.compile(r"AC[0-9a-fA-F]{32}")
 
 _FRACTIONS = (
     "error_429",
@@ -29,9 +38,6 @@ _FRACTIONS = (
 # The faults one draw chooses among, in this order (their fractions stack up to at most 1).
 TRANSPORT_FAULTS: Final = ("drop", "error_429", "error_500", "error_502", "error_503")
 EXISTING_KEYS: Final = frozenset({"number", "label", "agent_id", "provider_id"})
-TWILIO_STEPS: Final = ("429", "500", "502", "503", "drop", "not_json", "repeat_next")
-MAX_TWILIO_NUMBERS: Final = 200_000
-_TWILIO_NUMBER_KEYS = frozenset({"phone_number", "friendly_name"})
 # What the admin call may change while the sandbox runs: the limits, the waits and the dice.
 LIVE_KEYS: Final = frozenset(
     {
@@ -41,6 +47,7 @@ LIVE_KEYS: Final = frozenset(
         "rate_limit",
         "retry_after",
         "retry_after_s",
+        "twilio_latency_ms",
         *_FRACTIONS,
     }
 )
@@ -81,7 +88,13 @@ class Faults:
     (code 20429), drops the second (the connection closes with no answer), serves the third.
     Steps: ``"429"``, ``"500"``, ``"502"``, ``"503"`` (Twilio's error body), ``"drop"``,
     ``"not_json"`` (200 with an HTML body) and ``"repeat_next"`` (the page, with a
-    ``next_page_uri`` that points back at itself).
+    ``next_page_uri`` that points back at itself). ``twilio_subaccounts``: the parent's
+    subaccounts, in the order Twilio lists them: ``{"sid"?, "friendly_name"?, "status"?,
+    "numbers"?}`` (SID ``AC`` + the position in 32 hex digits, status ``active``, ``suspended``
+    or ``closed``, numbers a count or a list as ``twilio_numbers``; generated numbers go on where
+    the parent's end). ``twilio_latency_ms``: delay added to every Twilio request.
+    ``link_refusals``: by account SID, how many link attempts (``POST
+    /agents/phone-numbers/providers``) Cartesia refuses (400) before it accepts a valid key.
     """
 
     latency_ms: float = 0
@@ -105,6 +118,9 @@ class Faults:
     twilio_accounts: tuple[str, ...] | None = None
     twilio_numbers: int | tuple[dict[str, str], ...] | None = None
     twilio_faults: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    twilio_subaccounts: tuple[dict[str, Any], ...] = ()
+    twilio_latency_ms: float = 0
+    link_refusals: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _number(self.latency_ms, "latency_ms", low=0)
@@ -149,10 +165,17 @@ class Faults:
                     )
             set_(self, "twilio_accounts", sids)
         set_(self, "existing", self._checked_existing())
-        set_(self, "twilio_numbers", _twilio_numbers(self.twilio_numbers))
-        set_(self, "twilio_faults", _twilio_faults(self.twilio_faults))
-        if self.twilio_faults and self.twilio_numbers is None:
-            raise ValueError("twilio_faults needs twilio_numbers (the Twilio stand-in is off)")
+        set_(self, "twilio_numbers", twilio_numbers(self.twilio_numbers))
+        set_(self, "twilio_faults", twilio_faults(self.twilio_faults))
+        set_(self, "twilio_subaccounts", twilio_subaccounts(self.twilio_subaccounts))
+        _number(self.twilio_latency_ms, "twilio_latency_ms", low=0)
+        set_(self, "link_refusals", link_refusals(self.link_refusals))
+        for name in ("twilio_faults", "twilio_subaccounts"):
+            if getattr(self, name) and self.twilio_numbers is None:
+                raise ValueError(f"{name} needs twilio_numbers (the Twilio stand-in is off)")
+        total = sum(map(count_numbers, (self.twilio_numbers, *self.twilio_subaccounts)))
+        if total > MAX_TWILIO_NUMBERS:
+            raise ValueError(f"the Twilio stand-in holds {MAX_TWILIO_NUMBERS:,} numbers at most")
 
     def _checked_existing(self) -> tuple[dict[str, str], ...]:
         """Return ``existing`` as fresh dicts of strings, or say which entry is wrong."""
@@ -201,7 +224,7 @@ class Faults:
             if isinstance(value, tuple):
                 value = [dict(v) if isinstance(v, Mapping) else v for v in value]
             elif isinstance(value, Mapping):
-                value = {k: list(v) for k, v in value.items()}
+                value = {k: list(v) if isinstance(v, tuple) else v for k, v in value.items()}
             out[item.name] = value
         return out
 
@@ -279,58 +302,4 @@ def _numbers(values: object, name: str) -> tuple[str, ...]:
     for value in out:
         if not E164.fullmatch(value):
             raise ValueError(f"{name}: {value!r} is not an E.164 number like +14155551234")
-    return out
-
-
-def _twilio_numbers(spec: object) -> int | tuple[dict[str, str], ...] | None:
-    """Return ``twilio_numbers`` checked: None, a count, or numbers with their friendly names."""
-    if spec is None:
-        return None
-    if isinstance(spec, int) and not isinstance(spec, bool):
-        if not 0 <= spec <= MAX_TWILIO_NUMBERS:
-            raise ValueError(f"twilio_numbers must be from 0 to {MAX_TWILIO_NUMBERS:,}, not {spec}")
-        return spec
-    if isinstance(spec, str) or not isinstance(spec, list | tuple):
-        raise ValueError(
-            'twilio_numbers must be a count or a list of {"phone_number", "friendly_name"}'
-        )
-    out: list[dict[str, str]] = []
-    seen: set[str] = set()
-    for i, entry in enumerate(spec):
-        where = f"twilio_numbers[{i}]"
-        if not isinstance(entry, Mapping):
-            raise ValueError(f"{where} must be an object with a phone_number")
-        unknown = sorted(map(str, set(entry) - _TWILIO_NUMBER_KEYS))
-        if unknown:
-            raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}")
-        number = entry.get("phone_number")
-        if not isinstance(number, str) or not E164.fullmatch(number):
-            raise ValueError(f"{where}.phone_number must be an E.164 number like +14155551234")
-        if number in seen:
-            raise ValueError(f"{where}: {number} is listed twice")
-        seen.add(number)
-        name = entry.get("friendly_name", number)
-        if not isinstance(name, str):
-            raise ValueError(f"{where}.friendly_name must be a string")
-        out.append({"phone_number": number, "friendly_name": name})
-    return tuple(out)
-
-
-def _twilio_faults(spec: object) -> dict[str, tuple[str, ...]]:
-    """Return ``twilio_faults`` checked: page numbers (as text) to lists of known steps."""
-    if not isinstance(spec, Mapping):
-        raise ValueError('twilio_faults must be an object like {"1": ["429", "drop"]}')
-    out: dict[str, tuple[str, ...]] = {}
-    for page, steps in spec.items():
-        text = str(page)
-        if not text.isascii() or not text.isdigit():
-            raise ValueError(f"twilio_faults: {page!r} is not a page number (0 is the first)")
-        if isinstance(steps, str) or not isinstance(steps, list | tuple):
-            raise ValueError(f"twilio_faults[{text}] must be a list of steps")
-        for step in steps:
-            if step not in TWILIO_STEPS:
-                raise ValueError(
-                    f"twilio_faults[{text}]: {step!r} is not one of {', '.join(TWILIO_STEPS)}"
-                )
-        out[str(int(text))] = tuple(steps)
     return out

@@ -101,6 +101,14 @@ class Handlers:
         self.store = state.store
         self.refused = key_check(api_key)
 
+    async def answer(
+        self,
+        request: web.Request,
+        operation: Callable[[web.Request, object], web.Response],
+    ) -> web.Response:
+        """Answer one API request through the fault steps (for routes served by other modules)."""
+        return await self._api(request, operation)
+
     async def _api(
         self,
         request: web.Request,
@@ -280,14 +288,6 @@ class Handlers:
         public = self.store.public
         return json_response(200, {"data": [public(n) for n in items], "has_more": more})
 
-    def _providers(self, request: web.Request, _body: object) -> web.Response:
-        """List the providers, by ``type`` (twilio) and ``account_sid``: a JSON array."""
-        query = request.query
-        kind = query.get("type")
-        if kind is not None and kind != "twilio":
-            raise Reject(400, "Invalid request", "type must be twilio")
-        return json_response(200, self.store.providers(account_sid=query.get("account_sid")))
-
     def _get(self, request: web.Request, _body: object) -> web.Response:
         """Return one number by id."""
         store = self.store
@@ -317,10 +317,6 @@ class Handlers:
     async def list_numbers(self, request: web.Request) -> web.Response:
         """Handle ``GET /agents/phone-numbers``."""
         return await self._api(request, self._list)
-
-    async def list_providers(self, request: web.Request) -> web.Response:
-        """Handle ``GET /agents/phone-numbers/providers``."""
-        return await self._api(request, self._providers)
 
     async def get_number(self, request: web.Request) -> web.Response:
         """Handle ``GET /agents/phone-numbers/{id}``."""

@@ -18,13 +18,16 @@ from aiohttp import web
 from bulk_import.sandbox.admin import Admin
 from bulk_import.sandbox.faults import Faults
 from bulk_import.sandbox.handlers import Handlers
+from bulk_import.sandbox.providers import ProviderHandlers
 from bulk_import.sandbox.state import SandboxState
 from bulk_import.sandbox.store import PATH
 from bulk_import.sandbox.twilio import (
     ACCOUNT_SID,
+    ACCOUNTS_PATH,
     API_KEY_SECRET,
     API_KEY_SID,
     AUTH_TOKEN,
+    KEYS_PATH,
     LIST_PATH,
     TwilioHandlers,
 )
@@ -39,13 +42,15 @@ def make_app(*, faults: Faults, api_key: str, seed: int | None = None) -> web.Ap
     """Build the sandbox's aiohttp application; its state is ``app[STATE_KEY]``."""
     state = SandboxState(faults, seed)
     api = Handlers(state, api_key)
+    providers = ProviderHandlers(api, state)
     admin = Admin(state, api_key)
     app = web.Application()
     app[STATE_KEY] = state
     app.router.add_post(PATH, api.post_numbers)
     app.router.add_get(PATH, api.list_numbers, allow_head=False)
     # Before "/{id}", which would take "providers" for an id.
-    app.router.add_get(PATH + "/providers", api.list_providers, allow_head=False)
+    app.router.add_get(PATH + "/providers", providers.list_providers, allow_head=False)
+    app.router.add_post(PATH + "/providers", providers.create_provider)
     app.router.add_get(PATH + "/{id}", api.get_number, allow_head=False)
     app.router.add_patch(PATH + "/{id}", api.patch_number)
     app.router.add_get("/_sandbox/stats", admin.stats, allow_head=False)
@@ -55,8 +60,13 @@ def make_app(*, faults: Faults, api_key: str, seed: int | None = None) -> web.Ap
     app.router.add_post("/_sandbox/twilio/numbers", admin.buy_twilio_number)
     if state.twilio is not None:
         twilio = TwilioHandlers(state, state.twilio)
-        list_path = LIST_PATH.format(sid="{sid}")
-        app.router.add_get(list_path, twilio.list_numbers, allow_head=False)
+        router = app.router
+        router.add_get(LIST_PATH.format(sid="{sid}"), twilio.list_numbers, allow_head=False)
+        router.add_get(ACCOUNTS_PATH, twilio.list_accounts, allow_head=False)
+        keys = KEYS_PATH.format(sid="{sid}")
+        router.add_get(keys, twilio.list_keys, allow_head=False)
+        router.add_post(keys, twilio.create_key)
+        router.add_delete(keys.replace(".json", "/{key}.json"), twilio.delete_key)
     return app
 
 
@@ -203,9 +213,12 @@ def _known_lines(faults: Faults) -> list[str]:
     spec = faults.twilio_numbers
     if spec is not None:
         count = spec if isinstance(spec, int) else len(spec)
+        subs = faults.twilio_subaccounts
+        inactive = sum(1 for sub in subs if sub["status"] != "active")
+        org = f", {len(subs)} subaccounts ({inactive} not active)" if subs else ""
         lines.append(
             f"Twilio stand-in at the same URL (--twilio-base-url): account {ACCOUNT_SID}, "
-            f"{count:,} number{'' if count == 1 else 's'}"
+            f"{count:,} number{'' if count == 1 else 's'}{org}"
         )
         lines.append(
             f"Twilio credentials: TWILIO_API_KEY={API_KEY_SID} TWILIO_API_SECRET={API_KEY_SECRET}"

@@ -10,7 +10,7 @@ from typing import Any
 
 from bulk_import.sandbox.faults import TRANSPORT_FAULTS, Faults
 from bulk_import.sandbox.store import Store
-from bulk_import.sandbox.twilio import TwilioAccount
+from bulk_import.sandbox.twilio_store import TwilioOrg
 
 
 class SandboxState:
@@ -31,10 +31,10 @@ class SandboxState:
         self.not_in_account = frozenset(faults.not_in_account)
         self._in_flight = 0  # requests really in flight: a reset does not forget them
         self._initial = faults
-        self.twilio: TwilioAccount | None = None
+        self.twilio: TwilioOrg | None = None
         self.reset()
         if faults.twilio_numbers is not None:
-            self.twilio = TwilioAccount(faults)
+            self.twilio = TwilioOrg(faults)
 
     def _configure(self, faults: Faults) -> None:
         """Derive the waits, the dice's thresholds and the token bucket from the faults."""
@@ -82,6 +82,7 @@ class SandboxState:
             self._in_flight_seconds: list[int] = []
             self._rejected_seconds: list[int] = []
             self._twilio_by_status: Counter[str] = Counter()
+            self._refusals = Counter(self._initial.link_refusals)
         self.store.clear()
         if self.twilio is not None:
             self.twilio.reset()
@@ -102,7 +103,9 @@ class SandboxState:
         ``requests``, ``by_status``, ``by_method``, ``stored``; ``in_flight`` now and
         ``max_in_flight`` since the start; and per second since the start, ``post_seconds`` (POSTs
         arrived), ``in_flight_seconds`` (the most requests in flight) and ``rejected_seconds``
-        (429s answered); ``twilio_requests`` and ``twilio_by_status``, the Twilio stand-in's.
+        (429s answered); ``twilio_requests`` and ``twilio_by_status``, the Twilio stand-in's, with
+        ``twilio_accounts`` (the parent and its subaccounts) and ``twilio_keys`` (the API keys
+        made through its API that still exist) when it is on.
         """
         with self._lock:
             out: dict[str, Any] = {
@@ -117,6 +120,7 @@ class SandboxState:
                 "rejected_seconds": list(self._rejected_seconds),
                 "twilio_requests": self._twilio_by_status.total(),
                 "twilio_by_status": dict(self._twilio_by_status),
+                **(self.twilio.counts() if self.twilio is not None else {}),
                 "uptime_s": round(time.monotonic() - self._started, 3),
             }
             if detail:
@@ -154,6 +158,14 @@ class SandboxState:
                 self._post_seconds[self._second(self._post_seconds, now, 0)] += 1
                 if number is not None:
                     self._post_counts[number] += 1
+
+    def refuse_link(self, account_sid: str) -> bool:
+        """Say whether Cartesia refuses this link attempt (``link_refusals``), counting it."""
+        with self._lock:
+            if self._refusals[account_sid] <= 0:
+                return False
+            self._refusals[account_sid] -= 1
+            return True
 
     def count_twilio(self, status: str) -> None:
         """Count one answer of the Twilio stand-in: an HTTP status, or ``dropped``."""

@@ -186,17 +186,39 @@ class Store:
             raise Reject(
                 400, "Invalid request", f"provider.region must be one of {', '.join(REGIONS)}"
             )
-        if not self.linked(sid):
+        if not self.linked(sid, region):
             raise Reject(
                 404, "Not found", f"provider not found: Twilio account {sid} is not linked"
             )
         return self._twilio_provider(sid, region)
 
-    def linked(self, sid: str) -> bool:
-        """Say whether this Twilio account is linked: listed, or well-formed when none are."""
+    def linked(self, sid: str, region: str | None = None) -> bool:
+        """Say whether this Twilio account is linked (in ``region``, when named).
+
+        Listed in ``twilio_accounts`` (or well-formed when none are listed): in every region;
+        linked through the API (:meth:`link`): in its own region.
+        """
+        if region is not None and (sid, region) in self._twilio:
+            return True
         if self._accounts is None:
             return ACCOUNT_SID.fullmatch(sid) is not None
         return sid in self._accounts
+
+    def link(self, sid: str, region: str, key_sid: str) -> dict[str, str]:
+        """Link a Twilio account in a region with an API key; reject it (409) if it is linked."""
+        if self.linked(sid, region):
+            raise Reject(
+                409,
+                "Conflict",
+                "Provider already exists for this account and region. "
+                "Use PATCH to update credentials.",
+            )
+        provider = _provider_object("prov_" + digest(sid + region)[:16], sid, region)
+        provider["api_key_sid"] = key_sid[:2] + "*" * (len(key_sid) - 6) + key_sid[-4:]
+        with self.lock:
+            self._twilio[(sid, region)] = provider
+            self._providers[provider["id"]] = provider
+        return dict(provider)
 
     def _twilio_provider(self, sid: str, region: str) -> dict[str, str]:
         """Return the provider of a linked Twilio account in a region, made on first use."""

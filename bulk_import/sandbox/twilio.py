@@ -1,53 +1,77 @@
-"""Stand in for Twilio's IncomingPhoneNumbers list: one account, paged as Twilio pages.
+"""Stand in for Twilio's REST API: an organisation's accounts, numbers and keys, as Twilio answers.
 
-``GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json`` is served when the faults
-set ``twilio_numbers``, for the account ``ACCOUNT_SID`` only, with HTTP Basic auth: the API key
-``API_KEY_SID`` and its secret ``API_KEY_SECRET``, or the account SID and ``AUTH_TOKEN``. Each
-step answers in Twilio's own way, in this order:
+Served when the faults set ``twilio_numbers`` (the parent ``ACCOUNT_SID``'s numbers) and, with
+``twilio_subaccounts``, its subaccounts. Every request takes HTTP Basic auth: an account SID and
+its auth token (the parent's is ``AUTH_TOKEN``), or an API key SID and its secret (the parent's
+Main key ``API_KEY_SID`` / ``API_KEY_SECRET``, or a key made through ``Keys.json``). Routes:
 
-1. the request is counted (``twilio_requests``, ``twilio_by_status``; not in ``requests``);
+- ``GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json``: an account's numbers;
+- ``GET /2010-04-01/Accounts.json``: the accounts the credentials see (the parent, then its
+  subaccounts, each with its ``status``: ``active``, ``suspended`` or ``closed``);
+- ``GET``/``POST /2010-04-01/Accounts/{AccountSid}/Keys.json``: list the API keys (never a
+  secret), or make a Standard key (form field ``FriendlyName``; 201 with its ``secret``, once);
+- ``DELETE /2010-04-01/Accounts/{AccountSid}/Keys/{KeySid}.json``: delete a key (204).
+
+Each step answers in Twilio's own way, in this order:
+
+1. the ``twilio_latency_ms`` wait; the request is counted as it is answered
+   (``twilio_requests``, ``twilio_by_status``; not in ``requests``);
 2. credentials that are missing or wrong: 401, code 20003, with ``WWW-Authenticate``;
-3. another account SID in the path: 404, code 20404;
+3. an account the credentials do not reach: 404, code 20404 (not theirs), 401 code 20003 (a
+   subaccount reached with the parent's API key rather than its auth token, or a Standard key
+   that lists accounts or manages keys), 401 code 20005 (a suspended or closed account);
 4. a ``PageSize`` outside 1 to 1000: 400, code 20007 (too large) or 20001 (not a number); a
-   ``Page`` that is not a number or a ``PageToken`` that names no number here: 400, code 20001;
-5. the next of the page's ``twilio_faults`` steps, if any is left (see ``Faults``);
-6. the page: ``PageSize`` numbers (default 50) from ``Page`` times ``PageSize``, or after (``PA``)
-   or before (``PB``) the number a ``PageToken`` names, with Twilio's paging fields. Its URIs are
-   relative, as Twilio's are; ``next_page_uri`` is null on the last page.
+   ``Page`` that is not a number or a ``PageToken`` that names nothing here: 400, code 20001;
+5. for a numbers page, the next of the page's ``twilio_faults`` steps, if any is left;
+6. the answer: a page of ``PageSize`` items (default 50) from ``Page`` times ``PageSize``, or
+   after (``PA``) or before (``PB``) the item a ``PageToken`` names, with Twilio's paging fields
+   (URIs relative, ``next_page_uri`` null on the last page); a key made; a key deleted.
 
 Twilio's error body is ``{"code", "message", "more_info", "status"}``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
-import hmac
 import json
-import threading
-import time
-from typing import TYPE_CHECKING, Any, Final
+from collections.abc import Callable
+from typing import Final
 
 from aiohttp import web
 
-from bulk_import.sandbox.faults import E164, Faults
-from bulk_import.sandbox.store import Reject, digest
+from bulk_import.sandbox.state import SandboxState
+from bulk_import.sandbox.twilio_store import (
+    ACCOUNT_SID,
+    ACCOUNTS_PATH,
+    API_KEY_SECRET,
+    API_KEY_SID,
+    AUTH_TOKEN,
+    KEYS_PATH,
+    LIST_PATH,
+    Principal,
+    TwilioError,
+    TwilioOrg,
+    generated_number,
+)
 
-if TYPE_CHECKING:
-    from bulk_import.sandbox.state import SandboxState
+__all__ = [
+    "ACCOUNTS_PATH",
+    "ACCOUNT_SID",
+    "API_KEY_SECRET",
+    "API_KEY_SID",
+    "AUTH_TOKEN",
+    "KEYS_PATH",
+    "LIST_PATH",
+    "TwilioHandlers",
+    "TwilioOrg",
+    "generated_number",
+]
 
-ACCOUNT_SID: Final = "AC" + "0" * 32
-API_KEY_SID: Final = "SK" + "0" * 32
-API_KEY_SECRET: Final = "sandbox_secret"  # noqa: S105 - the stand-in's published test secret
-AUTH_TOKEN: Final = "sandbox_auth_token"  # noqa: S105 - ditto
-LIST_PATH: Final = "/2010-04-01/Accounts/{sid}/IncomingPhoneNumbers.json"
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_PAGE_SIZE: Final = 1000
-_FIRST_DATE = 1_704_153_600  # 2024-01-02T00:00:00Z: generated numbers were bought one a minute
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _ERRORS_URL = "https://www.twilio.com/docs/errors/"
-_CREDENTIALS = ((API_KEY_SID, API_KEY_SECRET), (ACCOUNT_SID, AUTH_TOKEN))
 _ERROR_STEPS: Final = {
     "429": (20429, "Too Many Requests"),
     "500": (20500, "Internal Server Error"),
@@ -55,164 +79,7 @@ _ERROR_STEPS: Final = {
     "503": (20503, "Service Unavailable"),
 }
 _NOT_JSON = b"<html><body><h1>502 Bad Gateway</h1>The proxy had no answer.</body></html>"
-
-
-def generated_number(i: int) -> tuple[str, str]:
-    """Return the i-th generated number and its friendly name, as Twilio names a bought number."""
-    digits = f"{3_000_000 + i:07d}"  # +1 415 300-0000 onward: valid US numbers, 200,000 of them
-    return f"+1415{digits}", f"(415) {digits[:3]}-{digits[3:]}"
-
-
-class TwilioAccount:
-    """Hold the stand-in account's numbers in purchase order and the faults steps left."""
-
-    def __init__(self, faults: Faults) -> None:
-        self.faults = faults
-        self.lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        """Go back to the numbers at start and every fault step unused."""
-        spec = self.faults.twilio_numbers
-        if isinstance(spec, int):
-            listed = [generated_number(i) for i in range(spec)]
-        else:
-            listed = [(n["phone_number"], n["friendly_name"]) for n in spec or ()]
-        with self.lock:
-            self._numbers: list[tuple[str, str, str, int]] = []  # sid, number, name, created
-            self._pos: dict[str, int] = {}
-            self._held: set[str] = set()
-            self._steps = {
-                int(page): list(steps) for page, steps in self.faults.twilio_faults.items()
-            }
-            for i, (number, name) in enumerate(listed):
-                self._append(number, name, _FIRST_DATE + 60 * i)
-
-    def _append(self, number: str, name: str, created: int) -> tuple[str, str, str, int]:
-        """Add a number at the end of the account (under the lock); ``created`` in epoch seconds."""
-        record = ("PN" + digest(ACCOUNT_SID + number), number, name, created)
-        self._pos[record[0]] = len(self._numbers)
-        self._numbers.append(record)
-        self._held.add(number)
-        return record
-
-    def __len__(self) -> int:
-        return len(self._numbers)
-
-    def buy(self, phone_number: object, friendly_name: object = None) -> dict[str, Any]:
-        """Add a number as if bought in the console; return its IncomingPhoneNumber object."""
-        if not isinstance(phone_number, str) or not E164.fullmatch(phone_number):
-            raise Reject(400, "Invalid request", "phone_number must be E.164, like +14155551234")
-        if friendly_name is not None and not isinstance(friendly_name, str):
-            raise Reject(400, "Invalid request", "friendly_name must be a string")
-        with self.lock:
-            if phone_number in self._held:
-                raise Reject(409, "Conflict", f"{phone_number} is in the Twilio account already")
-            record = self._append(phone_number, friendly_name or phone_number, int(time.time()))
-        return _number_object(record)
-
-    def next_step(self, page: int) -> str | None:
-        """Take the next unused fault step of this page, or None when none is left."""
-        with self.lock:
-            steps = self._steps.get(page)
-            return steps.pop(0) if steps else None
-
-    def page(self, *, size: int, page: int, token: str | None, uri: str) -> dict[str, Any]:
-        """Return one page of the list with Twilio's paging fields; refuse an unknown token."""
-        path = LIST_PATH.format(sid=ACCOUNT_SID)
-        with self.lock:
-            numbers = self._numbers
-            start = page * size
-            begin, end = start, start + size
-            if token is not None:
-                pos = self._pos.get(token[2:]) if token[:2] in ("PA", "PB") else None
-                if pos is None:
-                    raise _TwilioError(400, 20001, f"Invalid PageToken {token[:40]!r}")
-                # PA: the page after that number; PB: the page that ends just before it.
-                begin, end = (
-                    (pos + 1, pos + 1 + size) if token[1] == "A" else (max(0, pos - size), pos)
-                )
-            items = numbers[begin:end]
-            more = end < len(numbers)
-        next_uri = previous_uri = None
-        if more and items:
-            next_uri = f"{path}?PageSize={size}&Page={page + 1}&PageToken=PA{items[-1][0]}"
-        if page > 0 and items:
-            previous_uri = f"{path}?PageSize={size}&Page={page - 1}&PageToken=PB{items[0][0]}"
-        return {
-            "first_page_uri": f"{path}?PageSize={size}&Page=0",
-            "end": start + max(len(items) - 1, 0),
-            "previous_page_uri": previous_uri,
-            "incoming_phone_numbers": [_number_object(record) for record in items],
-            "uri": uri,
-            "page_size": size,
-            "start": start,
-            "next_page_uri": next_uri,
-            "page": page,
-        }
-
-
-def _rfc2822(epoch: int) -> str:
-    """Return a time as Twilio writes it, ``Tue, 02 Jan 2024 00:00:00 +0000``, in any locale."""
-    t = time.gmtime(epoch)
-    return (
-        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d} {_MONTHS[t.tm_mon - 1]} {t.tm_year} "
-        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} +0000"
-    )
-
-
-def _number_object(record: tuple[str, str, str, int]) -> dict[str, Any]:
-    """Return an IncomingPhoneNumber resource with Twilio's fields."""
-    sid, number, name, epoch = record
-    created = _rfc2822(epoch)
-    uri = f"/2010-04-01/Accounts/{ACCOUNT_SID}/IncomingPhoneNumbers/{sid}.json"
-    return {
-        "account_sid": ACCOUNT_SID,
-        "address_requirements": "none",
-        "address_sid": None,
-        "api_version": "2010-04-01",
-        "beta": False,
-        "bundle_sid": None,
-        "capabilities": {"fax": False, "mms": True, "sms": True, "voice": True},
-        "date_created": created,
-        "date_updated": created,
-        "emergency_address_sid": None,
-        "emergency_address_status": "unregistered",
-        "emergency_status": "Inactive",
-        "friendly_name": name,
-        "identity_sid": None,
-        "origin": "twilio",
-        "phone_number": number,
-        "sid": sid,
-        "sms_application_sid": "",
-        "sms_fallback_method": "POST",
-        "sms_fallback_url": "",
-        "sms_method": "POST",
-        "sms_url": "",
-        "status": "in-use",
-        "status_callback": "",
-        "status_callback_method": "POST",
-        "subresource_uris": {"assigned_add_ons": uri.replace(".json", "/AssignedAddOns.json")},
-        "trunk_sid": None,
-        "uri": uri,
-        "voice_application_sid": None,
-        "voice_caller_id_lookup": False,
-        "voice_fallback_method": "POST",
-        "voice_fallback_url": None,
-        "voice_method": "POST",
-        "voice_receive_mode": "voice",
-        "voice_url": None,
-    }
-
-
-class _TwilioError(Exception):
-    """Carry a Twilio error answer (status, code, message) out of the step that decided it."""
-
-    def __init__(self, status: int, code: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
+Where = tuple[int, int, str | None, str]
 
 
 def _twilio_error(status: int, code: int, message: str) -> web.Response:
@@ -233,18 +100,15 @@ def _json(status: int, payload: object, headers: dict[str, str] | None = None) -
     )
 
 
-def _authenticated(header: str | None) -> bool:
-    """Say whether an Authorization header holds one of the stand-in's two credentials."""
+def _basic(header: str | None) -> tuple[str, str] | None:
+    """Return the user and password of a Basic Authorization header, or None."""
     if header is None or header[:6].lower() != "basic ":
-        return False
+        return None
     try:
         user, _, password = base64.b64decode(header[6:], validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        return False
-    given = f"{user}:{password}".encode()
-    # Compare with every pair, always, so the time taken says nothing about the secret.
-    matches = [hmac.compare_digest(given, f"{u}:{p}".encode()) for u, p in _CREDENTIALS]
-    return any(matches)
+        return None
+    return user, password
 
 
 def _whole(raw: str | None, default: int, name: str) -> int:
@@ -252,22 +116,42 @@ def _whole(raw: str | None, default: int, name: str) -> int:
     if raw is None:
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
-        raise _TwilioError(400, 20001, f"Invalid {name}: {raw[:20]!r} is not a whole number")
+        raise TwilioError(400, 20001, f"Invalid {name}: {raw[:20]!r} is not a whole number")
     return int(raw)
 
 
+def _where(request: web.Request) -> Where:
+    """Return a list request's ``PageSize``, ``Page``, ``PageToken`` and URI, checked."""
+    query = request.query
+    size = _whole(query.get("PageSize"), DEFAULT_PAGE_SIZE, "PageSize")
+    if size > MAX_PAGE_SIZE:
+        raise TwilioError(400, 20007, "Page size too large: the maximum page size is 1000")
+    if size < 1:
+        raise TwilioError(400, 20001, "Invalid PageSize: it must be at least 1")
+    return size, _whole(query.get("Page"), 0, "Page"), query.get("PageToken"), request.path_qs
+
+
 class TwilioHandlers:
-    """Answer the IncomingPhoneNumbers list through the steps above."""
+    """Answer the Twilio stand-in's routes through the steps above."""
 
-    def __init__(self, state: SandboxState, account: TwilioAccount) -> None:
+    def __init__(self, state: SandboxState, org: TwilioOrg) -> None:
         self.state = state
-        self.account = account
+        self.org = org
 
-    async def list_numbers(self, request: web.Request) -> web.Response:
-        """Handle ``GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json``."""
+    async def _handle(
+        self, request: web.Request, answer: Callable[[Principal], web.Response | None]
+    ) -> web.Response:
+        """Wait, authenticate, answer (None: drop the connection), count."""
+        latency = self.state.faults.twilio_latency_ms / 1000
+        if latency > 0:
+            await asyncio.sleep(latency)
         try:
-            response = self._answer(request)
-        except _TwilioError as exc:
+            given = _basic(request.headers.get("Authorization"))
+            principal = self.org.authenticate(*given) if given is not None else None
+            if principal is None:
+                raise TwilioError(401, 20003, "Authenticate")
+            response = answer(principal)
+        except TwilioError as exc:
             response = _twilio_error(exc.status, exc.code, exc.message)
         if response is None:  # dropped: the connection is closed with no answer
             transport = request.transport
@@ -278,31 +162,71 @@ class TwilioHandlers:
         self.state.count_twilio(str(response.status))
         return response
 
-    def _answer(self, request: web.Request) -> web.Response | None:
-        """Return the answer to one list request (None: drop it), or raise a _TwilioError."""
-        if not _authenticated(request.headers.get("Authorization")):
-            raise _TwilioError(401, 20003, "Authenticate")
-        if request.match_info["sid"] != ACCOUNT_SID:
-            raise _TwilioError(404, 20404, f"The requested resource {request.path} was not found")
-        query = request.query
-        size = _whole(query.get("PageSize"), DEFAULT_PAGE_SIZE, "PageSize")
-        if size > MAX_PAGE_SIZE:
-            raise _TwilioError(400, 20007, "Page size too large: the maximum page size is 1000")
-        if size < 1:
-            raise _TwilioError(400, 20001, "Invalid PageSize: it must be at least 1")
-        page = _whole(query.get("Page"), 0, "Page")
-        token = query.get("PageToken")
-        uri = request.path_qs
-        body = self.account.page(size=size, page=page, token=token, uri=uri)
-        step = self.account.next_step(page)
-        if step == "drop":
-            return None
-        if step == "not_json":
-            return web.Response(body=_NOT_JSON, status=200, content_type="text/html")
-        if step == "repeat_next":
-            body["next_page_uri"] = uri  # the page points at itself: a client must notice
-        elif step is not None:
-            status = int(step)
-            code, message = _ERROR_STEPS[step]
-            return _twilio_error(status, code, message)
-        return _json(200, body)
+    async def list_numbers(self, request: web.Request) -> web.Response:
+        """Handle ``GET /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json``."""
+
+        def answer(principal: Principal) -> web.Response | None:
+            sid = request.match_info["sid"]
+            self.org.reach(principal, sid, path=request.path)
+            size, page, token, uri = _where(request)
+            body = self.org.numbers_page(sid, size=size, page=page, token=token, uri=uri)
+            step = self.org.next_step(page)
+            if step == "drop":
+                return None
+            if step == "not_json":
+                return web.Response(body=_NOT_JSON, status=200, content_type="text/html")
+            if step == "repeat_next":
+                body["next_page_uri"] = uri  # the page points at itself: a client must notice
+            elif step is not None:
+                code, message = _ERROR_STEPS[step]
+                return _twilio_error(int(step), code, message)
+            return _json(200, body)
+
+        return await self._handle(request, answer)
+
+    async def list_accounts(self, request: web.Request) -> web.Response:
+        """Handle ``GET /2010-04-01/Accounts.json``: the accounts the credentials see."""
+
+        def answer(principal: Principal) -> web.Response:
+            size, page, token, uri = _where(request)
+            return _json(
+                200, self.org.accounts_page(principal, size=size, page=page, token=token, uri=uri)
+            )
+
+        return await self._handle(request, answer)
+
+    async def list_keys(self, request: web.Request) -> web.Response:
+        """Handle ``GET /2010-04-01/Accounts/{AccountSid}/Keys.json``: SIDs and names only."""
+
+        def answer(principal: Principal) -> web.Response:
+            sid = request.match_info["sid"]
+            self.org.reach(principal, sid, path=request.path, manage=True)
+            size, page, token, uri = _where(request)
+            return _json(200, self.org.keys_page(sid, size=size, page=page, token=token, uri=uri))
+
+        return await self._handle(request, answer)
+
+    async def create_key(self, request: web.Request) -> web.Response:
+        """Handle ``POST /2010-04-01/Accounts/{AccountSid}/Keys.json``: a Standard key, 201."""
+        form = await request.post()
+        name = form.get("FriendlyName", "")
+
+        def answer(principal: Principal) -> web.Response:
+            sid = request.match_info["sid"]
+            self.org.reach(principal, sid, path=request.path, manage=True)
+            if not isinstance(name, str):
+                raise TwilioError(400, 20001, "FriendlyName must be text")
+            return _json(201, self.org.create_key(sid, name))
+
+        return await self._handle(request, answer)
+
+    async def delete_key(self, request: web.Request) -> web.Response:
+        """Handle ``DELETE /2010-04-01/Accounts/{AccountSid}/Keys/{KeySid}.json``: 204."""
+
+        def answer(principal: Principal) -> web.Response:
+            sid = request.match_info["sid"]
+            self.org.reach(principal, sid, path=request.path, manage=True)
+            self.org.delete_key(sid, request.match_info["key"])
+            return web.Response(status=204)
+
+        return await self._handle(request, answer)

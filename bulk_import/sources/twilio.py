@@ -10,7 +10,9 @@ HTTP. Each listed number is one row, numbered as if a header were row 1.
 from __future__ import annotations
 
 import difflib
+import itertools
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Final
@@ -99,8 +101,11 @@ class TwilioSource:
     """Yield a Twilio account's listed numbers as rows, in the listing's order, from row 2.
 
     ``number`` and ``input_number`` are ``phone_number``, the label ``friendly_name`` (blank
-    falls back like a file's blank label), and the account SID is the listing's own.
-    ``pages`` and ``requests`` say how the listing was read (requests count retries).
+    falls back like a file's blank label), and the account SID is the listing's own. With
+    ``--subaccounts`` the numbers are an organisation's: ``holders`` says which account holds
+    them, as runs of (account SID, count) in order, and ``skipped`` which accounts were not read
+    (SID, status). ``pages`` and ``requests`` say how the listing was read (requests count
+    retries).
     """
 
     def __init__(
@@ -110,37 +115,85 @@ class TwilioSource:
         numbers: Sequence[tuple[str, str]],
         pages: int = 0,
         requests: int = 0,
+        holders: Sequence[tuple[str, int]] | None = None,
+        skipped: Sequence[tuple[str, str]] = (),
     ) -> None:
         self.name = f"{SCHEME}{account_sid}"
         self.account_sid = account_sid
         self.count = len(numbers)
         self.pages = pages
         self.requests = requests
+        self.organisation = holders is not None
+        self.holders = tuple(holders) if holders is not None else ((account_sid, len(numbers)),)
+        self.skipped = tuple(skipped)
         self._numbers = numbers
 
     def __repr__(self) -> str:
         return f"TwilioSource(name={self.name!r}, count={self.count})"
 
     def __iter__(self) -> Iterator[RawRow]:
-        sid = self.account_sid
-        for row, (number, friendly_name) in enumerate(self._numbers, 2):
-            yield RawRow(row, number.strip(), clean(friendly_name), account_sid=sid)
+        numbers = iter(self._numbers)
+        row = 2
+        for sid, count in self.holders:
+            for number, friendly_name in itertools.islice(numbers, count):
+                yield RawRow(row, number.strip(), clean(friendly_name), account_sid=sid)
+                row += 1
 
     def close(self) -> None:
         """Hold nothing to release: the listing is in memory."""
+
+    @property
+    def accounts(self) -> list[str]:
+        """Return the accounts that hold numbers, in the listing's order."""
+        return [sid for sid, count in self.holders if count]
 
     def news(self) -> str:
         """Say in one line what was listed, and how."""
         pages = "page" if self.pages == 1 else "pages"
         requests = "request" if self.requests == 1 else "requests"
+        how = f"{self.pages} {pages}, {self.requests} {requests}"
+        if not self.organisation:
+            return f"listed {self.count:,} numbers of Twilio account {self.account_sid} ({how})"
+        active = len(self.holders) - 1
+        skipped = _skipped_text(self.skipped)
         return (
-            f"listed {self.count:,} numbers of Twilio account {self.account_sid} "
-            f"({self.pages} {pages}, {self.requests} {requests})"
+            f"listed {self.count:,} numbers of Twilio account {self.account_sid} and its "
+            f"{active} active subaccount{'' if active == 1 else 's'} "
+            f"({skipped + '; ' if skipped else ''}{how})"
         )
+
+    def facts(self) -> dict[str, object]:
+        """Return what the listing was, for the summary: accounts read and skipped, numbers."""
+        statuses = Counter(status for _, status in self.skipped)
+        return {
+            "account": self.account_sid,
+            "subaccounts": self.organisation,
+            "accounts_read": len(self.holders),
+            "accounts_with_numbers": len(self.accounts),
+            "skipped": dict(sorted(statuses.items())),
+            "numbers": self.count,
+            "pages": self.pages,
+            "requests": self.requests,
+        }
+
+
+def _skipped_text(skipped: Sequence[tuple[str, str]]) -> str:
+    """Say how many accounts were skipped, by status: ``2 suspended and 1 closed skipped``."""
+    statuses = Counter(status for _, status in skipped)
+    if not statuses:
+        return ""
+    parts = [f"{count} {status}" for status, count in sorted(statuses.items())]
+    return " and ".join(parts) + " skipped"
 
 
 def twilio_source(
-    *, account_sid: str, numbers: Sequence[tuple[str, str]], pages: int = 0, requests: int = 0
+    *,
+    account_sid: str,
+    numbers: Sequence[tuple[str, str]],
+    pages: int = 0,
+    requests: int = 0,
+    holders: Sequence[tuple[str, int]] | None = None,
+    skipped: Sequence[tuple[str, str]] = (),
 ) -> TwilioSource:
     """Return the listing as a source, or raise InputError for an account with no numbers.
 
@@ -148,8 +201,23 @@ def twilio_source(
     like an account in sync.
     """
     if not numbers:
+        if holders is not None:
+            active = len(holders) - 1
+            raise InputError(
+                f"Twilio account {account_sid} and its {active} active subaccount"
+                f"{'' if active == 1 else 's'} hold no phone numbers"
+                + (f" ({_skipped_text(skipped)})" if skipped else "")
+                + ": check the account SID"
+            )
         raise InputError(
             f"Twilio account {account_sid} holds no phone numbers: check the account SID "
-            "(a subaccount's numbers are listed under its own SID: one run per subaccount)"
+            "(a parent whose numbers all live in subaccounts is read with --subaccounts)"
         )
-    return TwilioSource(account_sid=account_sid, numbers=numbers, pages=pages, requests=requests)
+    return TwilioSource(
+        account_sid=account_sid,
+        numbers=numbers,
+        pages=pages,
+        requests=requests,
+        holders=holders,
+        skipped=skipped,
+    )

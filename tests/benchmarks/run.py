@@ -48,6 +48,7 @@ from benchmarks import (  # noqa: E402
     fig_migration,
     fig_moving,
     fig_overhead,
+    fig_providers,
     fig_rate,
     fig_reconcile,
     fig_validation,
@@ -70,6 +71,7 @@ FIGURES: tuple[Entry, ...] = (
     Entry("11", "a realistic migration", fig_migration.measure),
     Entry("12", "the per-request metrics' cost", fig_overhead.measure),
     script("13", "Twilio listing, 10,000 numbers", "fig_twilio.py", quick=["--numbers", "1000"]),
+    Entry("14", "an organisation read and linked", fig_providers.measure),
 )
 
 

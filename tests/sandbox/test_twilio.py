@@ -17,7 +17,7 @@ from bulk_import.sandbox.twilio import (
     API_KEY_SECRET,
     API_KEY_SID,
     AUTH_TOKEN,
-    TwilioAccount,
+    TwilioOrg,
     generated_number,
 )
 from sandbox.helpers import OTHER_SID, assert_error_body, client_for
@@ -312,8 +312,8 @@ def test_reset_takes_back_bought_numbers_and_restores_the_steps() -> None:
 
 def test_account_of_zero_numbers_lists_one_empty_page() -> None:
     """twilio_numbers 0 is an empty account: one empty page with a null next_page_uri."""
-    account = TwilioAccount(Faults(twilio_numbers=0))
-    page = account.page(size=50, page=0, token=None, uri=LIST)
+    account = TwilioOrg(Faults(twilio_numbers=0))
+    page = account.numbers_page(ACCOUNT_SID, size=50, page=0, token=None, uri=LIST)
     assert page["incoming_phone_numbers"] == []
     assert (page["start"], page["end"], page["next_page_uri"]) == (0, 0, None)
     assert len(account) == 0
@@ -321,12 +321,19 @@ def test_account_of_zero_numbers_lists_one_empty_page() -> None:
 
 def test_a_pb_token_gives_the_numbers_just_before_it_and_no_more() -> None:
     """A PB token near the start gives only the numbers before it, never the token's own."""
-    account = TwilioAccount(Faults(twilio_numbers=30))
-    sixth = account.page(size=1, page=5, token=None, uri=LIST)["incoming_phone_numbers"][0]
-    before = account.page(size=10, page=0, token="PB" + sixth["sid"], uri=LIST)
+    account = TwilioOrg(Faults(twilio_numbers=30))
+    sixth = account.numbers_page(ACCOUNT_SID, size=1, page=5, token=None, uri=LIST)
+    before = account.numbers_page(
+        ACCOUNT_SID,
+        size=10,
+        page=0,
+        token="PB" + sixth["incoming_phone_numbers"][0]["sid"],
+        uri=LIST,
+    )
     assert [n["phone_number"] for n in before["incoming_phone_numbers"]] == [
         generated_number(i)[0] for i in range(5)
     ]
-    after = account.page(size=10, page=1, token="PA" + sixth["sid"], uri=LIST)
+    token = "PA" + sixth["incoming_phone_numbers"][0]["sid"]
+    after = account.numbers_page(ACCOUNT_SID, size=10, page=1, token=token, uri=LIST)
     assert after["incoming_phone_numbers"][0]["phone_number"] == generated_number(6)[0]
     assert after["next_page_uri"] is not None

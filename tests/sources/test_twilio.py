@@ -146,6 +146,6 @@ def test_empty_account_is_refused_naming_subaccounts() -> None:
     with pytest.raises(InputError) as caught:
         twilio_source(account_sid=SID, numbers=[])
     assert str(caught.value) == (
-        f"Twilio account {SID} holds no phone numbers: check the account SID (a subaccount's "
-        "numbers are listed under its own SID: one run per subaccount)"
+        f"Twilio account {SID} holds no phone numbers: check the account SID (a parent whose "
+        "numbers all live in subaccounts is read with --subaccounts)"
     )

@@ -1,0 +1,376 @@
+"""``providers`` and ``providers link``: list Cartesia's providers; link Twilio accounts to it.
+
+Three ways to link, by what is given:
+
+- an API key (``TWILIO_API_KEY`` + ``TWILIO_API_SECRET``, or ``KEY:SECRET`` in a file): the one
+  account named is linked with it. Already linked (found in the list first, or a 409): exit 0
+  naming the provider. Cartesia refusing the key: exit 2. An auth token alone cannot be sent to
+  Cartesia, which takes an API key: refused with the fix. Twilio is not asked anything.
+- ``--subaccounts`` without ``--create-keys``: a plan. The parent and its subaccounts are listed
+  (``Accounts.json``) and each is said linked (with its provider) or not; nothing changes.
+- ``--create-keys`` (with or without ``--subaccounts``): each active account not linked yet gets
+  a Standard key made in it (friendly name ``cartesia-bulk-import``), linked at once, and deleted
+  again whenever it does not end up linked (refused, not sent, interrupted), so that no key is
+  left behind. Accounts are worked side by side, ``--concurrency`` at most.
+
+A key's secret is held in a :class:`~bulk_import.config.Secret`, goes to Cartesia in the link's
+body and nowhere else. A crash (SIGKILL) between making a key and linking it leaves that key in
+Twilio, named ``cartesia-bulk-import``; the next run deletes such keys of an account that is not
+linked (and those of a linked account whose masked key SID cannot be theirs) before it makes a
+new one, so a rerun leaves one key per account, the linked one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import httpx
+
+from bulk_import.api.cartesia import CartesiaApi
+from bulk_import.api.control import StopControl
+from bulk_import.api.providers import (
+    LinkAnswer,
+    create_provider,
+    fetch_providers,
+    may_be,
+)
+from bulk_import.api.twilio import TwilioClient
+from bulk_import.api.twilio_org import (
+    ACTIVE,
+    KEY_NAME,
+    KeyCallError,
+    NewKey,
+    TwilioAccount,
+    create_key,
+    delete_key,
+    list_accounts,
+    list_keys,
+)
+from bulk_import.config import ApiOptions, TwilioOptions
+from bulk_import.errors import UsageError
+from bulk_import.jobs.pool import stop_on_signals
+from bulk_import.models import AccountLink, Exit, LinkState
+
+Providers = list[dict[str, object]]
+
+
+@dataclass(slots=True)
+class LinkReport:
+    """Hold the outcome of ``providers link``: each account's, the exit code, a stop's reason."""
+
+    accounts: list[AccountLink] = field(default_factory=list)
+    exit_code: int = Exit.OK
+    error: str = ""
+    requests: int = 0
+
+
+@dataclass(slots=True)
+class ProvidersReport:
+    """Hold the providers listed, the exit code, and why the list could not be read."""
+
+    providers: Providers = field(default_factory=list)
+    exit_code: int = Exit.OK
+    error: str = ""
+
+
+def list_providers(
+    *, api: ApiOptions, transport: httpx.AsyncBaseTransport | None = None
+) -> ProvidersReport:
+    """Return the Cartesia account's providers (``GET /agents/phone-numbers/providers``)."""
+
+    async def read() -> ProvidersReport:
+        control = StopControl()
+        async with CartesiaApi(api, control=control, transport=transport) as cartesia:
+            listed = await fetch_providers(cartesia)
+        if listed is None:
+            return ProvidersReport(exit_code=control.exit_code, error=control.reason)
+        return ProvidersReport(listed)
+
+    return asyncio.run(read())
+
+
+def link_accounts(
+    *,
+    twilio: TwilioOptions,
+    api: ApiOptions,
+    region: str,
+    create_keys: bool = False,
+    emit: Callable[[AccountLink], None] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    twilio_transport: httpx.AsyncBaseTransport | None = None,
+) -> LinkReport:
+    """Link the account ``twilio`` names (and its subaccounts) in ``region``; see the module.
+
+    ``emit`` is told of each account as soon as it and every account before it are done, in
+    Twilio's order. Raise :class:`UsageError` (exit 2) for what cannot work before anything is
+    changed: an auth token to link with, a key Cartesia refuses, accounts Twilio will not list.
+    """
+    if not (create_keys or twilio.subaccounts) and twilio.credentials.kind != "API key":
+        raise UsageError(
+            "Cartesia links a Twilio account with an API key, not "
+            f"{twilio.credentials.describe()}: "
+            "make a Standard API key in the Twilio console (Account > API keys & tokens) and set "
+            "TWILIO_API_KEY and TWILIO_API_SECRET (or pass --twilio-credentials-file holding "
+            "KEY:SECRET), or add --create-keys to make one with the auth token"
+        )
+    linker = _Linker(
+        twilio=twilio,
+        api=api,
+        region=region,
+        create_keys=create_keys,
+        emit=emit,
+        transport=transport,
+        twilio_transport=twilio_transport,
+    )
+    return asyncio.run(linker.run())
+
+
+class _Linker:
+    """Link the accounts of one command, side by side, saying each in order."""
+
+    def __init__(
+        self,
+        *,
+        twilio: TwilioOptions,
+        api: ApiOptions,
+        region: str,
+        create_keys: bool,
+        emit: Callable[[AccountLink], None] | None,
+        transport: httpx.AsyncBaseTransport | None,
+        twilio_transport: httpx.AsyncBaseTransport | None,
+    ) -> None:
+        self.options = twilio
+        self.api_options = api
+        self.region = region
+        self.create_keys = create_keys
+        self.emit = emit
+        self.transport = transport
+        self.twilio_transport = twilio_transport
+        self.report = LinkReport()
+        self.providers: Providers = []
+        self._done: dict[int, AccountLink] = {}
+        self._said = 0
+        self._failures = 0
+
+    async def run(self) -> LinkReport:
+        control = StopControl()
+        self.control = control
+        twilio = TwilioClient(
+            self.options,
+            concurrency=self.options.concurrency,
+            transport=self.twilio_transport,
+        )
+        self.twilio = twilio
+        cartesia = CartesiaApi(self.api_options, control=control, transport=self.transport)
+        self.cartesia = cartesia
+        try:
+            with stop_on_signals(control):
+                await self._link_all()
+        finally:
+            await cartesia.http.aclose()
+            await twilio.aclose()
+            self.report.requests = cartesia.counters.requests + twilio.requests
+        report = self.report
+        if control.stopping:
+            report.exit_code = control.exit_code
+            report.error = control.reason
+        elif any(link.state is LinkState.FAILED for link in report.accounts):
+            report.exit_code = Exit.ATTENTION
+        return report
+
+    async def _link_all(self) -> None:
+        parent = self.options.account_sid
+        if self.options.subaccounts:
+            accounts, _ = await list_accounts(self.twilio, parent)
+        else:
+            accounts = [TwilioAccount(parent, ACTIVE, "", parent)]
+        single = not (self.options.subaccounts or self.create_keys)
+        listed = await fetch_providers(self.cartesia, account_sid=parent if single else None)
+        if listed is None:
+            return
+        self.providers = listed
+        todo: list[tuple[int, TwilioAccount]] = []
+        for i, account in enumerate(accounts):
+            known = self._provider(account.sid)
+            if account.status != ACTIVE:
+                self._finish(
+                    i,
+                    AccountLink(
+                        account.sid, self.region, LinkState.SKIPPED, "", "", account.status
+                    ),
+                )
+            elif known is not None:
+                self._finish(i, self._already(account.sid, known))
+            elif not (single or self.create_keys):
+                self._finish(i, AccountLink(account.sid, self.region, LinkState.NOT_LINKED))
+            else:
+                todo.append((i, account))
+        if single and todo:
+            self._finish(0, await self._link_with_given_key(parent))
+            return
+        upcoming = iter(todo)
+
+        async def worker() -> None:
+            for i, account in upcoming:
+                self._finish(i, await self._make_and_link(account.sid))
+
+        workers = max(1, min(self.api_options.concurrency, len(todo)))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    def _provider(self, sid: str) -> dict[str, object] | None:
+        """Return the provider of this account in the region, among those listed."""
+        for item in self.providers:
+            if item.get("account_sid") == sid and item.get("region") == self.region:
+                return item
+        return None
+
+    def _already(self, sid: str, provider: dict[str, object], detail: str = "") -> AccountLink:
+        return AccountLink(sid, self.region, LinkState.LINKED, str(provider.get("id", "")), detail)
+
+    def _finish(self, i: int, link: AccountLink) -> None:
+        """Record an account's outcome; say it, and every one after it done already, in order."""
+        self._done[i] = link
+        if link.state is LinkState.FAILED:
+            self._failures += 1
+            limit = self.api_options.max_consecutive_failures
+            if self._failures >= limit:
+                self.control.stop(
+                    f"{self._failures} accounts failed in a row (--max-consecutive-failures "
+                    f"{limit}); the last said: {link.detail}",
+                    exit_code=Exit.STOPPED,
+                )
+        elif link.state is not LinkState.NOT_ATTEMPTED:
+            self._failures = 0
+        while self._said in self._done:
+            said = self._done.pop(self._said)
+            self.report.accounts.append(said)
+            if self.emit is not None:
+                self.emit(said)
+            self._said += 1
+
+    async def _link_with_given_key(self, sid: str) -> AccountLink:
+        """Link the one account with the API key given; exit 2 when Cartesia refuses it."""
+        credentials = self.options.credentials
+        linked = await create_provider(
+            self.cartesia,
+            account_sid=sid,
+            region=self.region,
+            key_sid=credentials.user.reveal(),
+            secret=credentials.password,
+        )
+        if linked.answer is LinkAnswer.CREATED:
+            return AccountLink(
+                sid, self.region, LinkState.LINKED_NOW, str(linked.provider.get("id"))
+            )
+        if linked.answer is LinkAnswer.EXISTS:
+            found = await self._look_up(sid)
+            if found is not None:
+                return self._already(sid, found, "a link was made meanwhile (409)")
+        if linked.answer is LinkAnswer.REFUSED and not self.control.stopping:
+            raise UsageError(
+                f"Cartesia refused {credentials.describe()} for Twilio account {sid} "
+                f"({linked.error}); check the key and its secret, and that the key was made in "
+                f"{sid} (or link with --create-keys and the account's auth token)"
+            )
+        why = linked.error or self.control.reason or "no provider found after a 409"
+        return AccountLink(sid, self.region, LinkState.FAILED, "", f"not linked: {why}")
+
+    async def _look_up(self, sid: str) -> dict[str, object] | None:
+        """Return the account's provider in the region, asking Cartesia again."""
+        listed = await fetch_providers(self.cartesia, account_sid=sid)
+        if listed is not None:
+            self.providers = [p for p in self.providers if p.get("account_sid") != sid] + listed
+        return self._provider(sid)
+
+    async def _make_and_link(self, sid: str) -> AccountLink:
+        """Make a key in the account, link it, and delete it again unless it ended up linked."""
+        if self.control.stopping:
+            return AccountLink(sid, self.region, LinkState.NOT_ATTEMPTED, "", self.control.reason)
+        try:
+            notes = await self._clean(sid)
+            key = await create_key(self.twilio, sid)
+        except KeyCallError as exc:
+            return self._twilio_failed(sid, exc)
+        link = await self._link_new_key(sid, key, notes)
+        if link.state is LinkState.LINKED_NOW:
+            return link
+        try:
+            await delete_key(self.twilio, sid, key.sid)
+        except KeyCallError as exc:
+            left = (
+                f"; the key made, {key.sid} named {KEY_NAME}, could not be deleted: "
+                f"{exc.message}; delete it in the Twilio console"
+            )
+            return AccountLink(
+                sid, self.region, LinkState.FAILED, link.provider_id, link.detail + left
+            )
+        return AccountLink(
+            sid,
+            self.region,
+            link.state,
+            link.provider_id,
+            link.detail + "; the key made was deleted again",
+        )
+
+    async def _link_new_key(self, sid: str, key: NewKey, notes: str) -> AccountLink:
+        """Link the account with the key just made; say how (LINKED_NOW keeps the key)."""
+        if self.control.stopping:
+            return AccountLink(sid, self.region, LinkState.NOT_ATTEMPTED, "", self.control.reason)
+        linked = await create_provider(
+            self.cartesia, account_sid=sid, region=self.region, key_sid=key.sid, secret=key.secret
+        )
+        made = f"new API key {key.sid} named {KEY_NAME}{notes}"
+        if linked.answer is LinkAnswer.CREATED:
+            return AccountLink(
+                sid, self.region, LinkState.LINKED_NOW, str(linked.provider.get("id")), made
+            )
+        if linked.answer is LinkAnswer.NOT_SENT:
+            return AccountLink(sid, self.region, LinkState.NOT_ATTEMPTED, "", self.control.reason)
+        if linked.answer is LinkAnswer.REFUSED:
+            return AccountLink(
+                sid,
+                self.region,
+                LinkState.FAILED,
+                "",
+                f"Cartesia refused the key made: {linked.error}",
+            )
+        # A 409, or no answer: the link may be this command's own, sent before a retry.
+        try:
+            found = await self._look_up(sid)
+        except UsageError as exc:
+            found, linked = None, replace(linked, error=str(exc))
+        if found is None:
+            why = linked.error or "409, yet no provider listed"
+            return AccountLink(sid, self.region, LinkState.FAILED, "", f"not linked: {why}")
+        retried = linked.attempts > 1 or linked.answer is LinkAnswer.FAILED
+        if retried and may_be(str(found.get("api_key_sid", "")), key.sid):
+            return AccountLink(sid, self.region, LinkState.LINKED_NOW, str(found.get("id")), made)
+        return self._already(sid, found, "a link was made meanwhile")
+
+    async def _clean(self, sid: str) -> str:
+        """Delete the keys named ``cartesia-bulk-import`` a killed run left in the account.
+
+        A key whose SID a provider of the account (in another region) may be masking is kept.
+        """
+        in_use = [
+            str(p.get("api_key_sid", "")) for p in self.providers if p.get("account_sid") == sid
+        ]
+        stale = [
+            key
+            for key, name in await list_keys(self.twilio, sid)
+            if name == KEY_NAME and not any(may_be(mask, key) for mask in in_use)
+        ]
+        for key in stale:
+            await delete_key(self.twilio, sid, key)
+        if not stale:
+            return ""
+        left = ", ".join(stale)
+        return f"; deleted {len(stale)} key(s) named {KEY_NAME} an earlier run left: {left}"
+
+    def _twilio_failed(self, sid: str, exc: KeyCallError) -> AccountLink:
+        """Say a key call failed; credentials Twilio refuses stop the command (all would fail)."""
+        if exc.refused:
+            self.control.stop(f"Twilio: {exc.message}", exit_code=Exit.STOPPED)
+        return AccountLink(sid, self.region, LinkState.FAILED, "", exc.message)

@@ -1,0 +1,322 @@
+"""The link job's edges, on real sockets: keys left by a killed run, lost answers, refusals, stops.
+
+Every test drives ``jobs.linking`` in-process against the sandbox's Cartesia and Twilio
+stand-ins; the Twilio stand-in shows which keys exist afterwards, which is what must hold: no
+key left behind that is not linked, none deleted that is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+from conftest import Instrument, api_options
+
+from bulk_import.api.providers import may_be
+from bulk_import.config import Secret, TwilioCredentials, TwilioOptions
+from bulk_import.errors import UsageError
+from bulk_import.jobs.linking import link_accounts, list_providers
+from bulk_import.models import AccountLink, Exit, LinkState
+from bulk_import.sandbox import Faults, RunningSandbox
+from bulk_import.sandbox.twilio import ACCOUNT_SID, API_KEY_SECRET, API_KEY_SID, AUTH_TOKEN
+from bulk_import.sandbox.twilio_store import TwilioOrg
+
+KEY = "cartesia-bulk-import"
+SUBS = [f"AC{i:032x}" for i in range(1, 6)]
+LINKS = "/agents/phone-numbers/providers"
+
+pytestmark = pytest.mark.usefixtures("fast_retries")
+
+
+def org_faults(**extra: object) -> Faults:
+    """Return a parent (no numbers) and five active subaccounts, none linked."""
+    values: dict[str, object] = {
+        "providers": (),
+        "twilio_accounts": (),
+        "twilio_numbers": 0,
+        "twilio_subaccounts": tuple({"numbers": 1} for _ in SUBS),
+    }
+    values.update(extra)
+    return Faults(**values)  # type: ignore[arg-type]
+
+
+def twilio_options(
+    sandbox: RunningSandbox, *, token: bool = True, subaccounts: bool = True
+) -> TwilioOptions:
+    """Return the parent's Twilio options: its auth token, or its Main key."""
+    user, password, kind = (
+        (ACCOUNT_SID, AUTH_TOKEN, "auth token")
+        if token
+        else (API_KEY_SID, API_KEY_SECRET, "API key")
+    )
+    credentials = TwilioCredentials(Secret(user), Secret(password), kind=kind, origin="tests")
+    return TwilioOptions(
+        account_sid=ACCOUNT_SID,
+        credentials=credentials,
+        base_url=sandbox.base_url,
+        max_attempts=3,
+        timeout=5.0,
+        subaccounts=subaccounts,
+        concurrency=4,
+    )
+
+
+def link(sandbox: RunningSandbox, **kw: object) -> tuple[int, list[AccountLink]]:
+    """Link the organisation with keys made; return the exit code and the accounts, in order."""
+    seen: list[AccountLink] = []
+    options = twilio_options(sandbox, **{k: kw.pop(k) for k in ("token",) if k in kw})  # type: ignore[arg-type]
+    report = link_accounts(
+        twilio=options,
+        api=api_options(sandbox.base_url, **kw),
+        region="us1",
+        create_keys=True,
+        emit=seen.append,
+    )
+    assert seen == report.accounts
+    return report.exit_code, report.accounts
+
+
+def org_of(sandbox: RunningSandbox) -> TwilioOrg:
+    org = sandbox.state.twilio
+    assert org is not None
+    return org
+
+
+def named(org: TwilioOrg, sid: str) -> list[str]:
+    """Return the account's keys named cartesia-bulk-import."""
+    return [key for key, name in org.keys_of(sid) if name == KEY]
+
+
+def test_a_killed_runs_key_is_deleted_before_a_new_one_is_made() -> None:
+    """An account holding a cartesia-bulk-import key but no link: that key goes, one new stays."""
+    with RunningSandbox(faults=org_faults()) as sandbox:
+        org = org_of(sandbox)
+        left = org.create_key(SUBS[0], KEY)["sid"]
+        other = org.create_key(SUBS[0], "someone else's")["sid"]
+        code, accounts = link(sandbox)
+        (new,) = named(org, SUBS[0])
+        assert new != left
+        assert [k for k, _ in org.keys_of(SUBS[0])] == [other, new]
+    assert code == Exit.OK
+    line = accounts[1]
+    assert (line.account_sid, line.state) == (SUBS[0], LinkState.LINKED_NOW)
+    assert f"deleted 1 key(s) named {KEY} an earlier run left: {left}" in line.detail
+
+
+def test_a_key_another_region_may_be_using_is_kept() -> None:
+    """A cartesia-bulk-import key whose SID the ie1 provider may mask is not deleted."""
+    with RunningSandbox(faults=org_faults()) as sandbox:
+        org = org_of(sandbox)
+        in_ie1 = org.create_key(SUBS[1], KEY)["sid"]
+        sandbox.state.store.link(SUBS[1], "ie1", in_ie1)
+        code, _ = link(sandbox)
+        keys = named(org, SUBS[1])
+    assert code == Exit.OK
+    assert len(keys) == 2
+    assert keys[0] == in_ie1
+
+
+def test_a_lost_answer_whose_link_arrived_keeps_the_key() -> None:
+    """The link is made but its answer lost (500): the retry's 409 finds it with this key."""
+    lost: list[str] = []
+
+    @web.middleware
+    async def lose_first(request: web.Request, handler: Handler) -> web.StreamResponse:
+        answer = await handler(request)
+        if request.method == "POST" and request.path == LINKS and not lost:
+            lost.append(request.path)
+            return web.json_response({"title": "Internal"}, status=500)
+        return answer
+
+    with middleware(RunningSandbox(faults=org_faults(twilio_subaccounts=())), lose_first) as sb:
+        code, accounts = link(sb)
+        keys = named(org_of(sb), ACCOUNT_SID)
+        provider = sb.state.store.providers()[0]
+    assert code == Exit.OK
+    assert accounts[0].state is LinkState.LINKED_NOW
+    (key,) = keys
+    assert may_be(str(provider["api_key_sid"]), key)
+
+
+def test_a_link_made_meanwhile_with_another_key_deletes_the_new_one() -> None:
+    """A 409 on the first try: the account was linked meanwhile; the key made is deleted."""
+    instrument = Instrument()
+    route = f"GET {LINKS}"
+
+    def hidden_once() -> web.Response:
+        del instrument.answers[route]
+        return web.json_response([])
+
+    instrument.answers[route] = hidden_once
+    faults = org_faults(twilio_subaccounts=())
+    with instrument.install(RunningSandbox(faults=faults)) as sandbox:
+        sandbox.state.store.link(ACCOUNT_SID, "us1", "SK" + "7" * 32)
+        code, accounts = link(sandbox)
+        keys = named(org_of(sandbox), ACCOUNT_SID)
+    assert code == Exit.OK
+    assert accounts[0].state is LinkState.LINKED
+    assert accounts[0].detail == "a link was made meanwhile; the key made was deleted again"
+    assert keys == []
+
+
+def test_a_key_that_cannot_be_deleted_is_named_with_the_fix() -> None:
+    """Cartesia refuses the key and Twilio will not delete it: failed, naming the key to delete."""
+    instrument = Instrument()
+    faults = org_faults(twilio_subaccounts=(), link_refusals={ACCOUNT_SID: 1})
+
+    @web.middleware
+    async def no_delete(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "DELETE":
+            return web.json_response({"code": 20500, "message": "down", "status": 500}, status=500)
+        return await handler(request)
+
+    with middleware(instrument.install(RunningSandbox(faults=faults)), no_delete) as sandbox:
+        code, accounts = link(sandbox)
+        (left,) = named(org_of(sandbox), ACCOUNT_SID)
+    assert code == Exit.ATTENTION
+    (line,) = accounts
+    assert line.state is LinkState.FAILED
+    assert f"the key made, {left} named {KEY}, could not be deleted" in line.detail
+    assert line.detail.endswith("delete it in the Twilio console")
+
+
+def test_a_main_key_cannot_make_keys_in_subaccounts_and_the_command_stops() -> None:
+    """With the parent's Main key Twilio refuses a subaccount's keys: exit 3, no key left."""
+    with RunningSandbox(faults=org_faults()) as sandbox:
+        code, accounts = link(sandbox, token=False, concurrency=1)
+        org = org_of(sandbox)
+        assert all(named(org, sid) == [] for sid in SUBS)
+    assert code == Exit.STOPPED
+    states = [a.state for a in accounts]
+    assert states == [LinkState.LINKED_NOW, LinkState.FAILED, *[LinkState.NOT_ATTEMPTED] * 4]
+    assert "making and deleting keys needs the parent's auth token" in accounts[1].detail
+
+
+def test_accounts_failing_in_a_row_stop_the_command() -> None:
+    """--max-consecutive-failures 2: two refused accounts in a row stop it; keys deleted."""
+    refused = dict.fromkeys(SUBS, 1)
+    with RunningSandbox(faults=org_faults(link_refusals=refused)) as sandbox:
+        code, accounts = link(sandbox, concurrency=1, max_consecutive_failures=2)
+        org = org_of(sandbox)
+        assert all(named(org, sid) == [] for sid in SUBS)
+    assert code == Exit.STOPPED
+    assert [a.state for a in accounts] == [
+        LinkState.LINKED_NOW,
+        LinkState.FAILED,
+        LinkState.FAILED,
+        *[LinkState.NOT_ATTEMPTED] * 3,
+    ]
+
+
+def test_a_plan_with_a_standard_key_says_what_lists_accounts() -> None:
+    """--subaccounts with a Standard key: Twilio refuses the list; exit 2 naming the fix."""
+    with RunningSandbox(faults=org_faults()) as sandbox:
+        made = org_of(sandbox).create_key(ACCOUNT_SID, "mine")
+        credentials = TwilioCredentials(
+            Secret(made["sid"]), Secret(made["secret"]), kind="API key", origin="tests"
+        )
+        options = twilio_options(sandbox)
+        options = TwilioOptions(
+            account_sid=ACCOUNT_SID,
+            credentials=credentials,
+            base_url=sandbox.base_url,
+            subaccounts=True,
+        )
+        with pytest.raises(UsageError) as caught:
+            link_accounts(twilio=options, api=api_options(sandbox.base_url), region="us1")
+    assert str(caught.value) == (
+        "Twilio refused the API key from tests to list the subaccounts of "
+        f"{ACCOUNT_SID} (HTTP 401, code 20003): --subaccounts needs the parent's auth token "
+        "(TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN, or --twilio-credentials-file holding "
+        "ACCOUNT_SID:AUTH_TOKEN) or a Main API key; a Standard key cannot list accounts"
+    )
+
+
+def test_an_api_without_the_providers_list_is_exit_2(tmp_path: Path) -> None:
+    """A base URL that does not list providers (404): providers says so, exit 2."""
+    instrument = Instrument(answers={f"GET {LINKS}": lambda: web.json_response({}, status=404)})
+    sandbox = instrument.install(RunningSandbox())
+    with sandbox, pytest.raises(UsageError, match="does not list providers like Cartesia's API"):
+        list_providers(api=api_options(sandbox.base_url))
+
+
+def test_an_unreachable_api_stops_the_listing_with_exit_3() -> None:
+    """No API at the base URL: exit 3, naming it."""
+    report = list_providers(api=api_options("http://127.0.0.1:9", max_attempts=1))
+    assert report.exit_code == Exit.STOPPED
+    assert report.error.startswith("cannot reach the API at http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize(
+    ("masked", "key", "expected"),
+    [
+        ("SK" + "*" * 28 + "abcd", "SK" + "0" * 28 + "abcd", True),
+        ("SK" + "*" * 28 + "abcd", "SK" + "0" * 28 + "abce", False),
+        ("SK…ABCD", "SK" + "1" * 28 + "abcd", True),
+        ("SK12" + "x" * 28 + "cd", "SK12" + "0" * 28 + "cd", True),
+        ("SK12" + "x" * 28 + "cd", "SK13" + "0" * 28 + "cd", False),
+        ("SK" + "*" * 32, "SK" + "5" * 32, True),  # shows nothing: may be any key
+        ("SK" + "a" * 32, "SK" + "a" * 32, True),  # not masked at all
+        ("SK" + "a" * 32, "SK" + "b" * 32, False),
+        ("", "SK" + "a" * 32, False),
+    ],
+)
+def test_may_be_matches_what_a_mask_shows(masked: str, key: str, expected: bool) -> None:
+    """A masked key SID may be a key when what it shows matches at both ends."""
+    assert may_be(masked, key) is expected
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def middleware(sandbox: RunningSandbox, func: Middleware) -> RunningSandbox:
+    """Put ``func`` in front of the sandbox's handlers (before it starts)."""
+    sandbox.app.middlewares.append(func)
+    return sandbox
+
+
+def test_a_link_that_keeps_failing_is_one_failed_account_exit_1() -> None:
+    """One account, its key given, Cartesia answering 503 to every try: failed, exit 1."""
+
+    def busy() -> web.Response:
+        return web.json_response({"title": "Busy", "message": "try later"}, status=503)
+
+    instrument = Instrument(answers={f"POST {LINKS}": busy})
+    with instrument.install(RunningSandbox(faults=org_faults())) as sandbox:
+        options = twilio_options(sandbox, token=False, subaccounts=False)
+        report = link_accounts(twilio=options, api=api_options(sandbox.base_url), region="us1")
+    assert report.exit_code == Exit.ATTENTION
+    (line,) = report.accounts
+    assert line.state is LinkState.FAILED
+    assert line.detail == "not linked: HTTP 503: Busy: try later"
+    assert instrument.count("POST", LINKS) == 6  # --max-attempts (6 in these tests)
+
+
+def test_a_key_made_after_the_command_stopped_is_deleted_not_linked() -> None:
+    """Cartesia refuses the key (401) while another account's key is being made: that key is
+    deleted again, never sent, and the account is not attempted; exit 3."""
+    slow = SUBS[1]
+
+    @web.middleware
+    async def refuse_and_slow(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "POST" and request.path == LINKS:
+            return web.json_response({"title": "Unauthorized"}, status=401)
+        if request.method == "POST" and slow in request.path:
+            await asyncio.sleep(0.3)  # this key comes back after the 401 stopped the command
+        return await handler(request)
+
+    faults = org_faults(twilio_subaccounts=({}, {}))
+    with middleware(RunningSandbox(faults=faults), refuse_and_slow) as sandbox:
+        code, accounts = link(sandbox, concurrency=3)
+        org = org_of(sandbox)
+        keys = {sid: named(org, sid) for sid in (ACCOUNT_SID, *SUBS[:2])}
+    assert code == Exit.STOPPED
+    assert keys == {sid: [] for sid in keys}
+    by_sid = {a.account_sid: a for a in accounts}
+    assert by_sid[slow].state is LinkState.NOT_ATTEMPTED
+    assert by_sid[slow].detail.startswith("the API at ")
+    assert by_sid[slow].detail.endswith("; the key made was deleted again")
