@@ -116,6 +116,14 @@ def rows_of(lines: list[Line]) -> list[int]:
     return [int(line["row"]) for line in lines]
 
 
+def write_report(path: Path, rows: list[list[object]]) -> None:
+    """Write a report of these cells, as an earlier run left it."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\r\n")
+        writer.writerow(REPORT_COLUMNS)
+        writer.writerows(rows)
+
+
 def assert_each_row_once(lines: list[Line], count: int) -> None:
     """Check the lines hold data rows 2..count+1, each exactly once, in order."""
     assert rows_of(lines) == list(range(2, count + 2))

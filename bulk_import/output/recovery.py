@@ -55,44 +55,43 @@ def read_report(path: Path) -> list[ReportLine]:
     A row that appears more than once (a journal) keeps its last line. Lines without a known
     status or with the wrong number of cells are dropped: their rows are processed again.
     """
+    by_key: dict[int | str, ReportLine] = {}
+    for cells in _records(path):
+        line = ReportLine(dict(zip(REPORT_COLUMNS, cells, strict=True)))
+        if line.status is not None:
+            by_key[line.key] = line
+    return sort_lines(by_key)
+
+
+def _records(path: Path) -> Iterator[list[str]]:
+    """Yield the cells of each whole line of a report (CSV or workbook), its header checked."""
     if path.suffix.lower() == ".xlsx":
         from bulk_import.output.workbook import read_workbook  # pandas: only for a workbook
 
-        rows = read_workbook(path)
-        return list(_lines(path, iter(rows)))
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"report {path} does not exist") from None
-    except IsADirectoryError:
-        raise InputError(f"cannot read report {path}: it is a directory") from None
-    except OSError as exc:
-        raise InputError(f"cannot read report {path}: {exc.strerror}") from None
-    text = raw.decode("utf-8-sig", errors="replace")
-    if text and not text.endswith(("\n", "\r")):
-        # SIGKILL between two writes can leave half a line: that row did not finish.
-        text = text[: max(text.rfind("\n"), 0)]
-    return list(_parse_report(path, text))
-
-
-def _parse_report(path: Path, text: str) -> Iterator[ReportLine]:
-    return _lines(path, csv.reader(io.StringIO(text, newline="")))
-
-
-def _lines(path: Path, reader: Iterator[list[str]]) -> Iterator[ReportLine]:
+        reader: Iterator[list[str]] = iter(read_workbook(path))
+    else:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"report {path} does not exist") from None
+        except IsADirectoryError:
+            raise InputError(f"cannot read report {path}: it is a directory") from None
+        except OSError as exc:
+            raise InputError(f"cannot read report {path}: {exc.strerror}") from None
+        text = raw.decode("utf-8-sig", errors="replace")
+        if text and not text.endswith(("\n", "\r")):
+            # SIGKILL between two writes can leave half a line: that row did not finish.
+            text = text[: max(text.rfind("\n"), 0)]
+        reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None or tuple(header) != REPORT_COLUMNS:
         raise InputError(
             f"{path} is not a bulk-import report (its header must be: {','.join(REPORT_COLUMNS)})"
         )
-    by_key: dict[int | str, ReportLine] = {}
+    width = len(REPORT_COLUMNS)
     for cells in reader:
-        if len(cells) != len(REPORT_COLUMNS):
-            continue
-        line = ReportLine(dict(zip(REPORT_COLUMNS, cells, strict=True)))
-        if line.status is not None:
-            by_key[line.key] = line
-    yield from sort_lines(by_key)
+        if len(cells) == width:
+            yield cells
 
 
 def sort_lines(by_key: dict[int | str, ReportLine]) -> list[ReportLine]:
