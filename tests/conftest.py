@@ -391,6 +391,17 @@ def signal_at(
     return True
 
 
+def wait_for(check: Callable[[], bool], *, what: str, timeout: float = 60) -> float:
+    """Poll ``check`` every 5 ms until it holds; return the seconds it took (fail after
+    ``timeout``, naming ``what``)."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"never happened within {timeout} s: {what}")
+        time.sleep(0.005)
+    return time.monotonic() - started
+
+
 def print_figures(name: str, **figures: object) -> None:
     """Print one line of figures for RELIABILITY.md (shown by ``pytest -s``)."""
     print(f"\nFIGURES {name} " + json.dumps(figures, sort_keys=True, default=str))
