@@ -19,6 +19,8 @@ import errno
 import json
 import os
 import subprocess
+import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -476,6 +478,28 @@ def test_a_summary_page_or_workbook_that_cannot_be_written_is_exit_3_and_leaves_
     assert sum(importer.sandbox.state.post_counts.values()) == posts
     assert target.exists()
     assert importer.leftovers() == []
+
+
+def test_a_workbook_whose_zip_cannot_be_written_leaves_none_of_its_parts(
+    importer: ImportRun, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """XlsxWriter's parts (a temporary file each) are gone when its zip fails on a full disk;
+    the run is exit 3 with the journal kept."""
+    scratch = importer.folder / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+
+    def full(*_: object, **__: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(zipfile.ZipFile, "write", full)
+    target = importer.folder / "r.xlsx"
+    summary = importer(report=target)
+    assert summary.exit_code == 3
+    assert summary.stopped.startswith(f"cannot write the workbook {target}: No space left")
+    assert list(scratch.iterdir()) == []
+    assert importer.leftovers() == []
+    assert journal_path(target).exists()
 
 
 def test_a_journal_that_cannot_be_started_stops_before_the_first_row(

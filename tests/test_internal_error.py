@@ -38,7 +38,7 @@ from bulk_import.jobs.importing import run as run_job
 from bulk_import.jobs.patching import retry_patch
 from bulk_import.jobs.reconcile import reconcile
 from bulk_import.models import Outcome, Row
-from bulk_import.output.report import journal_path
+from bulk_import.output.report import Journal, journal_path
 from bulk_import.sandbox import DEFAULT_API_KEY, Faults, RunningSandbox
 
 AGENT = "agent_sandbox"
@@ -272,3 +272,27 @@ def test_the_cli_says_in_one_line_what_was_kept_and_to_run_again(
 
 def _raise(*_: object) -> bool:
     raise RuntimeError("early")
+
+
+def test_a_bug_while_publishing_keeps_the_journal_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in the last step (publishing the report) leaves the journal, and the line names it."""
+    source = write_input(tmp_path / "in.csv", numbers(10))
+    report = tmp_path / "in.report.csv"
+
+    def bug(*_: object) -> None:
+        raise RuntimeError("the clock went backwards")
+
+    monkeypatch.setattr(Journal, "_replace_report", bug)
+    with RunningSandbox() as sandbox, pytest.raises(InternalError) as failed:
+        run_job(
+            source=str(source),
+            input_options=InputOptions(provider_id="prov_sandbox"),
+            api=api_options(sandbox.base_url),
+            output=output_options(report),
+        )
+    assert str(failed.value) == kept_message(journal_path(report))
+    assert len(read_report(journal_path(report))) == 10
+    assert not report.exists()
+    assert leftovers(tmp_path) == []

@@ -309,7 +309,7 @@ class _Runner:
         )
         try:
             try:
-                records.open(list(work.base), flush_every_s=work.flush_every_s)
+                records.open(work.base, flush_every_s=work.flush_every_s)
             except WriteError as exc:  # found before the first row: nothing is sent
                 control.stop(str(exc), exit_code=Exit.STOPPED)
                 self.summary.error = str(exc)

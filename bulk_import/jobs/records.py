@@ -18,7 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -34,7 +34,6 @@ from bulk_import.output.summary import as_json
 _SHOWN = ("row", "number", "status", "phone_number_id")
 _SHOWN_AT = tuple(REPORT_COLUMNS.index(name) for name in _SHOWN)
 _ATTEMPTS = REPORT_COLUMNS.index("attempts")
-_ID = REPORT_COLUMNS.index("phone_number_id")
 
 
 class Records:
@@ -63,7 +62,7 @@ class Records:
         # Rows that finished after the journal failed and carry what a request did.
         self._unwritten: list[list[str]] = []
 
-    def open(self, base: list[list[str]], *, flush_every_s: float) -> None:
+    def open(self, base: Sequence[list[str]], *, flush_every_s: float) -> None:
         """Count the lines carried over and start the journal with them.
 
         Raise :class:`WriteError` when the journal cannot be made (nothing is sent then).
@@ -116,20 +115,27 @@ class Records:
         assert journal is not None
         summary = self.summary
         # A report on stdout has no journal to keep: what finished is all there is to give.
-        if journal.failure is None and (whole or self._scratch is not None):
-            try:
-                self._publish(journal)
-            except BulkImportError as exc:  # the rename, the sorted copy, the workbook
-                summary.exit_code = Exit.STOPPED
-                summary.stopped = str(exc)
+        try:
+            if journal.failure is None and (whole or self._scratch is not None):
+                try:
+                    self._publish(journal)
+                except BulkImportError as exc:  # the rename, the sorted copy, the workbook
+                    summary.exit_code = Exit.STOPPED
+                    summary.stopped = str(exc)
+                else:
+                    summary.report_written = True
             else:
-                summary.report_written = True
-        else:
-            journal.keep()
-        if self._scratch is not None:
-            self._scratch.cleanup()
-        elif not summary.report_written:
-            summary.journal = str(journal.path)
+                journal.keep()
+        finally:  # a bug while publishing leaves the journal too: say so
+            if self._scratch is not None:
+                self._scratch.cleanup()
+            elif not summary.report_written:
+                summary.journal = str(journal.path)
+        failure = journal.failure
+        if failure is not None and str(failure) not in summary.stopped:
+            # The run had stopped for another reason (Ctrl-C) before the disk failed too.
+            shown = str(failure)
+            summary.stopped = f"{summary.stopped}; then {shown}" if summary.stopped else shown
         self._show_unwritten(journal)
 
     def _publish(self, journal: Journal) -> None:
@@ -176,8 +182,9 @@ class Records:
 
 
 def _carries_news(cells: list[str]) -> bool:
-    """Say whether a row's line records what a request did (not a row never sent)."""
-    return cells[_ATTEMPTS] not in ("", "0") or bool(cells[_ID])
+    """Say whether a row's line records what a request did (not a row never sent, nor a line
+    the next run makes again for free: ``invalid``, reconcile's ``in_sync`` and ``extra``)."""
+    return cells[_ATTEMPTS] not in ("", "0")
 
 
 def _key(row: str, number: str) -> int | str:
