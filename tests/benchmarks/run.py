@@ -70,6 +70,9 @@ FIGURES: tuple[Entry, ...] = (
     Entry("11", "a realistic migration", fig_migration.measure),
     Entry("12", "the per-request metrics' cost", fig_overhead.measure),
     script("13", "Twilio listing, 10,000 numbers", "fig_twilio.py", quick=["--numbers", "1000"]),
+    script(
+        "14", "report-belongs check, 100,000 rows", "fig_same_input.py", quick=["--rows", "10000"]
+    ),
 )
 
 
