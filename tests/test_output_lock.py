@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -165,3 +166,22 @@ def test_a_lock_path_that_is_a_folder_is_one_line(tmp_path: Path) -> None:
     lock_path(report).mkdir()
     with pytest.raises(UsageError, match=r"it is a directory; move it away$"):
         ReportLock.take(report, holder=ME)
+
+
+def test_a_disk_with_no_room_for_the_holders_line_is_refused_before_anything(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No space for the lock file's line: exit 2 in one line with the fix, no lock file left."""
+
+    def full(fd: int, data: bytes | bytearray) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(lock, "write_all", full)
+    report = tmp_path / "in.report.csv"
+    with pytest.raises(UsageError) as refused:
+        ReportLock.take(report, holder=ME)
+    assert str(refused.value) == (
+        f"cannot write the report's folder {tmp_path}: No space left on device; free space on "
+        "its disk, or pass another --report"
+    )
+    assert not lock_path(report).exists()
