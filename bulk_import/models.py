@@ -33,9 +33,10 @@ EXIT_MEANINGS = {
     Exit.OK: "every row ok",
     Exit.ATTENTION: "finished; some rows need attention",
     Exit.USAGE: "bad usage or unusable input; nothing sent",
-    Exit.STOPPED: "stopped early (the key was refused, the API could not be reached, or too many "
-    "rows failed in a row)",
-    Exit.INTERNAL: "internal error (a bug): the report keeps every row that finished",
+    Exit.STOPPED: "stopped early (the key was refused, the API could not be reached, too many "
+    "rows failed in a row, or a file could not be written)",
+    Exit.INTERNAL: "internal error (a bug): the journal keeps every row that finished; the same "
+    "command finishes the work",
     Exit.INTERRUPTED: "interrupted (Ctrl-C / SIGTERM): requests in flight finished, the rest "
     "not_attempted",
 }
@@ -239,6 +240,9 @@ class Summary:
     with_agent: dict[str, int] = field(default_factory=dict)
     #: Whether the report was written (a command that did nothing leaves it as it was).
     report_written: bool = False
+    #: The journal kept beside the report for the next run when the report was not written
+    #: (a file that could not be written, an internal error), or "".
+    journal: str = ""
     #: The run page's path (``--html``), or "".
     page: str = ""
     #: What a ``twilio:`` INPUT's listing read: accounts read and skipped, numbers, requests.

@@ -116,6 +116,14 @@ def rows_of(lines: list[Line]) -> list[int]:
     return [int(line["row"]) for line in lines]
 
 
+def write_report(path: Path, rows: list[list[object]]) -> None:
+    """Write a report of these cells, as an earlier run left it."""
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f, lineterminator="\r\n")
+        writer.writerow(REPORT_COLUMNS)
+        writer.writerows(rows)
+
+
 def assert_each_row_once(lines: list[Line], count: int) -> None:
     """Check the lines hold data rows 2..count+1, each exactly once, in order."""
     assert rows_of(lines) == list(range(2, count + 2))
@@ -381,6 +389,17 @@ def signal_at(
         raise AssertionError(f"the run never reached its signal point {point}")
     process.send_signal(sig)
     return True
+
+
+def wait_for(check: Callable[[], bool], *, what: str, timeout: float = 60) -> float:
+    """Poll ``check`` every 5 ms until it holds; return the seconds it took (fail after
+    ``timeout``, naming ``what``)."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"never happened within {timeout} s: {what}")
+        time.sleep(0.005)
+    return time.monotonic() - started
 
 
 def print_figures(name: str, **figures: object) -> None:

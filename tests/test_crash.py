@@ -14,7 +14,6 @@ prints one line of figures (``pytest -s`` shows it); RELIABILITY.md records them
 from __future__ import annotations
 
 import asyncio
-import csv
 import json
 import random
 import signal
@@ -40,13 +39,14 @@ from conftest import (
     signal_at,
     start_cli,
     write_input,
+    write_report,
 )
 from sandbox_fixtures import us_number
 
 from bulk_import.api.control import StopControl
 from bulk_import.errors import InputError
 from bulk_import.jobs.pool import run_pool
-from bulk_import.models import REPORT_COLUMNS, Outcome, Row, Status
+from bulk_import.models import Outcome, Row, Status
 from bulk_import.output.report import journal_path
 from bulk_import.sandbox import Faults, RunningSandbox
 
@@ -172,14 +172,6 @@ def test_sigkill_at_ten_seeded_points_during_run_then_run_again(tmp_path: Path) 
         doubled=0,
         seconds=round(time.monotonic() - started, 1),
     )
-
-
-def write_report(path: Path, rows: list[list[object]]) -> None:
-    """Write a report of these cells, as an earlier run left it."""
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f, lineterminator="\r\n")
-        writer.writerow(REPORT_COLUMNS)
-        writer.writerows(rows)
 
 
 def patched_ids(instrument: Instrument) -> Counter[str]:

@@ -369,7 +369,7 @@ def test_resume_refuses_the_report_of_another_input(run: Run) -> None:
         run(resume=True)
     assert str(caught.value) == (
         f"{run.report} belongs to another input: its row 5 is {given[3]}, but row 5 of "
-        f"{run.source} is {changed[3]}; pass another --report, or run without --resume"
+        f"{run.source} is {changed[3]}; pass another --report, or move {run.report} away"
     )
     assert run.report.read_bytes() == before
     assert run.sandbox.state.stats()["requests"] == requests

@@ -184,8 +184,9 @@ def test_a_parents_report_is_not_resumed_by_the_parent_alone(tmp_path: Path) -> 
                 twilio=alone,
             )
     assert str(caught.value) == (
-        f"{report} belongs to another input: it holds row 5, but {SOURCE} ends at row 4; "
-        "pass another --report, or run without --resume"
+        f"{SOURCE} has 3 rows (the last is row 4) but {report} holds row {ROWS + 1}: the input "
+        f"changed since {report} was written (cut short?); restore it, or pass another --report, "
+        f"or move {report} away"
     )
     assert len(read_report(report)) == ROWS
 

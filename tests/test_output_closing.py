@@ -127,8 +127,9 @@ def test_an_interrupted_run_writes_both(tmp_path: Path) -> None:
     assert "not_attempted" in page
 
 
-def test_a_page_that_cannot_be_written_is_a_warning_not_a_failed_run(tmp_path: Path) -> None:
-    """The run's outcome stands when only its page could not be written (its folder went)."""
+def test_a_page_that_cannot_be_written_stops_a_finished_run_with_exit_3(tmp_path: Path) -> None:
+    """A finished run whose page cannot be written (its folder went) exits 3 saying so, in the
+    quiet line and in the summary JSON; a run that had stopped otherwise keeps its exit code."""
     summary = Summary(
         command="run", input="in.csv", report="r.csv", started_at=utc_now(), exit_code=1
     )
@@ -140,12 +141,23 @@ def test_a_page_that_cannot_be_written_is_a_warning_not_a_failed_run(tmp_path: P
         quiet=True,
     )
     close_output(summary, output=output, elapsed_s=1.0, stream=stream, printed=True)
-    lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("bulk-import: warning: cannot write the run page")
-    assert lines[1] == "bulk-import run in.csv: exit 1: see the report (no report written)"
+    problem = (
+        f"cannot write the run page {tmp_path / 'gone' / 'run.html'}: No such file or directory; "
+        "its folder does not exist, or pass another path"
+    )
+    assert stream.getvalue().splitlines() == [
+        f"bulk-import run in.csv: exit 3: stopped early: {problem} (no report written)"
+    ]
     data = json.loads((tmp_path / "s.json").read_text())
-    assert data["exit_code"] == 1
+    assert (data["exit_code"], data["stopped"]) == (3, problem)
     assert "page" not in data
+    interrupted = Summary(
+        command="run", input="in.csv", report="r.csv", started_at=utc_now(), exit_code=130
+    )
+    stream = io.StringIO()
+    close_output(interrupted, output=output, elapsed_s=1.0, stream=stream, printed=True)
+    assert interrupted.exit_code == 130
+    assert stream.getvalue().splitlines()[-1] == f"bulk-import: warning: {problem}"
 
 
 def test_an_xlsx_report_is_a_workbook_that_resume_and_retry_patch_read(tmp_path: Path) -> None:

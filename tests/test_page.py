@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from sandbox_fixtures import us_number
 
 from bulk_import.cells import neutralise, unneutralise
-from bulk_import.errors import UsageError
+from bulk_import.errors import WriteError
 from bulk_import.metrics import RunMetrics
 from bulk_import.models import REPORT_COLUMNS, Status
 from bulk_import.output.aggregate import report_facts, series
@@ -189,9 +189,9 @@ def test_written_private_and_replaced_whole(real_run: RealRun, tmp_path: Path) -
 
 @pytest.mark.parametrize("where", ["missing/run.html", "a-folder"])
 def test_an_unwritable_path_is_one_line_and_leaves_nothing(tmp_path: Path, where: str) -> None:
-    """A page path in no folder, or naming a folder, is one UsageError line; nothing is left."""
+    """A page path in no folder, or naming a folder, is one WriteError line; nothing is left."""
     (tmp_path / "a-folder").mkdir()
-    with pytest.raises(UsageError, match=r"^cannot write the run page .*; pass a path in a"):
+    with pytest.raises(WriteError, match=r"^cannot write the run page .*, or pass another path$"):
         write_page(tmp_path / where, summary={"exit_code": 2}, report=None, metrics=None)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-folder"]
     assert not list((tmp_path / "a-folder").iterdir())

@@ -28,7 +28,7 @@ from bulk_import.cli.options import (
 )
 from bulk_import.cli.twilio import listed_account, make_twilio_options
 from bulk_import.config import InputOptions, OutputOptions, TwilioOptions
-from bulk_import.errors import BulkImportError, UsageError
+from bulk_import.errors import BulkImportError, InternalError, UsageError
 from bulk_import.models import Exit, Summary, utc_now
 from bulk_import.output.closing import close_output
 
@@ -93,12 +93,19 @@ def command(name: str) -> Callable[[Callable[..., Call]], Callable[..., None]]:
                     traceback.print_exc()
                 click.echo(f"bulk-import: error: {exc}", err=True)
                 sys.exit(exc.exit_code)
-            except Exception as exc:  # a bug: say so in one line; --debug shows where
+            except InternalError as exc:  # a bug in a command: it says what it kept
+                if debug:
+                    traceback.print_exc()
+                click.echo(
+                    f"bulk-import: internal error: {exc}; --debug shows the traceback", err=True
+                )
+                sys.exit(Exit.INTERNAL)
+            except Exception as exc:  # a bug before the command started: nothing was sent
                 if debug:
                     traceback.print_exc()
                 click.echo(
                     f"bulk-import: internal error: {type(exc).__name__}: {exc} "
-                    "(the report keeps every row that finished; --debug shows the traceback)",
+                    "(--debug shows the traceback)",
                     err=True,
                 )
                 sys.exit(Exit.INTERNAL)

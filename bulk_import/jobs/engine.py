@@ -5,10 +5,13 @@ handler plus what it checks before the first row and adds after the last) and th
 :class:`Work` it was given (its rows, and the report lines it keeps). :func:`execute` does the
 rest once, for all of them, keeping SPEC's promises:
 
+- one command at a time per report: the report's lock (:mod:`bulk_import.output.lock`) is
+  taken before anything is read or sent, and held to the last byte of output;
 - the input is opened, and the job's checks run, before the report is touched: a command that
   fails there (exit 2, or a stop such as a refused key) leaves an existing report as it was;
 - rows go to the report's journal as they finish, and the report is replaced whole at the end
-  (:mod:`bulk_import.output.report`), so a crash at any moment loses no row;
+  (:mod:`bulk_import.jobs.records`), so a crash at any moment loses no row; a write that fails
+  stops the run (exit 3) and an internal error (exit 4) keeps the journal for the next run;
 - every row reaches the report exactly once, whatever stops the run;
 - the summary is printed (or, with ``--quiet``, the one line that matters on a non-zero exit)
   and ``--summary-json`` is written on every exit, exit 2 included.
@@ -18,8 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import shlex
+import socket
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -31,15 +36,16 @@ import httpx
 from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.control import StopControl
 from bulk_import.config import ApiOptions, OutputOptions, Secret
-from bulk_import.errors import BulkImportError
+from bulk_import.errors import BulkImportError, InternalError, WriteError
 from bulk_import.jobs.pool import run_pool, stop_on_signals
+from bulk_import.jobs.records import Records
 from bulk_import.metrics import RunMetrics
-from bulk_import.models import Exit, Outcome, Row, Status, Summary, utc_now
+from bulk_import.models import Exit, Outcome, Row, Status, Summary, iso, utc_now
 from bulk_import.output.closing import close_output
-from bulk_import.output.files import is_stdout, to_stdout
+from bulk_import.output.files import check_writable, is_stdout
+from bulk_import.output.lock import Holder, ReportLock
 from bulk_import.output.progress import Progress, in_flight_text
-from bulk_import.output.report import Journal
-from bulk_import.output.summary import as_json, exit_code
+from bulk_import.output.summary import exit_code
 
 
 class Job(Protocol):
@@ -123,10 +129,12 @@ def execute(
     transport: httpx.AsyncBaseTransport | None = None,
     stderr: TextIO | None = None,
 ) -> Summary:
-    """Run ``command``: prepare its job, run it, close with the summary; return the summary.
+    """Run ``command``: hold its report, prepare its job, run it, close with the summary.
 
-    A :class:`BulkImportError` from ``prepare`` or from the job's checks is raised after the
-    summary JSON (with ``error``) is written: the caller prints it as one line and exits 2.
+    A :class:`BulkImportError` from the lock, ``prepare`` or the job's checks is raised after
+    the summary JSON (with ``error``) is written: the caller prints it as one line and exits 2.
+    Any other exception is a bug: it is raised as :class:`InternalError` (exit 4), saying what
+    was kept for the next run of the same command.
     """
     out = command.output
     stream = stderr if stderr is not None else sys.stderr
@@ -154,7 +162,9 @@ def execute(
             metrics=metrics,
         )
 
+    lock: ReportLock | None = None
     try:
+        lock = _hold(command, summary)
         job, work = prepare()
         runner = _Runner(
             command, summary, job, work, transport=transport, stream=stream, metrics=metrics
@@ -170,17 +180,51 @@ def execute(
         summary.exit_code = Exit.INTERRUPTED
         close(printed=False)
         raise
-    except Exception as exc:  # a bug: the report keeps what finished; the CLI says exit 4
+    except Exception as exc:  # a bug: what finished is kept for the next run, never published
         summary.error = f"internal error: {type(exc).__name__}: {exc}"
         summary.exit_code = Exit.INTERNAL
         close(printed=False)
-        raise
-    close(printed=True)
+        raise InternalError(exc, kept=_kept(summary)) from exc
+    else:
+        close(printed=True)
+    finally:
+        if lock is not None:
+            lock.release()
     return summary
 
 
+def _hold(command: Command, summary: Summary) -> ReportLock | None:
+    """Take the report's lock (none for a report on stdout); check the other outputs' folders."""
+    out = command.output
+    for path, what in ((out.summary_json, "summary JSON"), (out.html, "run page")):
+        if path is not None and not is_stdout(path):
+            check_writable(path, what=what)
+    if is_stdout(out.report):
+        return None
+    words = out.invocation or (command.name, command.input)
+    holder = Holder(
+        pid=os.getpid(),
+        command=shlex.join(words),
+        started_at=iso(summary.started_at),
+        host=socket.gethostname(),
+    )
+    return ReportLock.take(out.report, holder=holder)
+
+
+def _kept(summary: Summary) -> str:
+    """Say what an internal error left for the next run."""
+    if summary.journal:
+        return (
+            f"the journal {summary.journal} keeps the rows that finished: run the same command "
+            "again to finish the work"
+        )
+    if summary.report_written:
+        return "the report holds only the rows that finished"
+    return "nothing was written: the report is as it was"
+
+
 class _Runner:
-    """Run one job's rows through the pool into the journal, counting as they finish."""
+    """Run one job's rows through the pool into the records, counting as they finish."""
 
     def __init__(
         self,
@@ -200,11 +244,7 @@ class _Runner:
         self.work = work
         self.transport = transport
         self.stream = stream
-        self.journal: Journal | None = None
-        self.progress: Progress | None = None
-        self._scratch: tempfile.TemporaryDirectory[str] | None = None
-        # Base lines' status by row, so that a new outcome for the row uncounts the old one.
-        self._base: dict[int | str, tuple[Status, bool]] = {}
+        self.records: Records | None = None
 
     async def run(self) -> None:
         control = StopControl()
@@ -223,6 +263,7 @@ class _Runner:
                     f"bulk-import: debug: requests to {api.base_url} go {api.http.route}",
                     file=self.stream,
                 )
+        whole = False
         try:
             with stop_on_signals(control):
                 self.work.news.extend(await self.job.start(api))
@@ -231,6 +272,7 @@ class _Runner:
                     self.summary.error = control.reason
                     return
                 await self._rows(control, api)
+            whole = True
         finally:
             summary = self.summary
             summary.requests = self.work.requests
@@ -246,22 +288,13 @@ class _Runner:
             summary.exit_code = exit_code(
                 summary, stop_exit=control.exit_code, judged=self.job.judged
             )
-            if self.journal is not None:
-                self._publish()
+            if self.records is not None and self.records.journal is not None:
+                self.records.close(whole=whole)
 
     async def _rows(self, control: StopControl, api: CartesiaApi | None) -> None:
         work = self.work
         out = self.command.output
-        for cells in work.base:
-            status = Status(cells[6])
-            self.summary.add(status, has_agent=bool(cells[5]))
-            self._base[_key(cells[0], cells[2])] = (status, bool(cells[5]))
-        journal_for = out.report
-        if is_stdout(out.report):  # the journal of a report on stdout lives in a private folder
-            self._scratch = tempfile.TemporaryDirectory(prefix="bulk-import-")
-            journal_for = Path(self._scratch.name) / "stdout.report.csv"
-        self.journal = Journal(journal_for, base=work.base, flush_every_s=work.flush_every_s)
-        self.progress = Progress(
+        progress = Progress(
             enabled=out.progress,
             quiet=out.quiet,
             total=work.total,
@@ -269,13 +302,27 @@ class _Runner:
             extra=(lambda: _in_flight(api)) if api is not None else None,
             stream=self.stream,
         )
-        for line in work.news:
-            self.progress.log(line)
+        self.records = records = Records(
+            report=out.report,
+            summary=self.summary,
+            control=control,
+            progress=progress,
+            metrics=self.metrics,
+            stream=self.stream,
+        )
         try:
+            try:
+                records.open(work.base, flush_every_s=work.flush_every_s)
+            except WriteError as exc:  # found before the first row: nothing is sent
+                control.stop(str(exc), exit_code=Exit.STOPPED)
+                self.summary.error = str(exc)
+                return
+            for line in work.news:
+                progress.log(line)
             await run_pool(
                 work.rows,
                 handle=self.job.handle,
-                emit=self._emit,
+                emit=records.emit,
                 not_sent=self.job.not_sent,
                 control=control,
                 workers=work.workers,
@@ -285,58 +332,13 @@ class _Runner:
                 rest=work.rest,
             )
             for outcome in self.job.finish():
-                self._emit(outcome.row, outcome)
+                records.emit(outcome.row, outcome)
         finally:
-            self.progress.close()
+            progress.close()
 
     def _say(self, line: str) -> None:
         """Print a line of news before the rows (the bar, which would hold it, is not up yet)."""
         print(line, file=self.stream, flush=True)
-
-    def _publish(self) -> None:
-        """Replace the report with the journal's rows: a CSV, or an ``.xlsx`` workbook."""
-        assert self.journal is not None
-        report = self.command.output.report
-        convert = None
-        if is_stdout(report):
-
-            def convert(sorted_csv: Path) -> None:
-                to_stdout(sorted_csv.read_bytes())
-
-        elif report.suffix.lower() == ".xlsx":
-            # pandas and XlsxWriter are imported only for a workbook (half a second at start-up).
-            from bulk_import.output.workbook import write_workbook
-
-            facts = as_json(self.summary)
-
-            def convert(sorted_csv: Path) -> None:
-                write_workbook(report, report_csv=sorted_csv, summary=facts)
-
-        try:
-            self.journal.publish(convert=convert)
-        finally:
-            if self._scratch is not None:
-                self._scratch.cleanup()
-        self.summary.report_written = True
-
-    def _emit(self, row: Row, outcome: Outcome | None) -> None:
-        """Record one finished row: journal line, counts, progress."""
-        if outcome is None:
-            return
-        assert self.journal is not None
-        assert self.progress is not None
-        self.journal.write(outcome)
-        if self._base:
-            done = outcome.row
-            old = self._base.pop(
-                _key("" if done.row_number is None else str(done.row_number), done.number), None
-            )
-            if old is not None:
-                self.summary.add(old[0], has_agent=old[1], by=-1)
-        self.summary.add(outcome.status, has_agent=bool(outcome.row.agent_id))
-        self.progress.advance(outcome)
-        if self.metrics is not None:
-            self.metrics.row_finished(ok=outcome.status.ok)
 
 
 def _in_flight(api: CartesiaApi) -> str:
@@ -349,8 +351,3 @@ def _in_flight(api: CartesiaApi) -> str:
         limit=limiter.limit,
         ceiling=limiter.ceiling,
     )
-
-
-def _key(row: str, number: str) -> int | str:
-    """Return what identifies a report line: its row, else (``extra``) its number."""
-    return int(row) if row.isdigit() else "extra " + number

@@ -3,7 +3,8 @@
 Before the first row: the key and base URL are checked (one cheap GET), and the providers the
 rows name (one GET of the providers list, and one per Twilio account). Rows a killed run of
 the same report finished (its journal) are kept and not sent again; with ``--resume`` so are the
-report's own done rows, once they are shown to belong to this INPUT.
+report's own done rows. A report or journal of another input (or of this one before it was cut
+short) is refused, with or without ``--resume``: replacing it would lose that input's work.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from bulk_import.api.providers import check_providers
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions, TwilioOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
 from bulk_import.jobs.inputs import (
-    check_same_input,
+    check_report_belongs,
     kept_lines,
     normalised,
     open_source,
@@ -28,8 +29,10 @@ from bulk_import.jobs.inputs import (
     skip_kept,
 )
 from bulk_import.models import Outcome, Provider, Row, Status, Summary
-from bulk_import.output.recovery import has_journal, recover
+from bulk_import.output.files import is_stdout
+from bulk_import.output.recovery import has_journal, numbers_named, recover
 from bulk_import.output.report import journal_path
+from bulk_import.sources.twilio import is_twilio
 
 
 class ImportJob:
@@ -83,12 +86,21 @@ def run(
     def prepare() -> tuple[Job, Work]:
         opened = open_source(source, input_options, stdin, twilio=twilio)
         report = output.report
+        region = input_options.default_region
         news, requests = opening_news(opened)
         journal = has_journal(report)
-        kept = kept_lines(recover(report, journal_only=not resume)) if resume or journal else {}
+        if resume:
+            lines = recover(report)
+            check_report_belongs(opened, report, region=region, named=numbers_named(lines))
+            kept = kept_lines(lines)
+        else:
+            kept = kept_lines(recover(report, journal_only=True)) if journal else {}
+            # A twilio: listing's rows move as numbers are bought and released: only the rows
+            # a killed run finished are held to this listing.
+            named = numbers_named(kept.values()) if is_twilio(source) else None
+            if not is_stdout(report) and (named is None or named):
+                check_report_belongs(opened, report, region=region, named=named)
         if kept:
-            where = str(report) if resume else str(journal_path(report))
-            check_same_input(opened, kept, region=input_options.default_region, where=where)
             if journal:
                 news.append(
                     f"a killed run left {journal_path(report)}: the rows it finished are kept"

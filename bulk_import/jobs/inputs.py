@@ -2,15 +2,17 @@
 
 Shared by the jobs that read an INPUT (``validate``, ``run``, ``reconcile``): the source is
 opened (every reason to refuse it is raised here, before anything is sent or written), its rows
-are normalised, and for ``run`` the lines an earlier run finished are kept, after checking that
-they belong to this input. A ``twilio:`` INPUT is listed whole here, through
-:mod:`bulk_import.api.twilio`, before any row goes anywhere.
+are normalised, and for ``run`` the lines an earlier run finished are kept. A report (or a
+killed run's journal) that holds another input's rows is refused before it can be replaced. A
+``twilio:`` INPUT is listed whole here, through :mod:`bulk_import.api.twilio`, before any row
+goes anywhere.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 from bulk_import.api.twilio import list_numbers
@@ -20,7 +22,8 @@ from bulk_import.config import InputOptions, TwilioOptions
 from bulk_import.errors import InputError, UsageError
 from bulk_import.models import RESUME_KEEP, Provider, RawRow, Row
 from bulk_import.normalize import check_input_options, prepare, resolve_provider, to_e164
-from bulk_import.output.recovery import ReportLine
+from bulk_import.output.recovery import Named, ReportLine, scan_numbers
+from bulk_import.output.report import journal_path
 from bulk_import.sources import Source, header_key, open_input
 from bulk_import.sources.twilio import TwilioSource, check_scheme, is_twilio, twilio_source
 
@@ -132,38 +135,66 @@ def kept_lines(lines: list[ReportLine]) -> dict[int, ReportLine]:
     }
 
 
-def check_same_input(
-    source: Source, kept: dict[int, ReportLine], *, region: str, where: str
-) -> None:
-    """Refuse kept lines whose row holds another number in INPUT, or none (another input's).
+def check_same_input(source: Source, named: Named, *, region: str, where: str, fix: str) -> None:
+    """Refuse report lines whose row holds another number in INPUT, or that INPUT lacks.
 
-    One pass over the raw rows (no phone-number parsing but where the text differs). A kept
-    row past INPUT's last is refused too: ``twilio:AC...`` and ``twilio:AC... --subaccounts``
-    share a default report, and the parent alone has fewer rows than its organisation.
+    ``named`` is what each report line says its row held (:func:`numbers_named`); ``where``
+    names the report (or journal) in the message and ``fix`` says what to do instead. One pass
+    over the raw rows, no phone-number parsing but where the text differs.
     """
-    last = 1
+    last = 0
+    seen = 0
     for raw in source:
-        last = raw.row_number
-        line = kept.get(raw.row_number)
-        if line is None:
+        last = max(last, raw.row_number)
+        cells = named.get(raw.row_number)
+        if cells is None:
             continue
-        typed = unneutralise(line.cells["input_number"])
-        if typed == raw.number.strip():
+        seen += 1
+        typed, number = cells
+        if unneutralise(typed) == raw.number.strip():
             continue
-        number, _ = to_e164(raw.number, region)
-        if number != line.cells["number"]:
+        if to_e164(raw.number, region)[0] != number:
             shown = raw.number.strip() or "an empty cell"
             raise InputError(
-                f"{where} belongs to another input: its row {raw.row_number} is "
-                f"{line.cells['number']}, but row {raw.row_number} of {source.name} is {shown}; "
-                "pass another --report, or run without --resume"
+                f"{where} belongs to another input: its row {raw.row_number} is {number}, but "
+                f"row {raw.row_number} of {source.name} is {shown}; {fix}"
             )
-    beyond = [row for row in kept if row > last]
-    if beyond:
+    if seen == len(named):
+        return
+    beyond = max(named)
+    if beyond > last:
         raise InputError(
-            f"{where} belongs to another input: it holds row {min(beyond)}, but "
-            f"{source.name} ends at row {last}; pass another --report, or run without --resume"
+            f"{source.name} has {source.count} rows (the last is row {last}) but {where} holds "
+            f"row {beyond}: the input changed since {where} was written (cut short?); restore "
+            f"it, or {fix}"
         )
+    gone = min(set(named).difference(raw.row_number for raw in source))
+    raise InputError(
+        f"{where} belongs to another input: its row {gone} is {named[gone][1]}, but {source.name} "
+        f"has no row {gone} (a blank line?); {fix}"
+    )
+
+
+def check_report_belongs(
+    source: Source, report: Path, *, region: str, named: Named | None = None
+) -> None:
+    """Refuse (exit 2) a report, or a killed run's journal beside it, of another input.
+
+    ``named`` defaults to what the report's path holds (:func:`scan_numbers`). The fix named is
+    another ``--report``, or moving the old files away: they hold that input's work.
+    """
+    if named is None:
+        named = scan_numbers(report)
+    if not named:
+        return
+    files = [str(path) for path in (report, journal_path(report)) if path.exists()]
+    check_same_input(
+        source,
+        named,
+        region=region,
+        where=files[0] if files else str(report),
+        fix=f"pass another --report, or move {' and '.join(files)} away",
+    )
 
 
 _PROVIDER_KEYS = frozenset({"providerid", "accountsid", "region", "provider"})

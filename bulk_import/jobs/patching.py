@@ -23,6 +23,8 @@ from bulk_import.config import ApiOptions, OutputOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
 from bulk_import.models import Outcome, Provider, Row, Status, Summary
 from bulk_import.normalize import parse_provider
+from bulk_import.output.files import is_stdout
+from bulk_import.output.lock import refuse_if_held
 from bulk_import.output.recovery import ReportLine, read_report, sort_lines
 from bulk_import.output.report import journal_path
 
@@ -118,6 +120,8 @@ def retry_patch(
     """Patch every webhook_failed/patch_failed/agent_mismatch row of ``report``; rewrite it."""
 
     def prepare() -> tuple[Job, Work]:
+        if is_stdout(output.report) or report.resolve() != output.report.resolve():
+            refuse_if_held(report, reading="REPORT")  # another command's, maybe half-written
         lines = read_work(report, output.report)
         todo = {line.row: line for line in lines if line.status in TO_PATCH and line.row}
         news = []

@@ -21,6 +21,7 @@ from bulk_import.api.providers import check_providers
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions, TwilioOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
 from bulk_import.jobs.inputs import (
+    check_report_belongs,
     normalised,
     open_source,
     opening_facts,
@@ -28,6 +29,8 @@ from bulk_import.jobs.inputs import (
     providers_named,
 )
 from bulk_import.models import Exit, Outcome, Provider, Row, Status, Summary
+from bulk_import.output.files import is_stdout
+from bulk_import.sources.twilio import is_twilio
 
 
 class ReconcileJob:
@@ -127,6 +130,10 @@ def reconcile(
 
     def prepare() -> tuple[Job, Work]:
         opened = open_source(source, input_options, stdin, twilio=twilio)
+        # Its rows name input rows too: another file's report is not replaced. (A twilio:
+        # listing's rows move as numbers are bought and released; its report is the account's.)
+        if not is_twilio(source) and not is_stdout(output.report):
+            check_report_belongs(opened, output.report, region=input_options.default_region)
         news, requests = opening_news(opened)
         providers = providers_named(opened, input_options) if apply else set()
         job = ReconcileJob(apply=apply, provider_id=input_options.provider_id, providers=providers)

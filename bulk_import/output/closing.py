@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TextIO
 
 from bulk_import.config import OutputOptions
-from bulk_import.errors import BulkImportError
+from bulk_import.errors import BulkImportError, WriteError
 from bulk_import.metrics import RunMetrics
-from bulk_import.models import Summary
+from bulk_import.models import Exit, Summary
 from bulk_import.output.summary import as_json, quiet_line, render, write_summary
 
 
@@ -25,10 +25,14 @@ def close_output(
     printed: bool,
     metrics: RunMetrics | None = None,
 ) -> None:
-    """Print the summary (``--quiet``: the one line of a non-zero exit), write JSON and page.
+    """Write the run page and ``--summary-json``, then print the summary (``--quiet``: the one
+    line of a non-zero exit). Never raises.
 
-    ``printed`` is False when the caller prints an error line itself (exit 2, a bug).
+    ``printed`` is False when the caller prints an error line itself (exit 2, a bug). A page or
+    summary that cannot be written makes a finished run exit 3 with the line saying so (cron
+    must not read a stale summary as tonight's); a run that ended otherwise keeps its exit code.
     """
+    problems: list[str] = []
     if output.html is not None:
         # pandas is imported only when a page is asked for: it costs half a second at start-up.
         from bulk_import.output.page import write_page
@@ -41,14 +45,35 @@ def close_output(
                 report=report,
                 metrics=metrics,
             )
-        except BulkImportError as exc:  # the run's own outcome stands; say what was missed
-            print(f"bulk-import: warning: {exc}", file=stream, flush=True)
+        except BulkImportError as exc:
+            problems.append(_failed(summary, str(exc)))
         else:
             summary.page = str(output.html)
-    if printed:
-        if not output.quiet:
-            print(render(summary, elapsed_s=elapsed_s), file=stream, flush=True)
-        elif summary.exit_code:
-            print(quiet_line(summary), file=stream, flush=True)
     if output.summary_json is not None:
-        write_summary(output.summary_json, summary, elapsed_s=elapsed_s)
+        try:
+            write_summary(output.summary_json, summary, elapsed_s=elapsed_s)
+        except OSError as exc:
+            shown = WriteError(output.summary_json, exc, what="summary JSON")
+            problems.append(_failed(summary, str(shown)))
+    if not printed:
+        return  # the caller's one line says why the command ended; a second would bury it
+    if not output.quiet:
+        print(render(summary, elapsed_s=elapsed_s), file=stream, flush=True)
+    elif summary.exit_code:
+        print(quiet_line(summary), file=stream, flush=True)
+    for problem in problems:
+        if problem:
+            print(f"bulk-import: warning: {problem}", file=stream, flush=True)
+
+
+def _failed(summary: Summary, problem: str) -> str:
+    """Make a finished run's exit 3 for a file it could not write; return what is left to say.
+
+    The summary's own stop line then carries the problem; a run that had stopped or failed
+    already keeps its exit code, and the problem is a warning.
+    """
+    if summary.exit_code in (Exit.OK, Exit.ATTENTION):
+        summary.exit_code = Exit.STOPPED
+        summary.stopped = problem
+        return ""
+    return problem

@@ -9,6 +9,7 @@ sees the old file or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import sys
@@ -17,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from bulk_import.errors import UsageError
+from bulk_import.errors import UsageError, WriteError
 
 #: ``-`` as an output path: standard output (as ``-`` as INPUT is standard input).
 STDOUT = Path("-")
@@ -42,6 +43,19 @@ def open_private(path: Path) -> tuple[IO[bytes], Path]:
     return os.fdopen(fd, "wb"), Path(name)
 
 
+def write_all(fd: int, data: bytes | bytearray) -> None:
+    """Write all of ``data`` to the file descriptor ``fd`` (a short write is carried on).
+
+    The views are released on the way out, even by an exception: the caller may then resize
+    ``data`` (a journal clears its pending bytes after a failed write).
+    """
+    done = 0
+    with memoryview(data) as whole:
+        while done < len(whole):
+            with whole[done:] as rest:
+                done += os.write(fd, rest)
+
+
 def sync_folder(path: Path) -> None:
     """Make a rename in ``path``'s folder durable (where the platform allows it)."""
     with contextlib.suppress(OSError):
@@ -50,6 +64,18 @@ def sync_folder(path: Path) -> None:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+
+def discard(tmp: IO[bytes], tmp_path: Path) -> None:
+    """Close and delete a temporary file that will not be used, whatever state it is in.
+
+    Closing flushes what the file still buffers, which fails again on a full disk: that error
+    must not keep the file from being deleted.
+    """
+    with contextlib.suppress(OSError):
+        tmp.close()
+    with contextlib.suppress(OSError):
+        tmp_path.unlink(missing_ok=True)
 
 
 def replace_with(tmp: IO[bytes], tmp_path: Path, path: Path) -> None:
@@ -68,8 +94,7 @@ def write_private(path: Path, data: bytes) -> None:
         tmp.write(data)
         replace_with(tmp, tmp_path, path)
     except BaseException:
-        tmp.close()
-        tmp_path.unlink(missing_ok=True)
+        discard(tmp, tmp_path)
         raise
 
 
@@ -93,31 +118,42 @@ def private_replacement(path: Path, *, what: str) -> Iterator[Path]:
 
     For writers that want a path rather than a file (a workbook library, a text writer). On an
     exception the temporary file is removed and ``path`` is left as it was. An ``OSError`` (no
-    such folder, no space, permission) becomes one :class:`UsageError` line naming ``what``
-    (``"run page"``, ``"workbook"``) and the path.
+    such folder, no space, permission) becomes one :class:`WriteError` line naming ``what``
+    (``"run page"``, ``"workbook"``), the path and the fix.
     """
     try:
         tmp, tmp_path = open_private(path)
     except OSError as exc:
-        raise _cannot_write(what, path, exc) from None
+        raise WriteError(path, exc, what=what) from None
     tmp.close()  # 0600 stays with the inode, for a writer that reopens the file by name
     try:
         yield tmp_path
         with tmp_path.open("rb+") as written:
             replace_with(written, tmp_path, path)
     except OSError as exc:
-        tmp_path.unlink(missing_ok=True)
-        raise _cannot_write(what, path, exc) from None
+        with contextlib.suppress(OSError):
+            tmp_path.unlink(missing_ok=True)
+        raise WriteError(path, exc, what=what) from None
     except BaseException:
-        tmp_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp_path.unlink(missing_ok=True)
         raise
 
 
-def _cannot_write(what: str, path: Path, exc: OSError) -> UsageError:
-    reason = exc.strerror or str(exc)
-    return UsageError(
-        f"cannot write the {what} {path}: {reason}; pass a path in a folder you can write to"
-    )
+def check_writable(path: Path, *, what: str) -> None:
+    """Refuse (exit 2) an output path whose folder this process cannot write, before any work.
+
+    The report's own folder is checked by taking its lock (:mod:`bulk_import.output.lock`);
+    this is for the files written at the end (the summary JSON, the run page).
+    """
+    folder = path.parent
+    if os.access(folder, os.W_OK):
+        return
+    read_only = False
+    with contextlib.suppress(OSError):
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    code = errno.EROFS if read_only else errno.EACCES
+    raise UsageError(str(WriteError(path, OSError(code, os.strerror(code)), what=what)))
 
 
 def remove_stale_temporaries(path: Path) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,44 +56,43 @@ def read_report(path: Path) -> list[ReportLine]:
     A row that appears more than once (a journal) keeps its last line. Lines without a known
     status or with the wrong number of cells are dropped: their rows are processed again.
     """
+    by_key: dict[int | str, ReportLine] = {}
+    for cells in _records(path):
+        line = ReportLine(dict(zip(REPORT_COLUMNS, cells, strict=True)))
+        if line.status is not None:
+            by_key[line.key] = line
+    return sort_lines(by_key)
+
+
+def _records(path: Path) -> Iterator[list[str]]:
+    """Yield the cells of each whole line of a report (CSV or workbook), its header checked."""
     if path.suffix.lower() == ".xlsx":
         from bulk_import.output.workbook import read_workbook  # pandas: only for a workbook
 
-        rows = read_workbook(path)
-        return list(_lines(path, iter(rows)))
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"report {path} does not exist") from None
-    except IsADirectoryError:
-        raise InputError(f"cannot read report {path}: it is a directory") from None
-    except OSError as exc:
-        raise InputError(f"cannot read report {path}: {exc.strerror}") from None
-    text = raw.decode("utf-8-sig", errors="replace")
-    if text and not text.endswith(("\n", "\r")):
-        # SIGKILL between two writes can leave half a line: that row did not finish.
-        text = text[: max(text.rfind("\n"), 0)]
-    return list(_parse_report(path, text))
-
-
-def _parse_report(path: Path, text: str) -> Iterator[ReportLine]:
-    return _lines(path, csv.reader(io.StringIO(text, newline="")))
-
-
-def _lines(path: Path, reader: Iterator[list[str]]) -> Iterator[ReportLine]:
+        reader: Iterator[list[str]] = iter(read_workbook(path))
+    else:
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"report {path} does not exist") from None
+        except IsADirectoryError:
+            raise InputError(f"cannot read report {path}: it is a directory") from None
+        except OSError as exc:
+            raise InputError(f"cannot read report {path}: {exc.strerror}") from None
+        text = raw.decode("utf-8-sig", errors="replace")
+        if text and not text.endswith(("\n", "\r")):
+            # SIGKILL between two writes can leave half a line: that row did not finish.
+            text = text[: max(text.rfind("\n"), 0)]
+        reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None or tuple(header) != REPORT_COLUMNS:
         raise InputError(
             f"{path} is not a bulk-import report (its header must be: {','.join(REPORT_COLUMNS)})"
         )
-    by_key: dict[int | str, ReportLine] = {}
+    width = len(REPORT_COLUMNS)
     for cells in reader:
-        if len(cells) != len(REPORT_COLUMNS):
-            continue
-        line = ReportLine(dict(zip(REPORT_COLUMNS, cells, strict=True)))
-        if line.status is not None:
-            by_key[line.key] = line
-    yield from sort_lines(by_key)
+        if len(cells) == width:
+            yield cells
 
 
 def sort_lines(by_key: dict[int | str, ReportLine]) -> list[ReportLine]:
@@ -118,6 +118,44 @@ def recover(report: Path, *, journal_only: bool = False) -> list[ReportLine]:
     if journal.exists():
         by_key.update((line.key, line) for line in read_report(journal))
     return sort_lines(by_key)
+
+
+#: What identifies a numbered input row of a report: its ``input_number`` and ``number`` cells.
+Named = dict[int, tuple[str, str]]
+_STATUSES = frozenset(status.value for status in Status)
+_ROW, _INPUT, _NUMBER, _STATUS = (
+    REPORT_COLUMNS.index(name) for name in ("row", "input_number", "number", "status")
+)
+
+
+def numbers_named(lines: Iterable[ReportLine]) -> Named:
+    """Return what each line that names a number says its input row held, by row."""
+    return {
+        line.row: (line.cells["input_number"], line.cells["number"])
+        for line in lines
+        if line.row is not None and line.cells["number"]
+    }
+
+
+def scan_numbers(report: Path) -> Named:
+    """Return :func:`numbers_named` of what a report's path holds (a killed run's journal over
+    the report), reading only those cells: cheap for a report of 100,000 rows.
+
+    A file there that is not a report (or cannot be read) names no rows.
+    """
+    named: Named = {}
+    for path in (report, journal_path(report)):
+        if not path.is_file():
+            continue
+        records = _records(path)
+        try:  # the file is read, and its header checked, at the first line
+            first = next(records, None)
+        except InputError:
+            continue
+        for cells in itertools.chain([first] if first is not None else [], records):
+            if cells[_NUMBER] and cells[_ROW].isdigit() and cells[_STATUS] in _STATUSES:
+                named[int(cells[_ROW])] = (cells[_INPUT], cells[_NUMBER])
+    return named
 
 
 def has_journal(report: Path) -> bool:

@@ -9,10 +9,17 @@ moment, SIGKILL included, the report plus its journal hold every row, in its old
 new one, and :func:`recover` reads them back as the next run of the command must.
 
 Sorting needs only the ``(row, offset, length)`` of each line in memory, never the lines.
+
+A write that fails (a full disk, a read-only remount, an I/O error) raises :class:`WriteError`
+once; the journal is cut back to its last complete line (truncating needs no space), so it
+never keeps half a line, and every row that is not in it from then on is kept in
+:attr:`Journal.unwritten` for the caller to show. Nothing is published after such a failure:
+the journal stays for the next run of the command, which finishes the work.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import functools
 import io
@@ -24,12 +31,15 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bulk_import.cells import neutralise
+from bulk_import.errors import WriteError
 from bulk_import.models import REPORT_COLUMNS, Outcome, iso
 from bulk_import.output.files import (
+    discard,
     open_private,
     remove_stale_temporaries,
     replace_with,
     sync_folder,
+    write_all,
 )
 
 _NUMBER_INDEX = REPORT_COLUMNS.index("number")
@@ -38,6 +48,11 @@ _LAST = 1 << 62  # sort key of rows that have no input row (reconcile's `extra`)
 #: A journal is made durable (fsync) at most this often: SIGKILL loses nothing flushed; a
 #: power cut loses at most this much, and those rows are sent again (409 / the same PATCH).
 SYNC_EVERY_S = 1.0
+#: Rows a journal that flushes on a timer (``validate``) holds before it writes them anyway.
+PENDING_BYTES = 1 << 20
+#: What to do once a journal or report that could not be written can be: the journal keeps
+#: every row written, so the same command finishes the work.
+AGAIN = "run the same command again: it keeps the rows in the journal and finishes the work"
 
 # Rows finish in the same second by the thousand: format each second once.
 _iso = functools.lru_cache(maxsize=8)(iso)
@@ -75,7 +90,8 @@ class Journal:
 
     ``base`` lines (cells of rows carried over, by ``--resume`` or ``retry-patch``) are written
     first; a later line for the same row replaces its base line. :meth:`publish` leaves the
-    report complete and sorted; :meth:`abandon` leaves the report as it was.
+    report complete and sorted; :meth:`keep` leaves the journal for the next run;
+    :meth:`abandon` leaves the report as it was.
     """
 
     def __init__(
@@ -87,6 +103,10 @@ class Journal:
     ) -> None:
         self.report = report
         self.path = journal_path(report)
+        #: Cells of the rows that finished but are not in the journal (after a failed write).
+        self.unwritten: list[list[str]] = []
+        #: The failed write, once one failed: nothing is written after it.
+        self.failure: WriteError | None = None
         self._flush_every_s = flush_every_s
         self._flushed_at = self._synced_at = time.monotonic()
         self._rows = array("q")
@@ -96,41 +116,64 @@ class Journal:
         self._last_key = -1
         self._buffer = io.StringIO()
         self._csv = csv.writer(self._buffer, lineterminator="\r\n")
+        self._pending = bytearray()  # lines appended but not written yet
         self._closed = False
         remove_stale_temporaries(self.path)
         remove_stale_temporaries(report)
         # The journal starts as a fresh private file holding the header and the base lines,
         # moved over any journal a killed run left (whose rows the caller has read) in one step.
-        tmp, tmp_path = open_private(self.path)
+        try:
+            tmp, tmp_path = open_private(self.path)
+        except OSError as exc:
+            raise WriteError(self.path, exc, then=AGAIN) from None
         try:
             tmp.write(HEADER)
             self._offset = len(HEADER)
-            self._file = tmp
             for cells in base:
                 self._append(cells)
+                if len(self._pending) >= PENDING_BYTES:
+                    tmp.write(self._pending)
+                    self._pending.clear()
+            tmp.write(self._pending)
+            self._pending.clear()
             replace_with(tmp, tmp_path, self.path)
+            # Read too: after a failed fsync, the lines it lost are read back to be shown.
+            self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CLOEXEC)
+        except OSError as exc:
+            discard(tmp, tmp_path)
+            raise WriteError(self.path, exc, then=AGAIN) from None
         except BaseException:
-            tmp.close()
-            tmp_path.unlink(missing_ok=True)
+            discard(tmp, tmp_path)
             raise
-        self._file = self.path.open("ab")
+        # What is in the file (written) and what is surely on the disk (synced): offsets and
+        # the number of lines each covers, to cut back to when a later write fails.
+        self._written = self._synced = (self._offset, len(self._rows))
 
     def write(self, outcome: Outcome) -> None:
         """Append one outcome to the journal and flush it to the operating system.
 
         With ``flush_every_s`` the flush waits until that long after the last one (``validate``
-        sends nothing, so a crash there loses nothing that cannot be redone in seconds).
+        sends nothing, so a crash there loses nothing that cannot be redone in seconds). Raise
+        :class:`WriteError` if it cannot be written; after that, outcomes go to
+        :attr:`unwritten`.
         """
-        self._append(outcome_cells(outcome))
+        cells = outcome_cells(outcome)
+        if self.failure is not None or self._closed:
+            self.unwritten.append(cells)
+            return
+        self._append(cells)
         now = time.monotonic()
-        if self._flush_every_s:
-            if now - self._flushed_at < self._flush_every_s:
-                return
-            self._flushed_at = now
-        self._file.flush()
+        if (
+            self._flush_every_s
+            and now - self._flushed_at < self._flush_every_s
+            and len(self._pending) < PENDING_BYTES
+        ):
+            return
+        self._flushed_at = now
+        self._flush()
         if now - self._synced_at >= SYNC_EVERY_S:
             self._synced_at = now
-            os.fsync(self._file.fileno())
+            self._sync()
 
     def _append(self, cells: list[str]) -> None:
         buffer = self._buffer
@@ -145,37 +188,95 @@ class Journal:
         self._rows.append(key)
         self._offsets.append(self._offset)
         self._lengths.append(len(data))
-        self._file.write(data)
+        self._pending += data
         self._offset += len(data)
 
+    def _flush(self) -> None:
+        """Write the pending lines; on failure cut back to the last line written whole."""
+        if not self._pending:
+            return
+        try:
+            write_all(self._fd, self._pending)
+        except OSError as exc:
+            self._fail(exc, back_to=self._written)
+        self._pending.clear()
+        self._written = (self._offset, len(self._rows))
+
+    def _sync(self) -> None:
+        """Make the journal durable; on failure cut back to what was durable before."""
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            self._fail(exc, back_to=self._synced)
+        self._synced = self._written
+
+    def _fail(self, exc: OSError, *, back_to: tuple[int, int]) -> None:
+        """Cut the journal back to ``back_to``; keep the lines cut off as unwritten; raise."""
+        offset, count = back_to
+        written = self._written[0]
+        lost = b""
+        with contextlib.suppress(OSError):  # lines the disk refused to keep, read back
+            lost = os.pread(self._fd, written - offset, offset) if written > offset else b""
+        with contextlib.suppress(OSError):  # needs no space; if it fails, a reader drops
+            os.ftruncate(self._fd, offset)  # the torn last line anyway
+        self.unwritten = _parse_lines(lost + bytes(self._pending)) + self.unwritten
+        self._pending.clear()
+        del self._rows[count:], self._offsets[count:], self._lengths[count:]
+        self._offset = offset
+        self._written = self._synced = back_to
+        self.failure = WriteError(self.path, exc, then=AGAIN)
+        raise self.failure
+
     def _finish_journal(self) -> bool:
-        """Close the journal file once; say whether this call closed it."""
+        """Write what is pending, make it durable and close the file once; say whether this
+        call closed it. Raise :class:`WriteError` if the last lines cannot be written."""
         if self._closed:
             return False
         self._closed = True
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
+        try:
+            if self.failure is None:
+                self._flush()
+                self._sync()
+        finally:
+            os.close(self._fd)
         return True
+
+    def keep(self) -> None:
+        """Close the journal and leave it for the next run of the command (the work is not done).
+
+        Never raises: a last write that fails leaves its rows in :attr:`unwritten`.
+        """
+        with contextlib.suppress(WriteError):
+            self._finish_journal()
 
     def abandon(self) -> None:
         """Remove the journal and leave the report as it was (the command did no work)."""
-        if self._finish_journal():
-            self.path.unlink(missing_ok=True)
+        with contextlib.suppress(WriteError):
+            self._finish_journal()
+        self.path.unlink(missing_ok=True)
 
     def publish(self, *, convert: Callable[[Path], None] | None = None) -> None:
         """Leave the report complete, sorted by ``row``, replaced atomically; drop the journal.
 
         ``convert`` writes the report from the sorted CSV (the ``.xlsx`` workbook); without it
-        the sorted CSV is the report.
+        the sorted CSV is the report. Raise :class:`WriteError` if the journal or the report
+        cannot be written: the journal then stays, and the report is as it was.
         """
         if not self._finish_journal():
             return
+        if self.failure is not None:
+            raise self.failure
+        try:
+            self._replace_report(convert)
+        except OSError as exc:
+            raise WriteError(self.report, exc, then=AGAIN) from None
+        self.path.unlink(missing_ok=True)
+
+    def _replace_report(self, convert: Callable[[Path], None] | None) -> None:
         if self._in_order:
             # The journal is the report already: one rename makes it so (or one conversion).
             if convert is not None:
                 convert(self.path)
-                self.path.unlink(missing_ok=True)
             else:
                 os.replace(self.path, self.report)
                 sync_folder(self.report)
@@ -205,6 +306,14 @@ class Journal:
                 tmp.close()
                 convert(tmp_path)
         finally:
-            tmp.close()
-            tmp_path.unlink(missing_ok=True)
-        self.path.unlink(missing_ok=True)
+            discard(tmp, tmp_path)
+
+
+def _parse_lines(data: bytes) -> list[list[str]]:
+    """Return the report lines in ``data`` (whole lines only) as cells."""
+    text = data.decode("utf-8", errors="replace")
+    return [
+        cells
+        for cells in csv.reader(io.StringIO(text, newline=""))
+        if len(cells) == len(REPORT_COLUMNS)
+    ]

@@ -131,6 +131,8 @@ def as_json(summary: Summary, *, elapsed_s: float | None = None) -> dict[str, ob
         data["page"] = summary.page
     if summary.twilio:
         data["twilio"] = summary.twilio
+    if summary.journal:
+        data["journal"] = summary.journal
     data["next_steps"] = next_steps(summary)
     return data
 
@@ -162,6 +164,11 @@ def render(summary: Summary, *, elapsed_s: float) -> str:
         lines.append(f"  {status:<{width}}  {count:>7}" + (f"   {text}" if text else ""))
     if summary.report_written:
         lines.append(f"report: {summary.report}")
+    elif summary.journal:
+        lines.append(
+            f"report: {summary.report} not written; {summary.journal} keeps the rows that "
+            "finished: the same command finishes the work"
+        )
     else:
         lines.append(f"report: {summary.report} not written (nothing was done)")
     if summary.page:
@@ -180,6 +187,8 @@ def quiet_line(summary: Summary) -> str:
     """Return the one line ``--quiet`` still prints on a non-zero exit: why, or what needs care."""
     head = f"bulk-import {summary.command} {summary.input}: exit {summary.exit_code}"
     where = f"report {summary.report}" if summary.report_written else "no report written"
+    if summary.journal:
+        where += f"; journal {summary.journal} kept"
     if summary.stopped:
         return f"{head}: stopped early: {summary.stopped} ({where})"
     attention = [

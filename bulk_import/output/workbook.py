@@ -13,12 +13,14 @@ The workbook is valid INPUT again, as SPEC asks of a report: its first sheet is 
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
 import pandas as pd
 import xlsxwriter
+from xlsxwriter.exceptions import FileCreateError
 
 from bulk_import.cells import neutralise, unneutralise
 from bulk_import.errors import InputError, UsageError
@@ -63,8 +65,8 @@ def write_workbook(path: Path, *, report_csv: Path, summary: Mapping[str, object
     """Write ``report_csv`` (a finished CSV report) and ``summary`` as the workbook ``path``.
 
     Mode 0600, replaced atomically. Raise :class:`InputError` when ``report_csv`` is not a
-    report, and :class:`UsageError` when a cell is too long for Excel or ``path`` cannot be
-    written (the CSV report is left as it is, so nothing is lost).
+    report, :class:`UsageError` when a cell is too long for Excel, and :class:`WriteError` when
+    ``path`` cannot be written (the CSV report is left as it is, so nothing is lost).
     """
     frame = read_report_frame(report_csv)
     for column in frame.columns:
@@ -74,13 +76,30 @@ def write_workbook(path: Path, *, report_csv: Path, summary: Mapping[str, object
                 f"cannot write {path}: a {column} cell of {report_csv} holds {longest:,} "
                 f"characters, more than Excel's {EXCEL_CELL_CHARS:,}; use a .csv report"
             )
-    with private_replacement(path, what="workbook") as tmp:
-        book = xlsxwriter.Workbook(str(tmp), _OPTIONS)
+    # XlsxWriter keeps each part in a temporary file of its own until it zips them, and leaves
+    # them behind when the zip cannot be written (a full disk): they live in a folder removed here.
+    with (
+        tempfile.TemporaryDirectory(prefix="bulk-import-xlsx-") as parts,
+        private_replacement(path, what="workbook") as tmp,
+    ):
+        book = xlsxwriter.Workbook(str(tmp), {**_OPTIONS, "tmpdir": parts})
         try:
             _report_sheet(book, frame)
             _summary_sheet(book, summary)
         finally:
-            book.close()
+            _close(book)
+
+
+def _close(book: xlsxwriter.Workbook) -> None:
+    """Write the workbook out; XlsxWriter's FileCreateError becomes the OSError it wraps, so
+    that a full disk is said as one (WriteError), not taken for a bug."""
+    try:
+        book.close()
+    except FileCreateError as exc:
+        cause = exc.args[0] if exc.args and isinstance(exc.args[0], OSError) else None
+        if cause is None:
+            raise
+        raise cause from None
 
 
 def _report_sheet(book: xlsxwriter.Workbook, frame: pd.DataFrame) -> None:

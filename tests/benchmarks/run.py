@@ -72,6 +72,9 @@ FIGURES: tuple[Entry, ...] = (
     Entry("12", "the per-request metrics' cost", fig_overhead.measure),
     script("13", "Twilio listing, 10,000 numbers", "fig_twilio.py", quick=["--numbers", "1000"]),
     Entry("14", "an organisation read and linked", fig_providers.measure),
+    script(
+        "15", "report-belongs check, 100,000 rows", "fig_same_input.py", quick=["--rows", "10000"]
+    ),
 )
 
 
