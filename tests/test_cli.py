@@ -77,7 +77,7 @@ def test_validate_writes_report_and_summary(tmp_path: Path) -> None:
 
 
 def test_validate_default_report_path_and_exit_0(tmp_path: Path) -> None:
-    """Without --report the report is <stem>.report.csv here; all valid is exit 0."""
+    """Without --report validate's report is <stem>.validate.csv here; all valid is exit 0."""
     source = write(tmp_path / "Contacts.csv", "phone\n+14155552671\n")
     result = subprocess.run(
         [
@@ -97,11 +97,12 @@ def test_validate_default_report_path_and_exit_0(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert (tmp_path / "Contacts.report.csv").exists()
+    assert (tmp_path / "Contacts.validate.csv").exists()
+    assert not (tmp_path / "Contacts.report.csv").exists()
 
 
 def test_validate_reads_stdin(tmp_path: Path) -> None:
-    """`-` reads CSV from stdin; the default report is stdin.report.csv."""
+    """`-` reads CSV from stdin; validate's default report is stdin.validate.csv."""
     result = subprocess.run(
         [
             sys.executable,
@@ -120,7 +121,7 @@ def test_validate_reads_stdin(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "valid" in (tmp_path / "stdin.report.csv").read_text()
+    assert "valid" in (tmp_path / "stdin.validate.csv").read_text()
 
 
 @pytest.mark.parametrize(

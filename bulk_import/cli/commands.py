@@ -14,6 +14,7 @@ import click
 
 from bulk_import.cli.help import Command, Main
 from bulk_import.cli.options import (
+    REPORT_SUFFIXES,
     api_option,
     api_options,
     default_report,
@@ -38,8 +39,7 @@ Call = Callable[[], Summary]
 def _refused_before_start(name: str, params: dict[str, Any], exc: BulkImportError) -> None:
     """Write ``--summary-json`` and ``--html`` for a command refused before it started (exit 2)."""
     source = str(params.get("input") or params.get("report_in") or "")
-    default = default_report(source, account_sid=listed_account(source)) if source else Path("")
-    report = params.get("report") or default
+    report = params.get("report") or _default(name, source)
     summary = Summary(
         command=name,
         input=source,
@@ -56,6 +56,15 @@ def _refused_before_start(name: str, params: dict[str, Any], exc: BulkImportErro
     # Their folder may be what is wrong: the error line says so already.
     with contextlib.suppress(OSError, BulkImportError):
         close_output(summary, output=output, elapsed_s=0.0, stream=sys.stderr, printed=False)
+
+
+def _default(name: str, source: str) -> Path:
+    """Return the report a command writes when --report is not given ("" when unknown)."""
+    if not source:
+        return Path("")
+    if name not in REPORT_SUFFIXES:  # retry-patch rewrites its REPORT
+        return Path(source)
+    return default_report(source, command=name, account_sid=listed_account(source))
 
 
 def command(name: str) -> Callable[[Callable[..., Call]], Callable[..., None]]:
@@ -101,15 +110,14 @@ def command(name: str) -> Callable[[Callable[..., Call]], Callable[..., None]]:
 
 
 def _input_config(
-    params: dict[str, Any], source: str
+    name: str, params: dict[str, Any], source: str
 ) -> tuple[InputOptions, TwilioOptions | None, OutputOptions]:
     """Build the options of a command that reads INPUT (a twilio: INPUT's account, too)."""
     inputs = make_input_options(params)
     twilio = make_twilio_options(params, source)
     account = twilio.account_sid if twilio else None
-    output = make_output_options(
-        params, default=default_report(source, account_sid=account), source=source
-    )
+    default = default_report(source, command=name, account_sid=account)
+    output = make_output_options(params, default=default, source=source)
     return inputs, twilio, output
 
 
@@ -142,7 +150,7 @@ def validate(**params: Any) -> Call:
     from bulk_import.jobs.validate import validate as job
 
     source = params["input"]
-    inputs, twilio, output = _input_config(params, source)
+    inputs, twilio, output = _input_config("validate", params, source)
     return lambda: job(source=source, input_options=inputs, output=output, twilio=twilio)
 
 
@@ -166,9 +174,10 @@ def run(**params: Any) -> Call:
     source = params["input"]
     if source == "-" and params.get("api_key_file") == "-":
         raise UsageError("INPUT and --api-key-file cannot both be '-' (stdin)")
-    inputs, twilio, output = _input_config(params, source)
+    inputs, twilio, output = _input_config("run", params, source)
     api = make_api_options(params)
     resume = bool(params.get("resume"))
+
     return lambda: job(
         source=source, input_options=inputs, api=api, output=output, resume=resume, twilio=twilio
     )
@@ -218,7 +227,7 @@ def reconcile(**params: Any) -> Call:
     from bulk_import.jobs.reconcile import reconcile as job
 
     source = params["input"]
-    inputs, twilio, output = _input_config(params, source)
+    inputs, twilio, output = _input_config("reconcile", params, source)
     api = make_api_options(params)
     apply = bool(params.get("apply"))
     return lambda: job(
