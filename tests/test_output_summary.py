@@ -147,16 +147,43 @@ def test_render_names_counts_hints_and_stop() -> None:
 def test_next_steps_name_the_exact_command() -> None:
     """Each status that needs care gets the exact command: the rerun, retry-patch, reconcile."""
     s = summary(not_attempted=4, webhook_failed=2, failed=1, imported=3)
-    s.invocation = ("run", "fleet.csv", "--agent-id", "agent_1", "--concurrency", "16")
+    s.invocation = ("run", "fleet.csv", "--agent-id=agent_1", "--concurrency=16")
     s.with_agent = {"webhook_failed": 2}
     s.agent_id = "agent_1"
     assert next_steps(s) == [
         "4 not_attempted: never sent: "
         "`bulk-import run fleet.csv --agent-id agent_1 --concurrency 16 --resume` sends them",
         "2 webhook_failed: imported without their agent: run "
-        "`bulk-import retry-patch in.report.csv`",
-        "1 failed: see the error column; "
-        "`bulk-import run fleet.csv --agent-id agent_1 --concurrency 16 --resume` retries them",
+        "`bulk-import retry-patch in.report.csv --concurrency 16`",
+        "1 failed: see the error column; `bulk-import run fleet.csv --agent-id agent_1 "
+        "--concurrency 16 --resume` tries them again",
+    ]
+
+
+def test_next_steps_carry_the_options_each_command_takes() -> None:
+    """reconcile gets the input, Twilio and API options; retry-patch the API ones; not outputs."""
+    s = summary(webhook_failed=1, already_imported=2)
+    s.invocation = (
+        "run",
+        "ops.xlsx",
+        "--sheet=Numbers",
+        "--provider-id=prov_1",
+        "--default-label={number} desk",
+        "--agent-id=agent_1",
+        "--base-url=http://127.0.0.1:8080",
+        "--report=ops.report.xlsx",
+        "--html=ops.html",
+        "--no-progress",
+    )
+    s.report = "ops.report.xlsx"
+    s.with_agent = {"webhook_failed": 1, "already_imported": 2}
+    assert next_steps(s) == [
+        "2 already_imported: there already; their agent was not checked: "
+        "`bulk-import reconcile ops.xlsx --sheet Numbers --provider-id prov_1 "
+        "--default-label '{number} desk' --agent-id agent_1 --base-url http://127.0.0.1:8080` "
+        "checks it",
+        "1 webhook_failed: imported without their agent: run "
+        "`bulk-import retry-patch ops.report.xlsx --base-url http://127.0.0.1:8080`",
     ]
 
 
@@ -249,8 +276,8 @@ def test_retry_patch_hints_only_at_the_rows_it_patches() -> None:
     s.command = "retry-patch"
     s.with_agent = {"already_imported": 2}
     assert next_steps(s) == [
-        "1 patch_failed: agent still not assigned: see the error column, then "
-        "`bulk-import retry-patch in.report.csv`",
+        "1 patch_failed: agent still not assigned: see the error column; "
+        "`bulk-import retry-patch in.report.csv` tries them again",
         "1 agent_mismatch: agent not assigned yet: run "
         "`bulk-import retry-patch in.report.csv` again",
     ]

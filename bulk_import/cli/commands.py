@@ -32,6 +32,7 @@ from bulk_import.config import InputOptions, OutputOptions, TwilioOptions
 from bulk_import.errors import BulkImportError, UsageError
 from bulk_import.models import Exit, Summary, utc_now
 from bulk_import.output.closing import close_output
+from bulk_import.output.report import journal_path
 
 Call = Callable[[], Summary]
 
@@ -178,8 +179,34 @@ def run(**params: Any) -> Call:
     api = make_api_options(params)
     resume = bool(params.get("resume"))
 
-    return lambda: job(
-        source=source, input_options=inputs, api=api, output=output, resume=resume, twilio=twilio
+    def call() -> Summary:
+        if resume and not output.quiet:
+            _say_nothing_to_resume(output.report, given=params.get("report") is not None)
+        return job(
+            source=source,
+            input_options=inputs,
+            api=api,
+            output=output,
+            resume=resume,
+            twilio=twilio,
+        )
+
+    return call
+
+
+def _say_nothing_to_resume(report: Path, *, given: bool) -> None:
+    """Say on one line that ``--resume`` has no report to keep rows from, so every row goes.
+
+    Not an error: a first run under ``--resume`` (a cron line written once) is a plain run, and
+    a number already in the account answers 409 (``already_imported``), never a second import.
+    """
+    if report.exists() or journal_path(report).exists():
+        return
+    where = "--report " if given else "the report "
+    click.echo(
+        f"bulk-import: notice: --resume: {where}{report} does not exist yet, so no row is kept: "
+        "every row is sent (a number already in the account is already_imported)",
+        err=True,
     )
 
 

@@ -268,7 +268,12 @@ def make_output_options(
 
 
 def invocation(ctx: click.Context) -> tuple[str, ...]:
-    """Return the words of the command line that ran (only what was typed, not defaults)."""
+    """Return the words of the command line that ran (only what was typed, not defaults).
+
+    An option with a value is one word, ``--name=value``, so that the next steps can carry
+    options to another command without knowing which ones are flags
+    (:mod:`bulk_import.output.followup`).
+    """
     words = [ctx.info_name or ""]
     for param in ctx.command.params:
         name = param.name or ""
@@ -281,7 +286,7 @@ def invocation(ctx: click.Context) -> tuple[str, ...]:
             if value:
                 words.append(param.opts[0])
         else:
-            words += [param.opts[0], str(value)]
+            words.append(f"{param.opts[0]}={value}")
     return tuple(words)
 
 
