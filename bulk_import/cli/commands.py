@@ -131,7 +131,8 @@ def main() -> None:
     """Import phone numbers into Cartesia's voice-agent platform in bulk.
 
     Options follow the command: bulk-import run INPUT --concurrency 16. Rehearse against the
-    local sandbox first (bulk-import sandbox; see the README).
+    local sandbox first: bulk-import sandbox --demo serves the demo's faults and writes the
+    sample inputs the examples of every --help name (examples/ here); see the README.
     """
 
 
@@ -139,7 +140,7 @@ def main() -> None:
     cls=Command,
     examples=(
         "bulk-import validate examples/twilio-export.csv",
-        "bulk-import validate examples/messy.csv --default-region GB --report messy.report.csv",
+        "bulk-import validate examples/messy.csv --default-region GB",
     ),
 )
 @click.argument("input", metavar="INPUT")
@@ -265,8 +266,8 @@ def reconcile(**params: Any) -> Call:
 @main.command(
     cls=Command,
     examples=(
-        "bulk-import sandbox --port 8080 --latency-ms 50",
-        "bulk-import sandbox --faults examples/demo-faults.json --seed 7",
+        "bulk-import sandbox --demo --port 8080",
+        "bulk-import sandbox --port 8080 --latency-ms 50 --seed 7",
     ),
     exit_codes=(
         (0, "stopped by Ctrl-C or SIGTERM"),
@@ -282,12 +283,30 @@ def reconcile(**params: Any) -> Call:
 )
 @click.option("--latency-ms", type=click.FloatRange(min=0), help="Latency added to every request.")
 @click.option("--faults", type=click.Path(dir_okay=False), help="JSON file of faults to inject.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Serve the demo's faults (the README's rehearsal) and write its sample inputs to "
+    "examples/ here, keeping any file already there.",
+)
 @click.option("--seed", type=int, help="Seed of the fault dice, for repeatable runs.")
-def sandbox(port: int, latency_ms: float | None, faults: str | None, seed: int | None) -> None:
+def sandbox(
+    port: int, latency_ms: float | None, faults: str | None, demo: bool, seed: int | None
+) -> None:
     """Run a local Cartesia-compatible API on loopback (for rehearsals, demo, tests, benchmarks)."""
     from bulk_import.sandbox import serve
 
-    sys.exit(serve(port=port, latency_ms=latency_ms, faults_path=faults, seed=seed))
+    if not demo:
+        sys.exit(serve(port=port, latency_ms=latency_ms, faults_path=faults, seed=seed))
+    if faults is not None:
+        raise click.UsageError("--demo serves the demo's faults: drop --faults, or --demo")
+    from bulk_import.sandbox.demo import FAULTS, demo_file, write_samples
+
+    # On stderr, before the URL: stdout's first line stays the URL a parent process waits for.
+    for line in write_samples():
+        click.echo(f"bulk-import sandbox: {line}", err=True)
+    with demo_file(FAULTS) as path:
+        sys.exit(serve(port=port, latency_ms=latency_ms, faults_path=str(path), seed=seed))
 
 
 def entry() -> None:

@@ -21,6 +21,11 @@ API = "API"
 OUTPUT = "Output"
 GROUP_ORDER = (INPUT, API, OUTPUT)
 
+#: Said under the examples that name examples/ files: where they come from in a wheel too.
+EXAMPLES_NOTE = (
+    "# examples/: bulk-import sandbox --demo writes it here and serves the API these run against"
+)
+
 #: What each environment variable does, and the commands that read it.
 ENVIRONMENT = (
     ("CARTESIA_API_KEY", "the API key (or --api-key-file)", ("run", "retry-patch", "reconcile")),
@@ -76,6 +81,8 @@ class Command(click.Command):
             with formatter.section("Examples"):
                 for example in self.examples:  # never wrapped: they are copied and pasted
                     formatter.write(" " * formatter.current_indent + example + "\n")
+                if any("examples/" in example for example in self.examples):
+                    formatter.write(" " * formatter.current_indent + EXAMPLES_NOTE + "\n")
         name = self.name or ""
         variables = [(var, what) for var, what, commands in ENVIRONMENT if name in commands]
         if variables:
