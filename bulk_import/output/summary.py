@@ -189,7 +189,13 @@ def quiet_line(summary: Summary) -> str:
         for status, count in sorted(summary.counts.items(), key=lambda item: -item[1])
         if count and status not in _OK_VALUES
     ]
-    return f"{head}: {', '.join(attention) or 'see the report'} ({where})"
+    line = f"{head}: {', '.join(attention) or 'see the report'} ({where})"
+    if summary.counts.get(Status.INVALID.value):
+        # One option or column often fixes every invalid row: the mail a person reads says it.
+        advice = hint(summary, Status.INVALID)
+        if not advice.startswith("not sent:"):
+            line += f"; {advice}"
+    return line
 
 
 def _n(count: int, noun: str) -> str:
