@@ -103,6 +103,11 @@ def test_every_help_groups_its_options_and_ends_with_examples_and_exit_codes() -
     )
     assert "CARTESIA_API_KEY" in help_text("run")
     assert "CARTESIA_API_KEY" not in help_text("validate")
+    for name in ("run", "validate", "reconcile"):  # the commands that take a twilio: INPUT
+        footer = help_text(name).split("Environment:")[1]
+        for variable in ("TWILIO_ACCOUNT_SID", "TWILIO_API_KEY", "TWILIO_AUTH_TOKEN"):
+            assert variable in footer, (name, variable)
+    assert "TWILIO_" not in help_text("retry-patch")
 
 
 def test_an_option_before_the_command_says_where_it_goes() -> None:

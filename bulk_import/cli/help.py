@@ -27,9 +27,21 @@ EXAMPLES_NOTE = (
 )
 
 #: What each environment variable does, and the commands that read it.
+_API_COMMANDS = ("run", "retry-patch", "reconcile")
+_INPUT_COMMANDS = ("run", "validate", "reconcile")
 ENVIRONMENT = (
-    ("CARTESIA_API_KEY", "the API key (or --api-key-file)", ("run", "retry-patch", "reconcile")),
-    ("CARTESIA_BASE_URL", "the API's base URL (--base-url)", ("run", "retry-patch", "reconcile")),
+    ("CARTESIA_API_KEY", "the API key (or --api-key-file)", _API_COMMANDS),
+    ("CARTESIA_BASE_URL", "the API's base URL (--base-url)", _API_COMMANDS),
+    ("TWILIO_ACCOUNT_SID", "the account twilio: (bare) lists", _INPUT_COMMANDS),
+    (
+        "TWILIO_API_KEY",
+        "with TWILIO_API_SECRET: the Twilio API key a twilio: INPUT is listed with "
+        "(or --twilio-credentials-file)",
+        _INPUT_COMMANDS,
+    ),
+    ("TWILIO_API_SECRET", "the secret of TWILIO_API_KEY", _INPUT_COMMANDS),
+    ("TWILIO_AUTH_TOKEN", "else, the auth token of TWILIO_ACCOUNT_SID", _INPUT_COMMANDS),
+    ("TWILIO_BASE_URL", "Twilio's API (--twilio-base-url)", _INPUT_COMMANDS),
 )
 
 
