@@ -265,3 +265,29 @@ def test_the_readme_and_every_help_example_keep_every_record(tmp_path: Path) -> 
     for suffix in (".validate.csv", ".report.csv", ".reconcile.csv"):
         assert (tmp_path / f"twilio-export{suffix}").exists()
     assert (tmp_path / "messy.validate.csv").exists()
+
+
+def test_make_demo_waits_for_the_sandbox_without_an_error(tmp_path: Path) -> None:
+    """demo.sh's wait for the sandbox's URL says nothing while the log does not exist yet.
+
+    The sandbox is replaced by a job that opens the log only after half a second, as a slow
+    start-up of the real one does on a fresh clone.
+    """
+    script = (ROOT / "examples" / "demo.sh").read_text().splitlines()
+    first = next(i for i, line in enumerate(script) if '"$work/sandbox.log"' in line)
+    last = next(i for i, line in enumerate(script) if line.startswith('[ -n "${url:-}" ]'))
+    slow = '(sleep 0.5; exec > "$work/sandbox.log"; echo "sandbox listening on http://x:1") &'
+    block = [
+        slow if line.startswith("bulk-import sandbox") else line
+        for line in script[first : last + 1]
+    ]
+    done = subprocess.run(
+        ["bash", "-c", "\n".join([f"work={tmp_path}", *block, 'echo "url=$url"'])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "url=http://x:1\n"
+    assert done.stderr == ""
