@@ -20,7 +20,7 @@ from bulk_import.errors import InputError, UsageError
 from bulk_import.models import RESUME_KEEP, Provider, RawRow, Row
 from bulk_import.normalize import check_input_options, prepare, resolve_provider, to_e164
 from bulk_import.output.recovery import ReportLine
-from bulk_import.sources import Source, header_key, open_input
+from bulk_import.sources import InputSource, Source, header_key, open_input
 from bulk_import.sources.twilio import TwilioSource, check_scheme, is_twilio, twilio_source
 
 #: Files this large have their numbers parsed on every core (a 1M-row CSV is about 40 MB).
@@ -90,9 +90,14 @@ def _open_twilio(options: InputOptions, twilio: TwilioOptions | None) -> Source:
 
 
 def opening_news(source: Source) -> tuple[list[str], int]:
-    """Return what opening INPUT is worth saying, and the HTTP requests it sent (twilio:)."""
+    """Return what opening INPUT is worth saying, and the HTTP requests it sent (twilio:).
+
+    A file's warnings too: numbers a spreadsheet may have rounded, said before the rows go.
+    """
     if isinstance(source, TwilioSource):
         return [source.news()], source.requests
+    if isinstance(source, InputSource):
+        return list(source.warnings), 0
     return [], 0
 
 
