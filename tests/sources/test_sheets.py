@@ -8,7 +8,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from source_helpers import message, numbers, write_ods, write_xlsx
+from source_helpers import Cell, message, numbers, write_ods, write_xlsx
 
 from bulk_import.errors import InputError
 from bulk_import.sources import open_input, sheets
@@ -287,7 +287,7 @@ def test_every_sheet_error_names_the_sheet_even_in_a_workbook_of_one(tmp_path: P
 
 def test_numeric_cells_that_look_rounded_are_warned_of_not_changed(tmp_path: Path) -> None:
     """447911000000 typed as a number (4.48E+11 shown) is warned of, named by row; kept as is."""
-    cells: dict[str, str | int | float] = {"A1": "Phone", "B1": "Name", "A2": 447911000000}
+    cells: dict[str, Cell] = {"A1": "Phone", "B1": "Name", "A2": 447911000000}
     cells |= {"A3": 447911123456, "A4": "447911000000", "A5": 14155552671, "B6": "blank"}
     path = write_xlsx(tmp_path / "ops.xlsx", {"Numbers": cells})
     with open_input(str(path)) as source:
@@ -302,7 +302,7 @@ def test_numeric_cells_that_look_rounded_are_warned_of_not_changed(tmp_path: Pat
 
 def test_many_rounded_cells_are_listed_once(tmp_path: Path) -> None:
     """Seven rounded numbers: one line, the first five rows and how many more."""
-    cells: dict[str, str | int | float] = {"A1": "number"}
+    cells: dict[str, Cell] = {"A1": "number"}
     cells |= {f"A{row}": 447911000000 + row * 10**6 for row in range(2, 9)}
     path = write_xlsx(tmp_path / "many.xlsx", {"S": cells})
     with open_input(str(path)) as source:
