@@ -208,10 +208,9 @@ class Http:
             # httpx-aiohttp lets a malformed answer's error through unmapped (a server or proxy
             # that does not speak HTTP): make it a transport error like the others, not a crash.
             if isinstance(exc, aiohttp.ClientResponseError):
-                detail = f"not a valid HTTP answer: {exc.message}"
-            else:
-                detail = connection_words(exc) or f"{type(exc).__name__}: {exc}"
-            raise httpx.RemoteProtocolError(detail) from None
+                raise httpx.RemoteProtocolError(f"not a valid HTTP answer: {exc.message}") from None
+            # The cause stays: the answer's words say it as a person would (connection_words).
+            raise httpx.RemoteProtocolError(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code == PROXY_AUTH_REQUIRED:  # from a proxy of a plain-http URL
             raise self._block(
                 f"HTTP 407 {response.reason_phrase}", Blocker.PROXY, self._host, status=407
