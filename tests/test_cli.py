@@ -305,3 +305,64 @@ def test_entry_shows_click_usage_errors_with_exit_2(
         cli_module.entry()
     assert exited.value.code == 2
     assert "No such command 'bogus'" in capsys.readouterr().err
+
+
+# -- start-up: a dozen numbers pay for nothing they do not use ---------------------------------
+
+LOADED = """
+import sys
+from bulk_import.cli import entry
+
+sys.argv = ["bulk-import", *sys.argv[1:]]
+try:
+    entry()
+except SystemExit:
+    pass
+print("LOADED", sorted(sys.modules))
+"""
+#: What --help and a small validate never need: the network, pandas, the sandbox, a terminal's
+#: progress bar, the spreadsheet reader (for a CSV), the processes of a large file's parsing.
+NOT_FOR_A_DOZEN = (
+    "aiohttp",
+    "httpx",
+    "httpx_aiohttp",
+    "pandas",
+    "numpy",
+    "tenacity",
+    "tqdm",
+    "xlsxwriter",
+    "python_calamine",
+    "concurrent.futures.process",
+    "bulk_import.sandbox",
+    "bulk_import.api.http",
+    "bulk_import.api.cartesia",
+)
+
+
+def loaded_modules(*args: str, cwd: Path) -> list[str]:
+    """Run the CLI with ``args`` in a fresh interpreter; return the heavy modules it imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CARTESIA_", "TWILIO_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    line = next(line for line in done.stdout.splitlines() if line.startswith("LOADED "))
+    modules: list[str] = eval(line[len("LOADED ") :])  # noqa: S307 - our own print of a list
+    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in NOT_FOR_A_DOZEN)]
+
+
+def test_help_and_a_small_validate_import_nothing_they_do_not_use(tmp_path: Path) -> None:
+    """--help, each command's --help and validate of 10 rows leave the heavy modules unloaded."""
+    rows = "".join(f"+1415555{i:04d},line {i}\n" for i in range(100, 110))
+    write(tmp_path / "ten.csv", "number,label\n" + rows)
+    assert loaded_modules("--help", cwd=tmp_path) == []
+    for name in ("run", "validate", "retry-patch", "reconcile", "sandbox"):
+        assert loaded_modules(name, "--help", cwd=tmp_path) == [], name
+    args = ("validate", "ten.csv", "--provider-id", "p", "--quiet")
+    assert loaded_modules(*args, cwd=tmp_path) == []
+    assert (tmp_path / "ten.validate.csv").exists()

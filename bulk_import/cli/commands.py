@@ -31,7 +31,6 @@ from bulk_import.cli.twilio import listed_account, make_twilio_options
 from bulk_import.config import InputOptions, OutputOptions, TwilioOptions
 from bulk_import.errors import BulkImportError, UsageError
 from bulk_import.models import Exit, Summary, utc_now
-from bulk_import.output.closing import close_output
 from bulk_import.output.report import journal_path
 
 Call = Callable[[], Summary]
@@ -54,6 +53,8 @@ def _refused_before_start(name: str, params: dict[str, Any], exc: BulkImportErro
     output = OutputOptions(
         report=Path(str(report)), summary_json=params.get("summary_json"), html=params.get("html")
     )
+    from bulk_import.output.closing import close_output  # not for --help: only on an error
+
     # Their folder may be what is wrong: the error line says so already.
     with contextlib.suppress(OSError, BulkImportError):
         close_output(summary, output=output, elapsed_s=0.0, stream=sys.stderr, printed=False)

@@ -18,7 +18,6 @@ from typing import Any, Final
 import click
 
 from bulk_import import config as cfg
-from bulk_import.api.http import check_base_url
 from bulk_import.config import Secret, TwilioCredentials, TwilioOptions
 from bulk_import.errors import UsageError
 from bulk_import.sources.twilio import ACCOUNT_SID, check_account_sid, twilio_account
@@ -50,6 +49,8 @@ def make_twilio_options(
         if _typed("twilio_base_url"):  # TWILIO_BASE_URL in the environment is fine
             raise UsageError(f"--twilio-base-url is for a twilio: INPUT, not {source!r}; drop it")
         return None
+    from bulk_import.api.http import check_base_url  # httpx and aiohttp: only for twilio:
+
     base_url = check_base_url(
         params.get("twilio_base_url") or cfg.DEFAULT_TWILIO_BASE_URL,
         option="--twilio-base-url",

@@ -24,11 +24,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-import httpx
-
-from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.control import StopControl
 from bulk_import.config import ApiOptions, OutputOptions, Secret
 from bulk_import.errors import BulkImportError
@@ -40,6 +37,11 @@ from bulk_import.output.files import is_stdout, to_stdout
 from bulk_import.output.progress import Progress, in_flight_text
 from bulk_import.output.report import Journal
 from bulk_import.output.summary import as_json, exit_code
+
+if TYPE_CHECKING:  # httpx and the API layer cost start-up: a job that sends nothing skips them
+    import httpx
+
+    from bulk_import.api.cartesia import CartesiaApi
 
 
 class Job(Protocol):
@@ -209,6 +211,8 @@ class _Runner:
         options = self.command.api
         api = None
         if options is not None:
+            from bulk_import.api.cartesia import CartesiaApi
+
             api = CartesiaApi(
                 options,
                 control=control,

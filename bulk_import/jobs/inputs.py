@@ -13,7 +13,6 @@ import os
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from bulk_import.api.twilio import list_numbers
 from bulk_import.cells import unneutralise
 from bulk_import.config import InputOptions, TwilioOptions
 from bulk_import.errors import InputError, UsageError
@@ -80,6 +79,8 @@ def _open_twilio(options: InputOptions, twilio: TwilioOptions | None) -> Source:
                 f"{option} does not apply to a twilio: INPUT (each number is a row of its own, "
                 f"imported as twilio:<account_sid>:<region>); drop {option}"
             )
+    from bulk_import.api.twilio import list_numbers  # httpx: only for a twilio: INPUT
+
     listing = list_numbers(twilio)
     return twilio_source(
         account_sid=listing.account_sid,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import BinaryIO, Final
+from typing import TYPE_CHECKING, BinaryIO, Final
 
-from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.config import InputOptions, OutputOptions, TwilioOptions
 from bulk_import.errors import UsageError
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
@@ -16,6 +15,9 @@ from bulk_import.models import Outcome, Row, Status, Summary
 from bulk_import.output.digest import read_digest, report_kind, shown_counts
 from bulk_import.output.files import is_stdout
 from bulk_import.output.report import journal_path
+
+if TYPE_CHECKING:  # validate sends nothing: the API layer is never imported for it
+    from bulk_import.api.cartesia import CartesiaApi
 
 #: validate flushes its journal at most this often: it sends nothing, so nothing can be lost.
 FLUSH_EVERY_S = 0.2

@@ -11,15 +11,13 @@ needed to read it back). Printed, ``--name=value`` is two words again.
 
 from __future__ import annotations
 
+import functools
 import shlex
 from collections import Counter
 from collections.abc import Iterable
 from typing import Final
 
-from bulk_import.e164 import REASON_DECIMALS, REASON_NOT_IN_REGION, REASON_ROUNDED
 from bulk_import.models import Summary
-from bulk_import.normalize import REASON_NO_PROVIDER
-from bulk_import.sources.source import PROBLEM_EXTRA_CELLS, PROBLEM_SWALLOWED
 
 #: Options that name a command's own output, or what it does: never carried to another command
 #: (its report, run page and summary are its own).
@@ -113,41 +111,55 @@ def retry_patch(summary: Summary, *extra: str) -> str:
 
 # -- what the rows need ------------------------------------------------------------------------
 
-#: The reasons a row is invalid that one change of option or column fixes for every such row:
-#: (how the reason starts, what the summary says of ``n`` rows). The rest are each row's own.
-_FIXES: Final = (
-    (REASON_NO_PROVIDER, "{n} name no provider: pass --provider-id or add a provider_id column"),
-    (
-        REASON_ROUNDED.split(" (", 1)[0],
-        "{n} were rounded by a spreadsheet (scientific notation): format the number column as "
-        "text and export it again",
-    ),
-    (
-        REASON_DECIMALS.split(" (", 1)[0],
-        "{n} carry a spreadsheet's decimals (.00): format the number column as text and "
-        "export it again",
-    ),
-    ('unknown region "', "{n} name a region Cartesia does not have: use us1, ie1 or au1"),
-    (
-        PROBLEM_EXTRA_CELLS,
-        "{n} have more cells than the header: put a cell that holds the delimiter in quotes",
-    ),
-    (PROBLEM_SWALLOWED, "{n} have a quote never closed that swallows the next line: close it"),
-)
-_NOT_IN_REGION: Final = REASON_NOT_IN_REGION.split("{", 1)[0]  # "not a valid "
+
+@functools.cache
+def _fixes() -> tuple[tuple[str, str], ...]:
+    """Return the reasons a row is invalid that one change of option or column fixes for every
+    such row: (how the reason starts, what the summary says of ``{n}`` rows)."""
+    # Imported here: phonenumbers and the reader are what --help would otherwise pay for.
+    from bulk_import.e164 import REASON_DECIMALS, REASON_NOT_IN_REGION, REASON_ROUNDED
+    from bulk_import.normalize import REASON_NO_PROVIDER
+    from bulk_import.sources.source import PROBLEM_EXTRA_CELLS, PROBLEM_SWALLOWED
+
+    region = REASON_NOT_IN_REGION.split("{", 1)[0]  # "not a valid ": the region follows
+    return (
+        (
+            REASON_NO_PROVIDER,
+            "{n} name no provider: pass --provider-id or add a provider_id column",
+        ),
+        (
+            REASON_ROUNDED.split(" (", 1)[0],
+            "{n} were rounded by a spreadsheet (scientific notation): format the number column "
+            "as text and export it again",
+        ),
+        (
+            REASON_DECIMALS.split(" (", 1)[0],
+            "{n} carry a spreadsheet's decimals (.00): format the number column as text and "
+            "export it again",
+        ),
+        ('unknown region "', "{n} name a region Cartesia does not have: use us1, ie1 or au1"),
+        (
+            PROBLEM_EXTRA_CELLS,
+            "{n} have more cells than the header: put a cell that holds the delimiter in quotes",
+        ),
+        (PROBLEM_SWALLOWED, "{n} have a quote never closed that swallows the next line: close it"),
+        (region, ""),  # told apart in _fix: the message names the region
+    )
 
 
 def _fix(reason: str) -> str:
     """Return the fix, with ``{n}`` for the count, that one change makes for this reason, or ""."""
-    for start, fix in _FIXES:
-        if reason.startswith(start):
+    for start, fix in _fixes():
+        if not reason.startswith(start):
+            continue
+        if fix:
             return fix
-    if reason.startswith(_NOT_IN_REGION) and " (--default-region " in reason:
-        region = reason[len(_NOT_IN_REGION) :].split(" ", 1)[0]
-        return (
-            f"{{n}} are not valid {region} numbers: write them with + and the country code, or "
-            "pass --default-region (the error column names the country each fits)"
-        )
+        if " (--default-region " in reason:
+            code = reason[len(start) :].split(" ", 1)[0]
+            return (
+                f"{{n}} are not valid {code} numbers: write them with + and the country code, or "
+                "pass --default-region (the error column names the country each fits)"
+            )
     return ""
 
 

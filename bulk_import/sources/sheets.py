@@ -7,8 +7,6 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import BinaryIO, Final
 
-import python_calamine
-
 from bulk_import.errors import InputError
 from bulk_import.sources.header import Columns
 from bulk_import.sources.source import InputSource, RecordStream, build_source
@@ -36,6 +34,9 @@ def open_sheet(
         raise InputError(f"{name} is empty: it has no header row; add one naming a number column")
     handle.seek(0)
     try:
+        # Imported here: a CSV, --help and the other commands never load the spreadsheet reader.
+        import python_calamine
+
         workbook = python_calamine.CalamineWorkbook.from_filelike(handle)
     except Exception as exc:  # calamine raises several kinds for a damaged file
         detail = " ".join(str(exc).split()) or type(exc).__name__
