@@ -690,8 +690,7 @@ def test_an_unreachable_api_says_so_while_it_retries(tmp_path: Path) -> None:
     notices = [line for line in done.stderr.splitlines() if "does not answer yet" in line]
     assert [line.split("(try ")[1] for line in notices] == ["2 of at most 3)", "3 of at most 3)"]
     assert notices[0].startswith(
-        "http://127.0.0.1:9 does not answer yet (connection refused: cannot connect to "
-        "127.0.0.1:9)"
+        "http://127.0.0.1:9 does not answer yet (connection refused: cannot connect to 127.0.0.1:9)"
     )
     assert "ssl:" not in done.stderr
     assert "ClientConnectorError" not in done.stderr  # aiohttp's class name: not for people
