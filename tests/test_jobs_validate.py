@@ -144,3 +144,12 @@ def test_validate_refuses_a_run_s_not_attempted_rows(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "(1 not_attempted)" in done.stderr
     assert "not_attempted" in report.read_text()
+
+
+def test_validate_to_stdout_checks_no_file(tmp_path: Path) -> None:
+    """--report - writes to stdout: no file named '-' is read or refused."""
+    write_input(tmp_path / "in.csv", [us_number(0)], provider="p")
+    done = cli("validate", "in.csv", "--report", "-", env=cli_env(None), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1].split(",")[6] == "valid"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
 import time
+from pathlib import Path
 
-from bulk_import.models import Outcome, Row, Status, Summary
+from bulk_import.models import REPORT_COLUMNS, Outcome, Row, Status, Summary
 from bulk_import.output.progress import Progress, in_flight_text
 from bulk_import.output.summary import (
     as_json,
@@ -290,3 +292,26 @@ def test_the_rate_counts_rows_done_not_rows_a_stop_left_unsent() -> None:
     assert render(s, elapsed_s=2.0).splitlines()[0] == (
         "run: 1000 rows in 2.0 s, 10 rows/s, 22 requests"
     )
+
+
+def test_failed_rows_split_into_refused_for_good_and_worth_a_resume(tmp_path: Path) -> None:
+    """Of 3 failed rows, the 2 refused by a 4xx are told to fix the input; the 1 that ran out
+    of retries gets the exact --resume."""
+    report = tmp_path / "in.report.csv"
+    lines = [
+        ["2", "a", "+14155550100", "", "p", "", "failed", "400", "", "1", "not in account", ""],
+        ["3", "b", "+14155550101", "", "p", "", "failed", "404", "", "1", "no provider", ""],
+        ["4", "c", "+14155550102", "", "p", "", "failed", "503", "", "6", "unavailable", ""],
+    ]
+    with report.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle, lineterminator="\r\n")
+        out.writerow(REPORT_COLUMNS)
+        out.writerows(lines)
+    s = summary(failed=3)
+    s.report = str(report)
+    s.report_written = True
+    assert next_steps(s) == [
+        "3 failed: 2 refused by the API (HTTP 4xx, not retried): fix what the error column "
+        "names, in the input or the account; sent again unchanged they fail the same way; the "
+        "other 1: see the error column; `bulk-import run in.csv --resume` tries them again"
+    ]

@@ -492,6 +492,16 @@ def test_the_answers_say_which_requests_they_were() -> None:
     assert '200<span class="muted"> · the account&#x27;s listing, page by page' in listing
 
 
+def test_an_unlisted_answer_is_named_by_its_reason_phrase() -> None:
+    """A status the table does not list reads as HTTP's own phrase; a 200 of another command
+    as what it was; a key that is no status as itself alone."""
+    http = {"200": 1, "418": 1, "odd": 1}
+    page = render_page(summary={"command": "providers", "http": http}, report=None, metrics=None)
+    assert '418<span class="muted"> · I&#x27;m a Teapot</span>' in page
+    assert '200<span class="muted"> · done (GET look-ups, PATCHes)</span>' in page
+    assert 'odd<span class="muted"> · </span>' in page
+
+
 def test_an_xlsx_report_is_read_like_its_csv(real_run: RealRun, tmp_path: Path) -> None:
     """A workbook report gives the page its counts and top errors, with no decoding error."""
     book = tmp_path / "r.xlsx"

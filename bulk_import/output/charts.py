@@ -169,13 +169,11 @@ def _level(value: float, top: float) -> float:
 def _points(
     x: Sequence[float], values: Sequence[float], *, start: float, span: float, top: float
 ) -> str:
-    """Return the SVG points of a series; a single point is drawn as a level line."""
+    """Return the SVG points of a series (more than :data:`BAR_POINTS` of them)."""
     pairs = [
         (round((t - start) / span * _W, 1), round(_H - min(v, top) / top * _H, 1))
         for t, v in zip(x, values, strict=True)
     ]
-    if len(pairs) == 1:
-        pairs.append((float(_W), pairs[0][1]))
     return " ".join(f"{a:g},{b:g}" for a, b in pairs)
 
 
