@@ -191,6 +191,34 @@ def test_report_path_problems(tmp_path: Path) -> None:
     assert "Traceback" not in folder.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "report"),
+    [
+        (("run", "fleet.csv"), "fleet.report.csv"),
+        (("reconcile", "fleet.csv"), "fleet.reconcile.csv"),
+        (("retry-patch", "fleet.report.csv"), "fleet.report.csv"),  # REPORT itself
+        (("run", ""), ""),
+    ],
+    ids=["run", "reconcile", "retry-patch", "no-input"],
+)
+def test_a_command_refused_before_it_starts_names_its_own_report(
+    tmp_path: Path, args: tuple[str, ...], report: str
+) -> None:
+    """No API key: the summary JSON of the refusal names the report that command writes."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bulk_import", *args, "--summary-json", "s.json"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CARTESIA_")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert (summary["report"], summary["exit_code"]) == (report or ".", 2)
+
+
 def test_run_needs_a_key_and_a_safe_url(tmp_path: Path) -> None:
     """No key, an empty key file, plain http off loopback: exit 2 before any network."""
     source = write(tmp_path / "in.csv", "number\n+14155552671\n")
