@@ -15,11 +15,14 @@ export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000
 export TWILIO_API_KEY=SK00000000000000000000000000000000 TWILIO_API_SECRET=sandbox_secret
 unset TWILIO_AUTH_TOKEN
 
+# The log exists before the sandbox starts: the loop below may read it before the background
+# job has opened it ("sed: can't read .demo/sandbox.log" on a fresh clone).
+: > "$work/sandbox.log"
 bulk-import sandbox --port 0 --faults "$here/demo-faults.json" --seed 7 > "$work/sandbox.log" 2>&1 &
 sandbox=$!
 trap 'kill $sandbox 2>/dev/null; wait $sandbox 2>/dev/null' EXIT
 for _ in $(seq 100); do
-  url=$(sed -n 's/^sandbox listening on //p' "$work/sandbox.log")
+  url=$(sed -n 's/^sandbox listening on //p' "$work/sandbox.log" 2>/dev/null)
   [ -n "$url" ] && break
   sleep 0.1
 done

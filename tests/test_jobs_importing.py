@@ -628,7 +628,7 @@ def test_unreachable_api_stops_before_the_first_row(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith(
         "bulk-import run in.csv: exit 3: stopped early: cannot reach the API at "
-        "http://127.0.0.1:9 (ClientConnectorError: Cannot connect to host 127.0.0.1:9"
+        "http://127.0.0.1:9 (connection refused: cannot connect to 127.0.0.1:9)"
     )
     assert len(done.stderr.splitlines()) == 1
     assert not (tmp_path / "in.report.csv").exists()
@@ -690,8 +690,8 @@ def test_an_unreachable_api_says_so_while_it_retries(tmp_path: Path) -> None:
     notices = [line for line in done.stderr.splitlines() if "does not answer yet" in line]
     assert [line.split("(try ")[1] for line in notices] == ["2 of at most 3)", "3 of at most 3)"]
     assert notices[0].startswith(
-        "http://127.0.0.1:9 does not answer yet (ClientConnectorError: Cannot connect to host "
-        "127.0.0.1:9 [Connect call failed"
+        "http://127.0.0.1:9 does not answer yet (connection refused: cannot connect to 127.0.0.1:9)"
     )
     assert "ssl:" not in done.stderr
+    assert "ClientConnectorError" not in done.stderr  # aiohttp's class name: not for people
     assert "0 rows/s" not in done.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import api_options, output_options, read_report, write_input
+from conftest import api_options, cli, cli_env, output_options, read_report, write_input
 from sandbox_fixtures import us_number
 
 from bulk_import.config import ApiOptions, InputOptions
@@ -313,3 +313,36 @@ class RevokeAfterFirst(httpx.AsyncBaseTransport):
             return await self._inner.handle_async_request(request)
         self.lookups += 1
         return httpx.Response(401, json={"title": "Unauthorized", "message": "revoked"})
+
+
+@pytest.mark.parametrize(
+    ("first", "kind"),
+    [
+        (("validate", "in.csv"), "a validate report (3 valid): nothing was imported from it"),
+        (
+            ("run", "in.csv", "--report", "in.validate.csv"),
+            "a run report (3 imported): no row is webhook_failed, patch_failed or agent_mismatch",
+        ),
+        (
+            ("reconcile", "in.csv", "--report", "in.validate.csv"),
+            "a reconcile report (3 missing): no agent to fix (reconcile --apply imports the "
+            "missing rows)",
+        ),
+    ],
+    ids=["validate", "run", "reconcile"],
+)
+def test_retry_patch_with_nothing_to_patch_says_which_report_it_is(
+    tmp_path: Path, first: tuple[str, ...], kind: str
+) -> None:
+    """A report with no row to patch: exit 0, no request, one line naming its kind and why."""
+    write_input(tmp_path / "in.csv", [us_number(i) for i in range(3)], provider="prov_sandbox")
+    with RunningSandbox() as sandbox:
+        env = cli_env(sandbox.base_url)
+        assert cli(*first, "--quiet", env=env, cwd=tmp_path).returncode in (0, 1)
+        before = tmp_path.joinpath("in.validate.csv").read_bytes()
+        requests = sandbox.state.stats()["requests"]
+        done = cli("retry-patch", "in.validate.csv", "--no-progress", env=env, cwd=tmp_path)
+        assert sandbox.state.stats()["requests"] == requests
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == f"nothing to patch: in.validate.csv is {kind}"
+    assert tmp_path.joinpath("in.validate.csv").read_bytes() == before

@@ -29,11 +29,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
-import httpx
-
-from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.control import StopControl
 from bulk_import.config import ApiOptions, OutputOptions, Secret
 from bulk_import.errors import BulkImportError, InternalError, WriteError
@@ -46,6 +43,11 @@ from bulk_import.output.files import check_writable, is_stdout
 from bulk_import.output.lock import Holder, ReportLock
 from bulk_import.output.progress import Progress, in_flight_text
 from bulk_import.output.summary import exit_code
+
+if TYPE_CHECKING:  # httpx and the API layer cost start-up: a job that sends nothing skips them
+    import httpx
+
+    from bulk_import.api.cartesia import CartesiaApi
 
 
 class Job(Protocol):
@@ -251,6 +253,8 @@ class _Runner:
         options = self.command.api
         api = None
         if options is not None:
+            from bulk_import.api.cartesia import CartesiaApi
+
             api = CartesiaApi(
                 options,
                 control=control,

@@ -11,6 +11,7 @@ while the run goes, finished rows go to the journal beside it (SPEC "Crash safet
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from bulk_import.config import ApiOptions, OutputOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
 from bulk_import.models import Outcome, Provider, Row, Status, Summary
 from bulk_import.normalize import parse_provider
+from bulk_import.output.digest import report_kind, shown_counts
 from bulk_import.output.files import is_stdout
 from bulk_import.output.lock import refuse_if_held
 from bulk_import.output.recovery import ReportLine, read_report, sort_lines
@@ -109,6 +111,21 @@ def read_work(report: Path, output: Path) -> list[ReportLine]:
     return sort_lines(by_key)
 
 
+def nothing_to_patch(report: Path, lines: list[ReportLine]) -> str:
+    """Say which kind of report has no row to patch, and why that is so."""
+    statuses = Counter(line.cells["status"] for line in lines)
+    kind = report_kind(statuses)
+    why = {
+        "a validate report": ": nothing was imported from it",
+        "a report of rows never sent": ": none of its rows was sent",
+        "a rollback report": ": rollback assigns no agent",
+    }.get(kind, ": no row is webhook_failed, patch_failed or agent_mismatch")
+    if kind == "a reconcile report":
+        missing = ": no agent to fix (reconcile --apply imports the missing rows)"
+        why = missing if statuses["missing"] else ", in sync"
+    return f"nothing to patch: {report} is {kind} ({shown_counts(statuses)}){why}"
+
+
 def retry_patch(
     *,
     report: Path,
@@ -127,6 +144,8 @@ def retry_patch(
         news = []
         if journal_path(output.report).exists():
             news.append(f"a killed run left {journal_path(output.report)}: its rows are kept")
+        if not todo:
+            news.append(nothing_to_patch(report, lines))
         work = Work(
             rows=iter([row_from_line(line) for line in todo.values()]),
             total=len(todo),

@@ -87,10 +87,18 @@ def report_facts(path: Path, *, top: int = 8, examples: int = 3) -> ReportFacts:
 
 
 def read_report_frame(path: Path, *, columns: Sequence[str] = REPORT_COLUMNS) -> pd.DataFrame:
-    """Read a CSV report's ``columns`` as text, every line as it is ("" for a missing cell).
+    """Read a report's ``columns`` as text, every line as it is ("" for a missing cell).
 
-    Raise :class:`InputError` when the file cannot be read or its header is not a report's.
+    A ``.xlsx`` report is read as its sheet ``Report`` (cells marked as the CSV marks them), a
+    CSV one as CSV. Raise :class:`InputError` when the file cannot be read or its header is not
+    a report's.
     """
+    if path.suffix.lower() == ".xlsx":
+        # workbook.py reads its CSV with this module: imported here, not at the top
+        from bulk_import.output.workbook import read_workbook
+
+        rows = read_workbook(path)
+        return pd.DataFrame(rows[1:], columns=rows[0], dtype=str)[list(columns)]
     try:
         header = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=0, encoding="utf-8-sig")
     except FileNotFoundError:
