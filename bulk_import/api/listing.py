@@ -42,7 +42,8 @@ class ListingError(Exception):
     """Say why the account could not be listed to the end."""
 
 
-def _held(item: dict[str, object]) -> Held:
+def number_held(item: dict[str, object]) -> Held:
+    """Return what one PhoneNumberResponse says (``item`` has an ``id`` and a ``number``)."""
     agent = item.get("agent")
     provider = item.get("provider")
     return Held(
@@ -89,7 +90,7 @@ async def list_account(api: CartesiaApi, *, provider_id: str | None = None) -> d
                 raise ListingError(api.control.reason)
         data, has_more = _page(final)
         for item in data:
-            found = _held(item)
+            found = number_held(item)
             held[found.number] = found
         if not has_more or not data:
             return held
