@@ -2,7 +2,8 @@
 # The whole story against the local sandbox: import a Twilio export (with faults and a few
 # webhook failures), finish the webhook failures, let the account drift, reconcile it; then
 # read a Twilio account straight from Twilio's API (the sandbox's Twilio stand-in): validate,
-# import, a number is bought in the console, the nightly reconcile finds it and imports it.
+# import, a number is bought in the console, the nightly reconcile finds it and imports it;
+# last, the plan of a rollback of the migration (not applied): what --apply would delete.
 # Run it with `make demo`, which puts bulk-import on PATH.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -86,6 +87,19 @@ step 1 "12. the nightly reconcile against the live account sees it missing" -- \
   bulk-import reconcile twilio: --agent-id agent_sandbox --report "$work/twilio-reconcile.report.csv"
 step 0 "13. reconcile twilio: --apply imports it (the numbers not in Twilio are extra, never deleted)" -- \
   bulk-import reconcile twilio: --agent-id agent_sandbox --apply --report "$work/twilio-reconcile.report.csv"
+
+echo
+echo "== and if the migration of step 2 was a mistake (the wrong agent, the wrong account):"
+undo="$work/twilio-export.rollback.csv"
+step 0 "14. plan its rollback: each number it created is looked up; only GETs, nothing changed" -- \
+  bulk-import rollback "$report" --report "$undo"
+python - "$undo" <<'PY'
+import collections, csv, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+for (status, why), n in collections.Counter((r["status"], r["error"]) for r in rows).most_common():
+    print(f"   {n:>3}  {status:<12}  {why or '(created by the run, unchanged since)'}")
+PY
+echo "   not applied here: bulk-import rollback $report --apply would delete them"
 
 echo
 echo "reports are in $work/"

@@ -81,6 +81,7 @@ def test_every_help_groups_its_options_and_ends_with_examples_and_exit_codes() -
         "run": ("Input options:", "API options:", "Output options:"),
         "retry-patch": ("Input options:", "API options:", "Output options:"),
         "reconcile": ("Input options:", "API options:", "Output options:"),
+        "rollback": ("API options:", "Output options:"),
         "sandbox": (),
     }
     for name, expected in groups.items():
@@ -98,15 +99,18 @@ def test_every_help_groups_its_options_and_ends_with_examples_and_exit_codes() -
         "2 bad usage, a faults file it cannot use, or the port is taken"
     )
     assert "CARTESIA_API_KEY" in help_text("run")
+    assert "CARTESIA_API_KEY" in help_text("rollback")
     assert "CARTESIA_API_KEY" not in help_text("validate")
 
 
 def test_the_help_examples_run_as_written(tmp_path: Path) -> None:
-    """Every example of every --help but sandbox's runs as written against the sandbox."""
+    """Every example of every --help but sandbox's runs as written against the sandbox, in the
+    order of the commands' table: rollback's last, undoing what the examples before it did."""
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     with RunningSandbox() as sandbox:
         env = {"CARTESIA_BASE_URL": sandbox.base_url, "CARTESIA_API_KEY": DEFAULT_API_KEY}
-        for name in ("validate", "run", "retry-patch", "reconcile"):
+
+        def run_examples(name: str) -> None:
             for example in examples(name):
                 args = shlex.split(example)[1:]
                 with contextlib.chdir(tmp_path):
@@ -114,7 +118,11 @@ def test_the_help_examples_run_as_written(tmp_path: Path) -> None:
                 assert result.exception is None or isinstance(result.exception, SystemExit)
                 assert result.exit_code in (0, 1), (example, result.output)
                 assert "Traceback" not in result.output
+
+        for name in ("validate", "run", "retry-patch", "reconcile"):
+            run_examples(name)
         assert sandbox.state.stats()["stored"] == 40
+        run_examples("rollback")
 
 
 def test_an_option_before_the_command_says_where_it_goes() -> None:

@@ -6,6 +6,7 @@ The CLI only turns options into the frozen config of :mod:`bulk_import.config`
 one line on stderr and its exit code.
 """
 
+from bulk_import.cli import rollback as _rollback  # noqa: F401  # registers the command
 from bulk_import.cli.commands import entry, main
 
 __all__ = ["entry", "main"]

@@ -23,8 +23,16 @@ GROUP_ORDER = (INPUT, API, OUTPUT)
 
 #: What each environment variable does, and the commands that read it.
 ENVIRONMENT = (
-    ("CARTESIA_API_KEY", "the API key (or --api-key-file)", ("run", "retry-patch", "reconcile")),
-    ("CARTESIA_BASE_URL", "the API's base URL (--base-url)", ("run", "retry-patch", "reconcile")),
+    (
+        "CARTESIA_API_KEY",
+        "the API key (or --api-key-file)",
+        ("run", "retry-patch", "reconcile", "rollback"),
+    ),
+    (
+        "CARTESIA_BASE_URL",
+        "the API's base URL (--base-url)",
+        ("run", "retry-patch", "reconcile", "rollback"),
+    ),
 )
 
 

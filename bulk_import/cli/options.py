@@ -51,7 +51,8 @@ output_options = _compose(
         "--report",
         type=click.Path(dir_okay=False, path_type=Path),
         help="Where to write the results report: .csv, or .xlsx for a workbook [default: "
-        "<input stem>.report.csv; retry-patch: REPORT itself].",
+        "<input stem>.report.csv; retry-patch: REPORT itself; rollback: "
+        "<REPORT stem>.rollback.csv].",
     ),
     output_option(
         "--summary-json",
