@@ -278,8 +278,8 @@ def test_rollback_exit_codes_and_hints() -> None:
         "5 would_delete: would be deleted: "
         "`bulk-import rollback in.report.csv --concurrency 4 --apply` deletes them",
         "3 kept: not deleted: the error column says why (not created by the run, or changed "
-        "since); `bulk-import rollback in.report.csv --concurrency 4 --force` takes those "
-        "changed since too",
+        "since); if some changed since, `bulk-import rollback in.report.csv --concurrency 4 "
+        "--force` takes them too",
         "1 failed: not checked (the look-up failed): "
         "`bulk-import rollback in.report.csv --concurrency 4` checks them again",
     ]

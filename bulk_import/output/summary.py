@@ -101,7 +101,7 @@ def _rollback_hint(summary: Summary, status: Status) -> str:
         why = "not deleted: the error column says why (not created by the run, or changed since)"
         if summary.options.get("force"):
             return why
-        return why + "; " + _rerun(summary, "--force") + " takes those changed since too"
+        return why + "; if some changed since, " + _rerun(summary, "--force") + " takes them too"
     if status is Status.DELETE_FAILED:
         return "not deleted: see the error column, then " + _rerun(summary) + " tries them again"
     if status is Status.FAILED:
