@@ -50,6 +50,7 @@ from benchmarks import (  # noqa: E402
     fig_overhead,
     fig_rate,
     fig_reconcile,
+    fig_rollback,
     fig_validation,
 )
 from benchmarks.harness import Entry, script  # noqa: E402
@@ -70,6 +71,7 @@ FIGURES: tuple[Entry, ...] = (
     Entry("11", "a realistic migration", fig_migration.measure),
     Entry("12", "the per-request metrics' cost", fig_overhead.measure),
     script("13", "Twilio listing, 10,000 numbers", "fig_twilio.py", quick=["--numbers", "1000"]),
+    Entry("14", "rollback against the run", fig_rollback.measure),
 )
 
 
