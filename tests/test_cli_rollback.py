@@ -14,9 +14,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from conftest import api_options, output_options
 from sandbox_fixtures import us_number
 
 from bulk_import.cli import main
+from bulk_import.errors import UsageError
+from bulk_import.jobs.rollback import rollback
 from bulk_import.models import REPORT_COLUMNS
 from bulk_import.output.workbook import write_workbook
 from bulk_import.sandbox import DEFAULT_API_KEY, Faults, RunningSandbox
@@ -255,3 +258,49 @@ def test_no_key_is_exit_2_before_the_report_is_read(tmp_path: Path) -> None:
     refused(
         result, "no API key: set CARTESIA_API_KEY, or pass --api-key-file PATH ('-' reads stdin)"
     )
+
+
+def test_the_journal_a_killed_rollback_left_is_read_and_its_deleted_rows_kept(
+    tmp_path: Path, account: RunningSandbox
+) -> None:
+    """A journal beside the rollback report (a SIGKILL): its deleted rows are kept as they are
+    and nothing is sent for them; the rows it did not finish are checked and deleted."""
+    write_report(tmp_path / "r.csv", [report_row(i, "imported") for i in range(3)])
+    journal = write_report(
+        tmp_path / "r.rollback.csv.journal",
+        [report_row(0, "deleted", http_status="204", error="")],
+    )
+    account.state.store.delete(account.state.store.find("pn_000000000001"))
+    result = invoke(account, tmp_path, "rollback", "r.csv", "--apply", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert f"a killed rollback left {journal.name}: its deleted rows are kept" in result.stderr
+    assert "r.rollback.csv: 1 number deleted already is kept, not sent again" in result.stderr
+    assert not journal.exists()
+    with (tmp_path / "r.rollback.csv").open(newline="") as f:
+        lines = list(csv.DictReader(f))
+    assert [line["status"] for line in lines] == ["deleted"] * 3
+    assert lines[0]["finished_at"] == "2026-12-01T00:00:00Z"  # the journal's line, as it was
+    assert account.state.stats()["by_method"] == {"GET": 3, "PATCH": 2, "DELETE": 2}
+    assert sorted(account.state.numbers) == [us_number(3), us_number(4)]
+
+
+def test_a_report_on_stdout_is_the_rollback_csv(tmp_path: Path, account: RunningSandbox) -> None:
+    """--report - writes the rollback report to stdout (nothing to read back, nothing kept)."""
+    write_report(tmp_path / "r.csv", [report_row(0, "imported"), report_row(1, "invalid")])
+    result = invoke(account, tmp_path, "rollback", "r.csv", "--report", "-", "--quiet")
+    assert result.exit_code == 0, result.output
+    lines = list(csv.DictReader(result.stdout.splitlines()))
+    assert [line["status"] for line in lines] == ["would_delete", "kept"]
+
+
+def test_the_library_refuses_a_report_path_that_is_report_itself(tmp_path: Path) -> None:
+    """Called from Python, a rollback whose report is REPORT itself is refused (never rewritten)."""
+    report = write_report(tmp_path / "r.csv", [report_row(0, "imported")])
+    before = report.read_bytes()
+    with RunningSandbox() as sandbox, pytest.raises(UsageError, match="is REPORT itself"):
+        rollback(
+            report=report,
+            api=api_options(sandbox.base_url),
+            output=output_options(tmp_path / "." / "r.csv"),
+        )
+    assert report.read_bytes() == before

@@ -12,17 +12,29 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from aiohttp import web
-from conftest import Instrument, api_options, output_options, read_report, write_input
+from conftest import (
+    Instrument,
+    answer,
+    api_options,
+    error_body,
+    output_options,
+    read_report,
+    write_input,
+)
 from sandbox_fixtures import us_number
 
+from bulk_import.api.cartesia import CartesiaApi
+from bulk_import.api.control import StopControl
 from bulk_import.config import InputOptions
 from bulk_import.jobs.importing import run as run_job
-from bulk_import.jobs.patching import retry_patch
+from bulk_import.jobs.patching import retry_patch, row_from_line
 from bulk_import.jobs.reconcile import reconcile
-from bulk_import.jobs.rollback import rollback
+from bulk_import.jobs.rollback import RollbackJob, rollback
 from bulk_import.models import REPORT_COLUMNS, Summary
+from bulk_import.output.recovery import ReportLine
 from bulk_import.sandbox import Faults, RunningSandbox
 from bulk_import.sandbox.responses import error
 
@@ -543,3 +555,97 @@ def test_an_id_that_is_not_an_api_id_never_reaches_a_url(tmp_path: Path) -> None
     assert sum(instrument.calls.values()) == 1  # the check of the key before the first row
     assert len(left) == 1
     assert summary.counts == {"kept": 1}
+
+
+def test_a_refused_key_mid_run_stops_it_and_every_row_is_reported(tmp_path: Path) -> None:
+    """A 401 on one GET stops the rollback (exit 3): nothing is sent after it, the rows not
+    reached are not_attempted (kept, when the run did not create them), every row once."""
+    numbers = [us_number(i) for i in range(8)]
+    rows = [created_row(n, f"pn_{i + 1:012d}") for i, n in enumerate(numbers[:6])]
+    rows += [{**created_row(n), "status": "already_imported"} for n in numbers[6:]]
+
+    def refused() -> web.Response:
+        return error(401, "Unauthorized", "invalid API key")
+
+    summary, lines, instrument, left = undo(
+        tmp_path,
+        rows,
+        existing=tuple(there(n, agent=None) for n in numbers),
+        answers={f"GET {PATH}/pn_000000000003": refused},
+        apply=True,
+        api={"concurrency": 1},
+    )
+    assert summary.exit_code == 3
+    assert "refused the key (HTTP 401)" in summary.stopped
+    assert [line["status"] for line in lines] == [
+        *("deleted", "deleted", "delete_failed"),
+        *("not_attempted",) * 3,
+        *("kept", "kept"),
+    ]
+    assert lines[3]["error"].startswith("not sent: the API at ")
+    assert lines[3]["phone_number_id"] == "pn_000000000004"
+    assert instrument.count("DELETE") == 2
+    assert len(left) == 6
+
+
+async def test_the_job_s_look_ups_when_the_api_misbehaves(fast_retries: None) -> None:
+    """One job over a MockTransport: an id holding another number is changed (kept); a look-up
+    by number that fails, or that gives an id that is not one, is not checked (failed); a
+    look-up after a 404 that fails too is failed; a stop before a row is not_attempted."""
+    other = {"id": "pn_1", "number": us_number(9), "label": us_number(0), "agent": None}
+    listing = {
+        us_number(1): answer(500, error_body("Internal", "boom")),
+        us_number(2): answer(200, {"data": [{"id": "pn/2", "number": us_number(2)}]}),
+        us_number(3): answer(503, error_body("Unavailable", "later")),
+    }
+
+    def api_answer(request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if path == "/agents/phone-numbers/pn_1":
+            return answer(200, other)
+        if path == "/agents/phone-numbers/pn_3":
+            return answer(404, error_body("Not found", "no such id"))
+        if "q" not in request.url.params:  # the check of the key before the first row
+            return answer(200, {"data": [], "has_more": False})
+        return listing[request.url.params["q"]]
+
+    cells = [
+        created_row(us_number(0), "pn_1"),
+        created_row(us_number(1)),
+        created_row(us_number(2)),
+        created_row(us_number(3), "pn_3"),
+    ]
+    lines = {}
+    for i, row in enumerate(cells):
+        full = dict.fromkeys(REPORT_COLUMNS, "")
+        full.update({"row": str(i + 2), "attempts": "1"}, **row)
+        line = ReportLine(full)
+        lines[line.key] = line
+    job = RollbackJob(lines, twins={}, carried=frozenset(), apply=False, force=False)
+    control = StopControl()
+    options = api_options("https://api.test", max_attempts=2)
+    transport = httpx.MockTransport(api_answer)
+    async with CartesiaApi(options, control=control, transport=transport) as cartesia:
+        assert await job.start(cartesia) == []
+        outcomes = [await job.handle(row_from_line(line)) for line in lines.values()]
+        control.stop("interrupted by SIGINT", exit_code=130)
+        stopped = await job.handle(row_from_line(lines[2]))
+    got = [(o.status.value, o.error) for o in outcomes if o is not None]
+    assert got[0] == (
+        "kept",
+        f"changed since the run: its id now holds {us_number(9)}; --force deletes it",
+    )
+    assert got[1][0] == "failed"
+    assert got[1][1].startswith("not checked: look-up failed: HTTP 500: Internal: boom")
+    assert got[2] == (
+        "failed",
+        "not checked: look-up failed: the API gave 'pn/2', which is not an id",
+    )
+    assert got[3][0] == "failed"
+    assert got[3][1].startswith("not checked: look-up failed: ")
+    assert stopped is not None
+    assert (stopped.status.value, stopped.error) == (
+        "not_attempted",
+        "not sent: interrupted by SIGINT",
+    )
+    assert stopped.phone_number_id == "pn_1"

@@ -160,7 +160,7 @@ class RollbackJob:
                 return self._outcome(
                     row, Status.KEPT, found, error=f"{changed}; --force deletes it"
                 )
-            note = f"{changed}; deleted by --force" if self._apply else f"{changed}; --force"
+            note = f"{changed}; " + ("deleted by --force" if self._apply else "--force deletes it")
         if not self._apply:
             return self._outcome(row, Status.WOULD_DELETE, found, error=note)
         return await self._delete(row, found, note)

@@ -69,9 +69,11 @@ def read_rollback_input(report: Path, output: Path) -> RollbackInput:
         if journal_path(output).exists():
             news.append(f"a killed rollback left {journal_path(output)}: its deleted rows are kept")
         if carried:
-            news.append(
-                f"{output}: {len(carried)} numbers deleted already are kept, not sent again"
+            n = len(carried)
+            deleted = (
+                "1 number deleted already is" if n == 1 else f"{n} numbers deleted already are"
             )
+            news.append(f"{output}: {deleted} kept, not sent again")
     return RollbackInput(by_key, carried, _twins(lines), news)
 
 
