@@ -270,7 +270,7 @@ class Instrument:
     Installed as an aiohttp middleware before the sandbox starts, so the sandbox stays the real
     one: the listing answers as the API does while the POSTs misbehave, which no global fault
     can do (the check before the first row is a GET). ``calls`` counts requests as they arrive,
-    by ``"METHOD /path"``.
+    by ``"METHOD /path"``; ``answered`` counts their answers, by ``"METHOD /path STATUS"``.
     """
 
     def __init__(
@@ -285,6 +285,7 @@ class Instrument:
         #: Answers given instead of the sandbox's, by "METHOD /path".
         self.answers = dict(answers or {})
         self.calls: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()
 
     def install(self, sandbox: RunningSandbox) -> RunningSandbox:
         """Put the instrument in front of the sandbox's handlers (before it starts)."""
@@ -309,7 +310,9 @@ class Instrument:
                 await asyncio.sleep(self.post_delay_s)
             if self.post_answer is not None:
                 return self.post_answer()
-        return await handler(request)
+        response = await handler(request)
+        self.answered[f"{key} {response.status}"] += 1
+        return response
 
 
 # -- crash and signal points ----------------------------------------------------------------------

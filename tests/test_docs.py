@@ -92,6 +92,7 @@ def test_every_help_groups_its_options_and_ends_with_examples_and_exit_codes() -
         "run": ("Input options:", "API options:", "Output options:"),
         "retry-patch": ("Input options:", "API options:", "Output options:"),
         "reconcile": ("Input options:", "API options:", "Output options:"),
+        "rollback": ("API options:", "Output options:"),
         "sandbox": (),
         "providers": ("API options:", "Output options:", "Commands:"),
         "providers link": ("Input options:", "API options:", "Output options:"),
@@ -114,6 +115,7 @@ def test_every_help_groups_its_options_and_ends_with_examples_and_exit_codes() -
         "2 bad usage, a faults file it cannot use, or the port is taken"
     )
     assert "CARTESIA_API_KEY" in help_text("run")
+    assert "CARTESIA_API_KEY" in help_text("rollback")
     assert "CARTESIA_API_KEY" not in help_text("validate")
     for name in ("run", "validate", "reconcile"):  # the commands that take a twilio: INPUT
         footer = help_text(name).split("Environment:")[1]
@@ -218,11 +220,13 @@ class Replay:
         said, words = step
         self.followed.append(shlex.join(words))
         code, _ = self.run(words, follow=False)
-        report = self.folder / (
-            words[1] if words[0] == "retry-patch" else f"{Path(words[1]).stem}.reconcile.csv"
-        )
+        own = {"retry-patch": words[1], "rollback": f"{Path(words[1]).stem}.rollback.csv"}
+        report = self.folder / own.get(words[0], f"{Path(words[1]).stem}.reconcile.csv")
         counts = Counter(line["status"] for line in read_report(report))
-        if said.startswith("imported without their agent"):  # retry-patch
+        if words[0] == "rollback":  # a plan's --apply, or --force for the numbers kept
+            assert code == 0
+            assert counts["would_delete"] + counts["delete_failed"] == 0
+        elif said.startswith("imported without their agent"):  # retry-patch
             assert code == 0
             assert counts["webhook_failed"] == 0
         elif said.endswith("checks it"):  # reconcile after a 409
@@ -275,7 +279,7 @@ def test_the_readme_and_every_help_example_keep_every_record(tmp_path: Path) -> 
         replay = Replay(tmp_path, env)
         for args in rehearsal_commands():
             replay.run(args)
-        for name in ("validate", "run", "retry-patch", "reconcile"):
+        for name in ("validate", "run", "retry-patch", "reconcile", "rollback"):
             for example in examples(name):
                 replay.run(shlex.split(example)[1:])
         stats = httpx.get(

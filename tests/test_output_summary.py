@@ -315,3 +315,34 @@ def test_failed_rows_split_into_refused_for_good_and_worth_a_resume(tmp_path: Pa
         "names, in the input or the account; sent again unchanged they fail the same way; the "
         "other 1: see the error column; `bulk-import run in.csv --resume` tries them again"
     ]
+
+
+def test_rollback_exit_codes_and_hints() -> None:
+    """A rollback is exit 0 with kept rows and 1 with delete_failed; its hints name the exact
+    next command: --apply after a plan, --force for kept rows (unless forced), a rerun."""
+    assert exit_code(summary(deleted=5, kept=3, agent_fixed=1)) == 0
+    assert exit_code(summary(would_delete=5, kept=3)) == 0
+    assert exit_code(summary(deleted=5, delete_failed=1)) == 1
+    plan = summary(would_delete=5, kept=3, failed=1)
+    plan.command, plan.input = "rollback", "in.report.csv"
+    plan.invocation = ("rollback", "in.report.csv", "--concurrency=4")
+    assert next_steps(plan) == [
+        "5 would_delete: would be deleted: "
+        "`bulk-import rollback in.report.csv --concurrency 4 --apply` deletes them",
+        "3 kept: not deleted: the error column says why (not created by the run, or changed "
+        "since); if some changed since, `bulk-import rollback in.report.csv --concurrency 4 "
+        "--force` takes them too",
+        "1 failed: not checked (the look-up failed): "
+        "`bulk-import rollback in.report.csv --concurrency 4` checks them again",
+    ]
+    forced = summary(deleted=5, kept=2, delete_failed=1, not_attempted=1)
+    forced.command, forced.input = "rollback", "in.report.csv"
+    forced.invocation = ("rollback", "in.report.csv", "--apply", "--force")
+    forced.options = {"force": True}
+    assert next_steps(forced) == [
+        "2 kept: not deleted: the error column says why (not created by the run, or changed since)",
+        "1 delete_failed: not deleted: see the error column, then "
+        "`bulk-import rollback in.report.csv --apply --force` tries them again",
+        "1 not_attempted: not reached: run "
+        "`bulk-import rollback in.report.csv --apply --force` again",
+    ]

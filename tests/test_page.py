@@ -34,7 +34,8 @@ from bulk_import.metrics import RunMetrics
 from bulk_import.models import REPORT_COLUMNS, Status
 from bulk_import.output.aggregate import report_facts, series
 from bulk_import.output.files import private_replacement
-from bulk_import.output.page import render_page, write_page
+from bulk_import.output.page import STATUS_MEANINGS, render_page, write_page
+from bulk_import.output.style import STATUS_CSS
 from bulk_import.output.workbook import write_workbook
 from bulk_import.sandbox import DEFAULT_API_KEY, Faults, RunningSandbox
 
@@ -210,6 +211,13 @@ def test_every_status_of_the_report_appears(tmp_path: Path) -> None:
     report = write_report(tmp_path / "all.csv", rows)
     page = render_page(summary={"exit_code": 1}, report=report, metrics=None)
     assert shown_counts(page) == {status.value: i + 1 for i, status in enumerate(Status)}
+
+
+def test_every_status_has_a_colour_and_a_meaning() -> None:
+    """Each status (rollback's and agent_fixed included) has its colour and its words."""
+    every = {status.value for status in Status}
+    assert set(STATUS_CSS) == every
+    assert set(STATUS_MEANINGS) == every
 
 
 def test_the_top_errors_group_rows_and_show_examples(real_run: RealRun) -> None:

@@ -27,7 +27,7 @@ EXAMPLES_NOTE = (
 )
 
 #: What each environment variable does, and the commands that read it.
-_API_COMMANDS = ("run", "retry-patch", "reconcile", "providers", "link")
+_API_COMMANDS = ("run", "retry-patch", "reconcile", "rollback", "providers", "link")
 _INPUT_COMMANDS = ("run", "validate", "reconcile")
 #: ``providers link`` reads Twilio's credentials too: the key it links, or the parent's token.
 _TWILIO_COMMANDS = (*_INPUT_COMMANDS, "link")

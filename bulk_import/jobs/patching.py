@@ -4,9 +4,11 @@ A ``webhook_failed`` row is a number that is in Cartesia without its agent; an
 ``agent_mismatch`` row (from ``reconcile``) one with another agent. Its id comes from the
 report, else from ``GET /agents/phone-numbers?q=<number>``; then ``PATCH
 /agents/phone-numbers/{id}`` sends ``{"agent_id": ...}``. Rows become ``patched`` or
-``patch_failed``; every other row of the report keeps its line, and so does a row the run did
-not reach. The REPORT is the only record of these rows, so it is never rewritten until the end:
-while the run goes, finished rows go to the journal beside it (SPEC "Crash safety").
+``patch_failed`` (an ``agent_mismatch`` row: ``agent_fixed``, or ``agent_mismatch`` with the
+error, as the number was there before the run); every other row of the report keeps its line,
+and so does a row the run did not reach. The REPORT is the only record of these rows, so it is
+never rewritten until the end: while the run goes, finished rows go to the journal beside it
+(SPEC "Crash safety").
 """
 
 from __future__ import annotations
@@ -76,9 +78,13 @@ class PatchJob:
         assert row.row_number is not None
         line = self._lines[row.row_number]
         attempts = int(line.cells["attempts"] or 0)
+        # A number that was in the account before (agent_mismatch) is agent_fixed once patched,
+        # and stays agent_mismatch when the fix fails: never "patched", which rollback deletes.
+        fix = line.status is Status.AGENT_MISMATCH
+        failed = Status.AGENT_MISMATCH if fix else Status.PATCH_FAILED
         agent_id = self._agent_id or row.agent_id
         if not agent_id:
-            return Outcome(row, Status.PATCH_FAILED, attempts=attempts, error=NO_AGENT)
+            return Outcome(row, failed, attempts=attempts, error=NO_AGENT)
         number_id = unneutralise(line.cells["phone_number_id"])
         if not number_id:
             found = await find_number_id(api, number=row.number)
@@ -86,10 +92,10 @@ class PatchJob:
                 return None
             attempts += found.attempts
             if not found.id:
-                return Outcome(row, Status.PATCH_FAILED, attempts=attempts, error=found.error)
+                return Outcome(row, failed, attempts=attempts, error=found.error)
             number_id = found.id
         outcome = await api.assign_agent(
-            row, number_id=number_id, agent_id=agent_id, attempts=attempts
+            row, number_id=number_id, agent_id=agent_id, attempts=attempts, fix=fix
         )
         return None if outcome.status is Status.NOT_ATTEMPTED else outcome
 

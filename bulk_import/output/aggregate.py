@@ -29,8 +29,21 @@ _PER_ROW: Final = (
     (r"\brow \d+\b", "row N"),
     (r"(?<![\w-])(?=[\w-]*\d)[\w-]{6,}(?![\w-])", "…"),
 )
-# Rows whose error text is a note, not a problem: in the account, or in sync.
-_NOTE_STATUSES: Final = frozenset({"extra", "imported", "already_imported", "patched", "in_sync"})
+# Rows whose error text is a note, not a problem: in the account, in sync, or (rollback) why a
+# number was kept or how it went.
+_NOTE_STATUSES: Final = frozenset(
+    {
+        "extra",
+        "imported",
+        "already_imported",
+        "patched",
+        "agent_fixed",
+        "in_sync",
+        "would_delete",
+        "deleted",
+        "kept",
+    }
+)
 _MESSAGE_CHARS: Final = 300
 
 

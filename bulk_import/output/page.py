@@ -32,6 +32,7 @@ STATUS_MEANINGS: Final = {
     "webhook_failed": "imported, agent not assigned: retry-patch assigns it",
     "patched": "retry-patch assigned the agent",
     "patch_failed": "agent still not assigned",
+    "agent_fixed": "in the account before the run; its agent fixed by PATCH",
     "invalid": "failed local validation; not sent",
     "duplicate": "same number earlier in the file; not sent",
     "failed": "refused by the API, or retries exhausted",
@@ -41,6 +42,10 @@ STATUS_MEANINGS: Final = {
     "missing": "in the input, not in the account",
     "agent_mismatch": "in the account with another agent, or none",
     "extra": "in the account, not in the input (reported, never deleted)",
+    "would_delete": "rollback --apply would delete the number this row imported",
+    "deleted": "deleted by rollback (or gone already: 404)",
+    "kept": "not deleted: the run did not create it, or it changed since (see the error)",
+    "delete_failed": "the API refused the unassign or the DELETE",
 }
 #: The in-flight chart's legend and note: in flight is each second's most, the limit its value
 #: as the second ended, so a peak above the line is not a breach of the limit.
@@ -214,7 +219,7 @@ def _counts(summary: Mapping[str, object], facts: ReportFacts | None, note: str)
 
 
 _ORDER: Final = {status.value: i for i, status in enumerate(Status)}
-_NOTED: Final = frozenset({Status.DUPLICATE.value, Status.EXTRA.value})
+_NOTED: Final = frozenset({Status.DUPLICATE.value, Status.EXTRA.value, Status.KEPT.value})
 
 
 def _rank(status: str) -> tuple[int, int]:

@@ -71,6 +71,8 @@ def hint(summary: Summary, status: Status) -> str:
         return ""  # the rows it does not patch are the earlier command's to explain
     if command == "retry-patch" and status is Status.AGENT_MISMATCH:
         return "agent not assigned yet: run " + followup.retry_patch(summary) + " again"
+    if command == "rollback":
+        return _rollback_hint(summary, status)
     if status is Status.WEBHOOK_FAILED:
         need_agent = summary.counts.get(status.value, 0) > summary.with_agent.get(status.value, 0)
         agent = ["--agent-id=AGENT_ID"] if need_agent and not summary.agent_id else []
@@ -96,6 +98,24 @@ def hint(summary: Summary, status: Status) -> str:
     if status is Status.ALREADY_IMPORTED and summary.with_agent.get(status.value):
         check = followup.reconcile(summary)
         return f"there already; their agent was not checked: {check} checks it"
+    return ""
+
+
+def _rollback_hint(summary: Summary, status: Status) -> str:
+    """Say what to do about a rollback's rows of one status."""
+    if status is Status.WOULD_DELETE:
+        return "would be deleted: " + followup.rerun(summary, "--apply") + " deletes them"
+    if status is Status.KEPT:
+        why = "not deleted: the error column says why (not created by the run, or changed since)"
+        if summary.options.get("force"):
+            return why
+        return why + "; if some changed since, " + followup.rerun(summary, "--force") + " takes them too"
+    if status is Status.DELETE_FAILED:
+        return "not deleted: see the error column, then " + followup.rerun(summary) + " tries them again"
+    if status is Status.FAILED:
+        return "not checked (the look-up failed): " + followup.rerun(summary) + " checks them again"
+    if status is Status.NOT_ATTEMPTED:
+        return "not reached: run " + followup.rerun(summary) + " again"
     return ""
 
 

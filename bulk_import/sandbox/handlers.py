@@ -16,6 +16,7 @@ Every API request goes through these steps, in this order (the first that answer
 7. the operation itself. For an import: body validation (400), unknown provider or unlinked
    Twilio account (404), unknown agent (404), number already there (409), ``not_in_account`` (400),
    webhook failure (stored with no agent, 400), else stored (201, or 500 for ``stored_then_500``).
+   For a delete: unknown id (404), a number still assigned to an agent (400), else gone (204).
 
 A 429 says when to retry according to ``retry_after``. For an injected ``error_429`` the wait is
 ``retry_after_s`` (1 s when not set); for the rate limiter it is the time until a token is free,
@@ -308,6 +309,20 @@ class Handlers:
         store.update(record, label=label, agent=agent, provider=provider)
         return json_response(200, store.public(record))
 
+    def _delete(self, request: web.Request, _body: object) -> web.Response:
+        """Delete a number by id: only once no agent is assigned, as the API requires."""
+        store = self.store
+        record = store.find(request.match_info["id"])
+        if record.agent_id is not None:
+            raise Reject(
+                400,
+                "Phone number is assigned",
+                f"Phone number {record.id} is assigned to agent {record.agent_id}; unassign it "
+                f'first with PATCH {PATH}/{record.id} and {{"agent_id": null}}.',
+            )
+        store.delete(record)
+        return web.Response(status=204)
+
     # -- handlers -------------------------------------------------------------------------------
 
     async def post_numbers(self, request: web.Request) -> web.Response:
@@ -325,3 +340,7 @@ class Handlers:
     async def patch_number(self, request: web.Request) -> web.Response:
         """Handle ``PATCH /agents/phone-numbers/{id}``."""
         return await self._api(request, self._patch)
+
+    async def delete_number(self, request: web.Request) -> web.Response:
+        """Handle ``DELETE /agents/phone-numbers/{id}``."""
+        return await self._api(request, self._delete)

@@ -5,13 +5,15 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from bulk_import.models import REGIONS
 from bulk_import.sandbox.faults import ACCOUNT_SID, E164, Faults
 
 PATH: Final = "/agents/phone-numbers"
 _ID_DIGITS = 12  # "pn_000000000001": ids sort in creation order as plain strings
+#: Deleted numbers leave a hole in the creation order until holes are this many and half of it.
+_COMPACT_FROM = 64
 
 
 class Reject(Exception):
@@ -96,8 +98,9 @@ class Store:
     """Hold the numbers in creation order, with the providers and agents they may name.
 
     Numbers are kept in creation order with an id-to-position map, so a page of an unfiltered
-    list costs O(limit) whatever the store's size. Changes are made under a lock, so another
-    thread may read a copy at any time.
+    list costs O(limit) whatever the store's size. A deleted number leaves a hole (``None``) in
+    that order, so a delete costs O(1); the holes are squeezed out once they are half of it.
+    Changes are made under a lock, so another thread may read a copy at any time.
     """
 
     def __init__(self, faults: Faults) -> None:
@@ -110,7 +113,9 @@ class Store:
     def clear(self) -> None:
         """Forget every number and every provider made by a Twilio-account import."""
         with self.lock:
-            self.order: list[StoredNumber] = []
+            self._slots: list[StoredNumber | None] = []
+            self._holes = 0
+            self._issued = 0  # ids are never given twice, deletes or not
             self._pos: dict[str, int] = {}
             self._by_number: dict[str, StoredNumber] = {}
             self._providers: dict[str, dict[str, str]] = {
@@ -122,7 +127,14 @@ class Store:
             }
 
     def __len__(self) -> int:
-        return len(self.order)
+        return len(self._slots) - self._holes
+
+    @property
+    def order(self) -> list[StoredNumber]:
+        """Return the stored numbers in creation order (a new list)."""
+        if not self._holes:
+            return list(cast(list[StoredNumber], self._slots))  # no hole: every slot a number
+        return [n for n in self._slots if n is not None]
 
     def public(self, n: StoredNumber) -> dict[str, Any]:
         """Return a stored number as a PhoneNumberResponse (sharing provider and agent objects)."""
@@ -265,10 +277,11 @@ class Store:
     ) -> StoredNumber:
         """Store a new number under the next id (the caller has checked it is not there)."""
         with self.lock:
-            pn_id = f"pn_{len(self.order) + 1:0{_ID_DIGITS}d}"
+            self._issued += 1
+            pn_id = f"pn_{self._issued:0{_ID_DIGITS}d}"
             record = StoredNumber(pn_id, number, label, agent_id, provider)
-            self._pos[pn_id] = len(self.order)
-            self.order.append(record)
+            self._pos[pn_id] = len(self._slots)
+            self._slots.append(record)
             self._by_number[number] = record
         return record
 
@@ -304,7 +317,22 @@ class Store:
         pos = self._pos.get(pn_id)
         if pos is None:
             raise Reject(404, "Not found", f"phone number not found: no phone number {pn_id!r}")
-        return self.order[pos]
+        found = self._slots[pos]
+        assert found is not None, "a deleted number has no position"
+        return found
+
+    def delete(self, record: StoredNumber) -> None:
+        """Forget a stored number: its id and its E.164 number are free again."""
+        with self.lock:
+            pos = self._pos.pop(record.id)
+            self._slots[pos] = None
+            del self._by_number[record.number]
+            self._holes += 1
+            if self._holes >= _COMPACT_FROM and 2 * self._holes >= len(self._slots):
+                live = [n for n in self._slots if n is not None]
+                self._pos = {n.id: i for i, n in enumerate(live)}
+                self._slots = list[StoredNumber | None](live)
+                self._holes = 0
 
     def update(
         self,
@@ -336,7 +364,7 @@ class Store:
         q: str | None,
     ) -> tuple[list[StoredNumber], bool]:
         """Return one page of numbers in creation order and whether more lie beyond it."""
-        order = self.order
+        order = self._slots
         if starting_after is not None and ending_before is not None:
             raise Reject(400, "Invalid request", "give starting_after or ending_before, not both")
         cursor = starting_after if starting_after is not None else ending_before
@@ -348,12 +376,13 @@ class Store:
                 raise Reject(400, "Invalid request", f"{name}: no phone number {cursor!r}")
             pos = found
         backwards = ending_before is not None
-        if agent_id is None and provider_id is None and kind is None and not q:
+        if agent_id is None and provider_id is None and kind is None and not q and not self._holes:
+            whole = cast(list[StoredNumber], order)  # no hole: every slot holds a number
             if backwards:
                 start = max(0, pos - limit)
-                return order[start:pos], start > 0
+                return whole[start:pos], start > 0
             start = pos + 1 if cursor is not None else 0
-            return order[start : start + limit], start + limit < len(order)
+            return whole[start : start + limit], start + limit < len(whole)
 
         needle = (q or "").lower()
         agents_lc = {a: info["name"].lower() for a, info in self._agents.items()}
@@ -375,8 +404,9 @@ class Store:
         found_items: list[StoredNumber] = []
         step, index = (-1, pos - 1) if backwards else (1, pos + 1 if cursor is not None else 0)
         while 0 <= index < len(order) and len(found_items) <= limit:
-            if matches(order[index]):
-                found_items.append(order[index])
+            n = order[index]
+            if n is not None and matches(n):  # None: a deleted number's hole
+                found_items.append(n)
             index += step
         more = len(found_items) > limit
         del found_items[limit:]

@@ -51,6 +51,7 @@ from benchmarks import (  # noqa: E402
     fig_providers,
     fig_rate,
     fig_reconcile,
+    fig_rollback,
     fig_startup,
     fig_validation,
 )
@@ -77,6 +78,7 @@ FIGURES: tuple[Entry, ...] = (
         "15", "report-belongs check, 100,000 rows", "fig_same_input.py", quick=["--rows", "10000"]
     ),
     Entry("16", "start-up for a dozen numbers", fig_startup.measure),
+    Entry("17", "rollback against the run", fig_rollback.measure),
 )
 
 
