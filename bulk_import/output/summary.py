@@ -109,9 +109,11 @@ def _rollback_hint(summary: Summary, status: Status) -> str:
         why = "not deleted: the error column says why (not created by the run, or changed since)"
         if summary.options.get("force"):
             return why
-        return why + "; if some changed since, " + followup.rerun(summary, "--force") + " takes them too"
+        force = followup.rerun(summary, "--force")
+        return f"{why}; if some changed since, {force} takes them too"
     if status is Status.DELETE_FAILED:
-        return "not deleted: see the error column, then " + followup.rerun(summary) + " tries them again"
+        again = followup.rerun(summary)
+        return f"not deleted: see the error column, then {again} tries them again"
     if status is Status.FAILED:
         return "not checked (the look-up failed): " + followup.rerun(summary) + " checks them again"
     if status is Status.NOT_ATTEMPTED:
