@@ -37,6 +37,7 @@ from aiohttp import web
 
 from bulk_import.config import DEFAULT_API_VERSION
 from bulk_import.sandbox.faults import E164
+from bulk_import.sandbox.registry import Reject
 from bulk_import.sandbox.responses import (
     ERROR_ANSWERS,
     NO_BODY,
@@ -48,7 +49,7 @@ from bulk_import.sandbox.responses import (
     retry_headers,
 )
 from bulk_import.sandbox.state import SandboxState
-from bulk_import.sandbox.store import PATH, Reject
+from bulk_import.sandbox.store import PATH
 
 API_VERSION: Final = DEFAULT_API_VERSION
 _LIMIT = re.compile(r"[0-9]{1,4}")

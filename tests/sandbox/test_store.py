@@ -9,7 +9,8 @@ import pytest
 from sandbox_fixtures import PATH, import_body, us_number
 
 from bulk_import.sandbox import Faults, RunningSandbox, SandboxState
-from bulk_import.sandbox.store import Reject, Store
+from bulk_import.sandbox.registry import Reject
+from bulk_import.sandbox.store import Store
 from sandbox.helpers import OTHER_SID, SID, assert_error_body, client_for, post, seed_numbers
 
 
