@@ -5,12 +5,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := .demo
 
-.PHONY: help test lint typecheck pytest demo bench soak clean
+.PHONY: help test lint typecheck pytest fuzz demo bench soak clean
 
 help:
 	@echo "make test   - lint, type-check and run the test suite with coverage"
 	@echo "make demo   - a real import of examples/ against the local sandbox"
 	@echo "make lint   - ruff"
+	@echo "make fuzz   - the property tests, 20x longer, on new random examples"
 	@echo "make bench  - benchmarks (figures as ratios against in-run baselines)"
 	@echo "make soak   - long chaos soak"
 
@@ -29,12 +30,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# HYPOTHESIS_PROFILE=ci (tests/conftest.py): the same examples on every machine and every run.
 pytest: $(STAMP)
 	$(BIN)/coverage erase
-	$(BIN)/pytest -m "not soak" -n 2 \
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -m "not soak" -n 2 \
 		--cov=bulk_import --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95
 
 test: lint typecheck pytest
+
+# Hunting, not gating: random examples, FUZZ_FACTOR (default 20) times each test's own count,
+# failures kept in .hypothesis/ and replayed first next time. `make fuzz FUZZ_FACTOR=50`.
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -m "hypothesis and not soak" -n 2 -p no:cacheprovider \
+		--timeout 3600
 
 demo: $(STAMP)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh

@@ -1,0 +1,98 @@
+"""What CI relies on: property tests that cannot pass by luck.
+
+The hypothesis profiles live in ``tests/conftest.py``; they are tested by running pytest in a
+subprocess on small property tests written here, which write down the examples they are given.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# A property test and a seeded one, each writing down the examples it was given.
+PROPERTY_TESTS = """
+import os
+from pathlib import Path
+
+from hypothesis import given, seed, settings
+from hypothesis import strategies as st
+
+OUT = Path(os.environ["EXAMPLES_OUT"])
+
+
+@settings(max_examples=5)
+@given(st.binary(min_size=16, max_size=16))
+def test_plain(data):
+    with OUT.open("a") as out:
+        out.write(f"plain {data.hex()}\\n")
+
+
+@seed(1)
+@settings(max_examples=5)
+@given(st.binary(min_size=16, max_size=16))
+def test_seeded(data):
+    with OUT.open("a") as out:
+        out.write(f"seeded {data.hex()}\\n")
+"""
+
+
+def run_pytest(
+    folder: Path, *args: str, env: dict[str, str] | None = None, profiles: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """Run pytest on ``folder`` in a subprocess (``profiles``: with this suite's conftest)."""
+    clean = {k: v for k, v in os.environ.items() if k not in {"CI", "HYPOTHESIS_PROFILE"}}
+    clean["PYTHONPATH"] = str(ROOT / "tests")
+    plugins = ["-p", "conftest"] if profiles else []
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *plugins, "-p", "no:cacheprovider", "-q", "-n", "0",
+         "-o", "asyncio_default_fixture_loop_scope=function", "--rootdir", str(folder.parent),
+         str(folder), *args],
+        env=clean | (env or {}), cwd=folder.parent, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+
+
+def examples(tmp_path: Path, run: int, **env: str) -> dict[str, list[str]]:
+    """Run the two property tests once under ``env``; return the examples each was given."""
+    out = tmp_path / f"examples-{run}.txt"
+    done = run_pytest(tmp_path / "suite", env={"EXAMPLES_OUT": str(out), **env}, profiles=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    given: dict[str, list[str]] = {"plain": [], "seeded": []}
+    for line in out.read_text().splitlines():
+        name, example = line.split()
+        given[name].append(example)
+    return given
+
+
+@pytest.fixture
+def property_suite(tmp_path: Path) -> Path:
+    """Write a folder holding the two recording property tests."""
+    suite = tmp_path / "suite"
+    suite.mkdir()
+    (suite / "test_recorded.py").write_text(PROPERTY_TESTS)
+    return suite
+
+
+@pytest.mark.usefixtures("property_suite")
+def test_the_ci_profile_gives_the_same_examples_on_every_run(tmp_path: Path) -> None:
+    """Under CI=true (the ci profile), two runs try exactly the same examples, @settings or not."""
+    first = examples(tmp_path, 1, CI="true")
+    second = examples(tmp_path, 2, HYPOTHESIS_PROFILE="ci")
+    assert first == second
+    assert len(first["plain"]) == 5
+
+
+@pytest.mark.usefixtures("property_suite")
+def test_the_fuzz_profile_tries_more_new_examples_even_for_a_seeded_test(tmp_path: Path) -> None:
+    """make fuzz: FUZZ_FACTOR times each test's own max_examples, new ones on each run."""
+    first = examples(tmp_path, 1, HYPOTHESIS_PROFILE="fuzz", FUZZ_FACTOR="3")
+    second = examples(tmp_path, 2, HYPOTHESIS_PROFILE="fuzz", FUZZ_FACTOR="3")
+    assert len(first["plain"]) == len(first["seeded"]) == 15
+    assert set(first["plain"]) != set(second["plain"])
+    assert set(first["seeded"]) != set(second["seeded"])
