@@ -3,23 +3,33 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The exact versions, with their hashes, of the package's dependencies and its dev tools
+# (pip, setuptools and pip-tools included): what every target and CI install. `make upgrade`
+# writes it from pyproject.toml's ranges.
+LOCK := requirements/dev.lock
 DEMO_DIR := .demo
 
-.PHONY: help test lint typecheck pytest fuzz demo bench soak clean
+.PHONY: help test lint typecheck pytest fuzz upgrade demo bench soak clean
 
 help:
-	@echo "make test   - lint, type-check and run the test suite with coverage"
-	@echo "make demo   - a real import of examples/ against the local sandbox"
-	@echo "make lint   - ruff"
-	@echo "make fuzz   - the property tests, 20x longer, on new random examples"
-	@echo "make bench  - benchmarks (figures as ratios against in-run baselines)"
-	@echo "make soak   - long chaos soak"
+	@echo "make test    - lint, type-check and run the test suite with coverage"
+	@echo "make demo    - a real import of examples/ against the local sandbox"
+	@echo "make lint    - ruff"
+	@echo "make fuzz    - the property tests, 20x longer, on new random examples"
+	@echo "make upgrade - take the newest releases pyproject.toml allows into $(LOCK)"
+	@echo "make bench   - benchmarks (figures as ratios against in-run baselines)"
+	@echo "make soak    - long chaos soak"
 
-$(STAMP): pyproject.toml
+# The lock first (pip-tools among it), then pip-sync removes whatever the lock no longer
+# lists, then the package itself, built with the locked setuptools (no build isolation: an
+# isolated build would fetch whatever setuptools is newest that day).
+$(STAMP): $(LOCK) pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@echo "installing into $(VENV) (log: $(VENV)/install.log)"
-	@$(BIN)/python -m pip install --quiet --upgrade pip > $(VENV)/install.log 2>&1 \
-		&& $(BIN)/python -m pip install --quiet -e '.[dev]' >> $(VENV)/install.log 2>&1 \
+	@echo "installing $(LOCK) into $(VENV) (log: $(VENV)/install.log)"
+	@$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK) > $(VENV)/install.log 2>&1 \
+		&& $(BIN)/pip-sync --quiet $(LOCK) >> $(VENV)/install.log 2>&1 \
+		&& $(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . \
+			>> $(VENV)/install.log 2>&1 \
 		|| { cat $(VENV)/install.log; exit 1; }
 	@touch $(STAMP)
 
@@ -43,6 +53,12 @@ test: lint typecheck pytest
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -m "hypothesis and not soak" -n 2 -p no:cacheprovider \
 		--timeout 3600
+
+# To take new releases on purpose (a fix, a feature): then `make test`, and commit the lock.
+upgrade: $(STAMP)
+	$(BIN)/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --extra dev \
+		--all-build-deps --strip-extras --no-emit-index-url --no-emit-find-links \
+		--output-file $(LOCK) pyproject.toml
 
 demo: $(STAMP)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh

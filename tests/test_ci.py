@@ -1,19 +1,26 @@
-"""What CI relies on: property tests that cannot pass by luck.
+"""What CI relies on: property tests that cannot pass by luck, a complete lock.
 
 The hypothesis profiles live in ``tests/conftest.py``; they are tested by running pytest in a
 subprocess on small property tests written here, which write down the examples they are given.
+``requirements/dev.lock`` is what ``make`` and CI install.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCK = ROOT / "requirements" / "dev.lock"
 
 # A property test and a seeded one, each writing down the examples it was given.
 PROPERTY_TESTS = """
@@ -96,3 +103,35 @@ def test_the_fuzz_profile_tries_more_new_examples_even_for_a_seeded_test(tmp_pat
     assert len(first["plain"]) == len(first["seeded"]) == 15
     assert set(first["plain"]) != set(second["plain"])
     assert set(first["seeded"]) != set(second["seeded"])
+
+
+def locked() -> dict[str, tuple[Version, int]]:
+    """Return each package the lock pins: its version and how many hashes it lists."""
+    pins: dict[str, tuple[Version, int]] = {}
+    for block in re.split(r"\n(?=\S)", LOCK.read_text()):
+        found = re.match(r"([A-Za-z0-9._-]+)==(\S+)", block)
+        if found:
+            pins[canonicalize_name(found[1])] = (Version(found[2]), block.count("--hash=sha256:"))
+    return pins
+
+
+def test_the_lock_pins_every_requirement_within_its_range_with_hashes() -> None:
+    """Each dependency, dev tool and build requirement of pyproject.toml: pinned, in range, hashed.
+
+    A requirement added to pyproject.toml without ``make upgrade`` fails here, by name.
+    """
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    wanted = [
+        *project["project"]["dependencies"],
+        *project["project"]["optional-dependencies"]["dev"],
+        *project["build-system"]["requires"],
+    ]
+    pins = locked()
+    assert {"pip", "setuptools", "pip-tools"} <= pins.keys()
+    for text in wanted:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not in {LOCK.name}: run make upgrade"
+        version, hashes = pins[name]
+        assert requirement.specifier.contains(version, prereleases=True), (name, version)
+        assert hashes >= 1, name
