@@ -38,10 +38,24 @@ Line = dict[str, str]
 OK = frozenset({"imported", "already_imported", "patched"})
 
 
-# -- hypothesis ---------------------------------------------------------------------------------
+# -- CI and hypothesis ----------------------------------------------------------------------------
 
 #: CI sets CI=true (.ci/run does, as GitHub's and GitLab's runners do).
 IN_CI = os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def need(available: bool, reason: str) -> None:
+    """Skip the calling test when what it needs is missing, or fail it under CI.
+
+    Locally a missing tool (a browser) skips; in CI, which installs it, a skip would let the
+    run pass without the test ever running, so it fails and says why.
+    """
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: a test that cannot run fails, it never skips)")
+    pytest.skip(reason)
+
 
 # Profiles, chosen by HYPOTHESIS_PROFILE, else "ci" under CI=true, else hypothesis' default.
 # "ci" (make test, CI): the same examples on every machine and every run, so a change cannot
