@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed
 # (pip, setuptools and pip-tools included): what every target and CI install. `make upgrade`
 # writes it from pyproject.toml's ranges.
 LOCK := requirements/dev.lock
+# pytest's results, read by .ci/summary.py for the closing lines (count, skipped tests).
+JUNIT := .junit.xml
 DEMO_DIR := .demo
 
 .PHONY: help test lint typecheck pytest fuzz upgrade demo bench soak clean
@@ -42,8 +44,9 @@ typecheck: $(STAMP)
 
 # HYPOTHESIS_PROFILE=ci (tests/conftest.py): the same examples on every machine and every run.
 pytest: $(STAMP)
+	@rm -f $(JUNIT)
 	$(BIN)/coverage erase
-	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -m "not soak" -n 2 \
+	HYPOTHESIS_PROFILE=ci $(BIN)/pytest -m "not soak" -n 2 --junitxml=$(JUNIT) \
 		--cov=bulk_import --cov-branch --cov-report=term-missing:skip-covered --cov-fail-under=95
 
 test: lint typecheck pytest
@@ -70,4 +73,4 @@ soak: $(STAMP)
 	$(BIN)/pytest -m soak -p no:cacheprovider --timeout 1800
 
 clean:
-	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.*
+	rm -rf $(VENV) $(DEMO_DIR) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* $(JUNIT)

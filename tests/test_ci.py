@@ -1,8 +1,8 @@
-"""What CI relies on: property tests that cannot pass by luck, a complete lock.
+"""What CI relies on: property tests that cannot pass by luck, a closing count, a complete lock.
 
-The hypothesis profiles live in ``tests/conftest.py``; they are tested by running pytest in a
-subprocess on small property tests written here, which write down the examples they are given.
-``requirements/dev.lock`` is what ``make`` and CI install.
+The hypothesis profiles live in ``tests/conftest.py``; ``.ci/summary.py`` prints CI's closing
+lines; ``requirements/dev.lock`` is what ``make`` and CI install. Each is tested by running it:
+pytest in a subprocess on small test files written here, the summary on pytest's own JUnit XML.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK = ROOT / "requirements" / "dev.lock"
+SUMMARY = ROOT / ".ci" / "summary.py"
 
 # A property test and a seeded one, each writing down the examples it was given.
 PROPERTY_TESTS = """
@@ -103,6 +104,46 @@ def test_the_fuzz_profile_tries_more_new_examples_even_for_a_seeded_test(tmp_pat
     assert len(first["plain"]) == len(first["seeded"]) == 15
     assert set(first["plain"]) != set(second["plain"])
     assert set(first["seeded"]) != set(second["seeded"])
+
+
+def test_the_ci_summary_names_each_skipped_test_and_ends_with_the_count(tmp_path: Path) -> None:
+    """The closing lines: every skipped test by node id and reason, then passed/failed/skipped."""
+    suite = tmp_path / "tests"
+    suite.mkdir()
+    (suite / "test_mixed.py").write_text(
+        "import pytest\n\n"
+        "def test_ok():\n    pass\n\n"
+        "@pytest.mark.parametrize('n', [1, 2])\ndef test_also_ok(n):\n    pass\n\n"
+        "def test_broken():\n    assert False\n\n"
+        "def test_no_browser():\n    pytest.skip('no browser here')\n"
+    )
+    junit = tmp_path / "junit.xml"
+    done = run_pytest(suite, f"--junitxml={junit}")
+    assert done.returncode == 1, done.stdout + done.stderr
+    summary = subprocess.run(
+        [sys.executable, str(SUMMARY), str(junit)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert summary.returncode == 0
+    assert summary.stdout.splitlines()[-3:] == [
+        "skipped tests: 1",
+        "  SKIPPED tests/test_mixed.py::test_no_browser: no browser here",
+        "pytest: 3 passed, 1 failed, 1 skipped",
+    ]
+
+
+def test_the_ci_summary_fails_when_no_test_ran(tmp_path: Path) -> None:
+    """No results, or results of no test: the summary exits 1, so CI cannot pass on nothing."""
+    junit = tmp_path / "junit.xml"
+    (tmp_path / "tests").mkdir()
+    run_pytest(tmp_path / "tests", f"--junitxml={junit}")
+    for path in (junit, tmp_path / "missing.xml"):
+        summary = subprocess.run(
+            [sys.executable, str(SUMMARY), str(path)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert summary.returncode == 1, summary.stdout
+        assert summary.stdout.splitlines()[-1].startswith("pytest: ")
 
 
 def locked() -> dict[str, tuple[Version, int]]:
