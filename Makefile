@@ -11,13 +11,14 @@ LOCK := requirements/dev.lock
 JUNIT := .junit.xml
 DEMO_DIR := .demo
 
-.PHONY: help test lint typecheck pytest fuzz upgrade demo bench soak clean
+.PHONY: help test lint typecheck pytest fuzz lock upgrade demo bench soak clean
 
 help:
 	@echo "make test    - lint, type-check and run the test suite with coverage"
 	@echo "make demo    - a real import of examples/ against the local sandbox"
 	@echo "make lint    - ruff"
 	@echo "make fuzz    - the property tests, 20x longer, on new random examples"
+	@echo "make lock    - pin what pyproject.toml added into $(LOCK), the rest kept"
 	@echo "make upgrade - take the newest releases pyproject.toml allows into $(LOCK)"
 	@echo "make bench   - benchmarks (figures as ratios against in-run baselines)"
 	@echo "make soak    - long chaos soak"
@@ -57,11 +58,18 @@ fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -m "hypothesis and not soak" -n 2 -p no:cacheprovider \
 		--timeout 3600
 
+COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --extra dev \
+	--all-build-deps --strip-extras --no-emit-index-url --no-emit-find-links \
+	--output-file $(LOCK) pyproject.toml
+
+# After a change to pyproject.toml's requirements (a merge among them): the pins it still
+# allows are kept, what it adds or no longer allows is resolved anew.
+lock: $(STAMP)
+	$(COMPILE)
+
 # To take new releases on purpose (a fix, a feature): then `make test`, and commit the lock.
 upgrade: $(STAMP)
-	$(BIN)/pip-compile --quiet --upgrade --generate-hashes --allow-unsafe --extra dev \
-		--all-build-deps --strip-extras --no-emit-index-url --no-emit-find-links \
-		--output-file $(LOCK) pyproject.toml
+	$(COMPILE) --upgrade
 
 demo: $(STAMP)
 	@PATH="$(CURDIR)/$(BIN):$$PATH" bash examples/demo.sh

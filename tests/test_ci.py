@@ -172,7 +172,7 @@ def locked() -> dict[str, tuple[Version, int]]:
 def test_the_lock_pins_every_requirement_within_its_range_with_hashes() -> None:
     """Each dependency, dev tool and build requirement of pyproject.toml: pinned, in range, hashed.
 
-    A requirement added to pyproject.toml without ``make upgrade`` fails here, by name.
+    A requirement added to pyproject.toml without ``make lock`` fails here, by name.
     """
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     wanted = [
@@ -185,7 +185,9 @@ def test_the_lock_pins_every_requirement_within_its_range_with_hashes() -> None:
     for text in wanted:
         requirement = Requirement(text)
         name = canonicalize_name(requirement.name)
-        assert name in pins, f"{name} is not in {LOCK.name}: run make upgrade"
+        assert name in pins, f"{name} is not in {LOCK.name}: run make lock"
         version, hashes = pins[name]
-        assert requirement.specifier.contains(version, prereleases=True), (name, version)
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"{name} {version}: make lock"
+        )
         assert hashes >= 1, name
