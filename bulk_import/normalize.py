@@ -54,12 +54,17 @@ _TWILIO_SID = re.compile(r"AC[0-9a-fA-F]{32}", re.ASCII)
 def check_input_options(options: InputOptions) -> None:
     """Refuse input options that cannot work, before anything is read: once, for every command.
 
-    The label template, the ``--default-region`` code, and the header options (``--header-row``
+    The label template, the ``--default-region`` code, a ``--provider-id`` the report could
+    not write back (:func:`_provider_id_problem`), and the header options (``--header-row``
     with ``--no-header``, a row below 1, a headerless column that is not a letter or number).
     Raise :class:`UsageError` naming the fix. :func:`prepare` trusts options checked here.
     """
     check_label_template(options.default_label)
     check_region_code(options.default_region)
+    if options.provider_id and (
+        problem := _provider_id_problem(options.provider_id, where="--provider-id")
+    ):
+        raise UsageError(problem)
     Columns(
         number_column=options.number_column,
         label_column=options.label_column,
@@ -107,23 +112,58 @@ def _twilio(account_sid: str, region: str) -> Provider | str:
     return Provider(account_sid=account_sid, region=code)
 
 
+def _twilio_fields(text: str) -> tuple[str, str] | None:
+    """Return the SID and region of a cell shaped ``twilio:<account_sid>:<region>``, else None.
+
+    The shape is exactly three fields split by ``:``, the first ``twilio``; the SID and region
+    are not checked here. A SID and a region never hold a ``:``, so this is the narrowest shape
+    that still catches every mistyped Twilio account (``twilio:ACbad:us1``, ``twilio::us1``):
+    every other text, ``twilio`` and ``twilio:x`` included, can be a provider id as written.
+    """
+    scheme, *fields = text.split(":")
+    if scheme != "twilio" or len(fields) != 2:
+        return None
+    return fields[0], fields[1]
+
+
 def parse_provider(text: str) -> Provider | str:
     """Read a provider as a report writes it, or return why it cannot be used.
 
-    ``prov_...`` is a provider id; ``twilio:<account_sid>:<region>`` a Twilio account, its SID
-    and region checked as a row's are. Every reader of a report's ``provider`` cell (a report
-    fed back as input, ``retry-patch``) goes through here, so they cannot disagree.
+    The grammar, the inverse of ``str(Provider)``: a cell of the shape
+    ``twilio:<account_sid>:<region>`` (:func:`_twilio_fields`) is a Twilio account, its SID and
+    region checked as a row's are; any other cell is a provider id as written, colons and all.
+    The cell is stripped, as the reader strips every cell. A provider id of the Twilio shape, or
+    with spaces around it, could not be told apart, so it never enters the tool
+    (:func:`_provider_id_problem`). Every reader of a report's ``provider`` cell (a report fed
+    back as input, ``retry-patch``) goes through here, so they cannot disagree.
     """
     value = text.strip()
     if not value:
         return REASON_NO_PROVIDER
-    kind, _, rest = value.partition(":")
-    if kind != "twilio":
+    twilio = _twilio_fields(value)
+    if twilio is None:
         return Provider(id=value)
-    account_sid, colon, region = rest.partition(":")
-    if not colon:
-        return f'provider "{value}" is not a provider id or twilio:<account_sid>:<region>'
+    account_sid, region = twilio
     return _twilio(account_sid, region)
+
+
+def _provider_id_problem(provider_id: str, *, where: str) -> str | None:
+    """Return why a provider id cannot be held, or None: one the report could not write back.
+
+    ``where`` names where it came from (``provider_id``, ``--provider-id``) and picks the fix.
+    """
+    twilio = _twilio_fields(provider_id)
+    if twilio is not None:
+        account_sid, region = twilio
+        fix = (
+            f"pass --twilio-account-sid {account_sid} --region {region}"
+            if where.startswith("--")
+            else "put the SID in an account_sid column and the region in a region column"
+        )
+        return f'{where} "{provider_id}" reads as a Twilio account, not a provider id; {fix}'
+    if provider_id != provider_id.strip():
+        return f'{where} "{provider_id}" has spaces around it; write it without them'
+    return None
 
 
 def resolve_provider(raw: RawRow, options: InputOptions) -> Provider | str:
@@ -133,7 +173,9 @@ def resolve_provider(raw: RawRow, options: InputOptions) -> Provider | str:
     ``--region``), a report's ``provider`` cell, ``--provider-id``, ``--twilio-account-sid``.
     """
     if raw.provider_id:
-        return Provider(id=raw.provider_id)
+        return _provider_id_problem(raw.provider_id, where="provider_id") or Provider(
+            id=raw.provider_id
+        )
     region = raw.region or options.region
     if raw.account_sid:
         return _twilio(raw.account_sid, region)

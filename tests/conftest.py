@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 from aiohttp import web
+from hypothesis import HealthCheck, settings
 from sandbox_fixtures import us_number
 
 from bulk_import.api import retry
@@ -36,6 +37,79 @@ from bulk_import.sandbox import DEFAULT_API_KEY, RunningSandbox
 
 Line = dict[str, str]
 OK = frozenset({"imported", "already_imported", "patched"})
+
+
+# -- CI and hypothesis ----------------------------------------------------------------------------
+
+#: CI sets CI=true (.ci/run does, as GitHub's and GitLab's runners do).
+IN_CI = os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def need(available: bool, reason: str) -> None:
+    """Skip the calling test when what it needs is missing, or fail it under CI.
+
+    Locally a missing tool (a browser) skips; in CI, which installs it, a skip would let the
+    run pass without the test ever running, so it fails and says why.
+    """
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: a test that cannot run fails, it never skips)")
+    pytest.skip(reason)
+
+
+# Profiles, chosen by HYPOTHESIS_PROFILE, else "ci" under CI=true, else hypothesis' default.
+# "ci" (make test, CI): the same examples on every machine and every run, so a change cannot
+# pass or fail by the seed of the day; no example database (a local one replays other
+# examples), no deadline and no too_slow check (both time a shared machine's load); a failure
+# prints the blob that reproduces it. "fuzz" (make fuzz): random examples, FUZZ_FACTOR times
+# as many (see pytest_collection_modifyitems), failures kept in .hypothesis/ and tried first.
+# Settings are resolved when a test module is imported, after this: a test's own @settings
+# inherits every key it does not name (derandomize included) from the profile loaded here.
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    database=None,
+    print_blob=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "fuzz",
+    derandomize=False,
+    print_blob=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+HYPOTHESIS_PROFILE = os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if IN_CI else "default")
+settings.load_profile(HYPOTHESIS_PROFILE)
+FUZZ_FACTOR = int(os.environ.get("FUZZ_FACTOR", "20"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under the fuzz profile, run each property test FUZZ_FACTOR times longer, unseeded.
+
+    A test's own ``@settings(max_examples=N)`` and ``@seed`` win over any profile, so the
+    fuzz profile scales them here, on the attributes hypothesis reads when the test runs
+    (pinned by the lock; a hypothesis that renamed them fails ``make fuzz`` loudly).
+    """
+    if HYPOTHESIS_PROFILE != "fuzz":
+        return
+    tests: dict[int, Any] = {}
+    for item in items:
+        test = getattr(getattr(item, "obj", None), "__func__", getattr(item, "obj", None))
+        if getattr(test, "is_hypothesis_test", False):
+            tests[id(test)] = test
+    for test in tests.values():
+        own = getattr(test, "_hypothesis_internal_use_settings", None)
+        if not isinstance(own, settings) or not hasattr(test, "_hypothesis_internal_use_seed"):
+            raise pytest.UsageError(f"make fuzz: hypothesis no longer works as {__file__} expects")
+        test._hypothesis_internal_use_settings = settings(
+            own,
+            max_examples=own.max_examples * FUZZ_FACTOR,
+            database=settings.get_profile("fuzz").database,
+        )
+        test._hypothesis_internal_use_seed = None  # an @seed would replay the same examples
 
 
 # -- inputs ---------------------------------------------------------------------------------------

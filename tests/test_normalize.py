@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from conftest import cli, cli_env, write_input
+from hypothesis import example, given
 from hypothesis import strategies as st
 
+from bulk_import.cells import clean
 from bulk_import.config import InputOptions
 from bulk_import.e164 import (
     REASON_COUNTRY,
@@ -22,7 +25,7 @@ from bulk_import.e164 import (
     REASON_TOO_SHORT,
 )
 from bulk_import.errors import UsageError
-from bulk_import.models import Provider, RawRow, Row, Status
+from bulk_import.models import REPORT_COLUMNS, Outcome, Provider, RawRow, Row, Status
 from bulk_import.normalize import (
     REASON_NO_PROVIDER,
     check_input_options,
@@ -32,6 +35,7 @@ from bulk_import.normalize import (
     render_label,
     resolve_provider,
 )
+from bulk_import.output.report import outcome_cells
 from bulk_import.sources import open_input
 
 REASONS = {
@@ -158,10 +162,25 @@ def raw(**cells: str) -> RawRow:
             Provider(account_sid=SID, region="au1"),
         ),
         (raw(provider="prov_report"), InputOptions(), Provider(id="prov_report")),
+        (raw(provider="twilio:AC1"), InputOptions(), Provider(id="twilio:AC1")),
+        (raw(provider_id="twilio"), InputOptions(), Provider(id="twilio")),
+        (raw(provider_id="twilio:x:y:z"), InputOptions(), Provider(id="twilio:x:y:z")),
         (
-            raw(provider="twilio:AC1"),
+            raw(provider_id=f"twilio:{SID}:us1"),
+            InputOptions(provider_id="prov_cli"),
+            f'provider_id "twilio:{SID}:us1" reads as a Twilio account, not a provider id; '
+            "put the SID in an account_sid column and the region in a region column",
+        ),
+        (
+            raw(provider_id="twilio::"),
             InputOptions(),
-            'provider "twilio:AC1" is not a provider id or twilio:<account_sid>:<region>',
+            'provider_id "twilio::" reads as a Twilio account, not a provider id; '
+            "put the SID in an account_sid column and the region in a region column",
+        ),
+        (
+            raw(provider_id="prov_x "),
+            InputOptions(),
+            'provider_id "prov_x " has spaces around it; write it without them',
         ),
         (
             raw(provider=f"twilio:{SID}:xx1"),
@@ -206,15 +225,23 @@ def test_resolve_provider(row: RawRow, options: InputOptions, expected: Provider
         ("  prov_x ", Provider(id="prov_x")),
         (f"twilio:{SID}:ie1", Provider(account_sid=SID, region="ie1")),
         (f"twilio:{SID}: AU1", Provider(account_sid=SID, region="au1")),
-        (
-            "twilio:AC1",
-            'provider "twilio:AC1" is not a provider id or twilio:<account_sid>:<region>',
-        ),
+        # Only the exact shape twilio:<sid>:<region> is a Twilio account: the rest are ids.
+        ("twilio", Provider(id="twilio")),
+        ("twilio:", Provider(id="twilio:")),
+        ("twilio:AC1", Provider(id="twilio:AC1")),
+        (f"twilio:{SID}:us1:x", Provider(id=f"twilio:{SID}:us1:x")),
+        (f"Twilio:{SID}:us1", Provider(id=f"Twilio:{SID}:us1")),
+        ("prov:with:colons", Provider(id="prov:with:colons")),
+        ("'=prov", Provider(id="'=prov")),
         (f"twilio:{SID}:eu1", 'unknown region "eu1": use us1, ie1 or au1'),
         (
             "twilio:AC123:us1",
             'account_sid "AC123" is not a Twilio account SID '
             "(AC followed by 32 hexadecimal digits)",
+        ),
+        (
+            "twilio::us1",
+            'account_sid "" is not a Twilio account SID (AC followed by 32 hexadecimal digits)',
         ),
         ("", REASON_NO_PROVIDER),
         ("   ", REASON_NO_PROVIDER),
@@ -225,25 +252,126 @@ def test_parse_provider(text: str, expected: Provider | str) -> None:
     assert parse_provider(text) == expected
 
 
+def report_cell(provider: Provider) -> str:
+    """Return a row's provider cell as the report writes it and the reader reads it back."""
+    cells = outcome_cells(Outcome(Row(2, US, US, provider=provider), Status.FAILED))
+    return clean(cells[REPORT_COLUMNS.index("provider")])
+
+
+def held(text: str) -> Provider | None:
+    """Return the provider the tool holds for a provider_id cell, None when it refuses it."""
+    provider = resolve_provider(raw(provider_id=text), InputOptions())
+    return provider if isinstance(provider, Provider) else None
+
+
+# Any text, and texts that read like the Twilio scheme: twilio, twilio:, twilio:x, a:b:c, and
+# SIDs and regions in any field.
+PROVIDER_TEXT = st.one_of(
+    st.text(max_size=30),
+    st.lists(
+        st.one_of(
+            st.sampled_from(["twilio", "Twilio", "", " ", SID, "AC", "us1", "=", "'"]),
+            st.text(max_size=4),
+        ),
+        min_size=1,
+        max_size=5,
+    ).map(":".join),
+)
+TWILIO_ACCOUNTS = st.builds(
+    lambda sid, region: Provider(account_sid="AC" + sid, region=region),
+    st.text("0123456789abcdefABCDEF", min_size=32, max_size=32),
+    st.sampled_from(["us1", "ie1", "au1"]),
+)
+# The ids the tool can hold are those its own entry check lets in: the Twilio shape and spaces
+# around are refused up front (see test_resolve_provider and the test after this one).
 PROVIDERS = st.one_of(
-    st.builds(
-        lambda text: Provider(id=text),
-        st.text(min_size=1, max_size=30)
-        .map(str.strip)
-        .filter(lambda text: bool(text) and not text.startswith("twilio:")),
-    ),
-    st.builds(
-        lambda sid, region: Provider(account_sid="AC" + sid, region=region),
-        st.text("0123456789abcdefABCDEF", min_size=32, max_size=32),
-        st.sampled_from(["us1", "ie1", "au1"]),
-    ),
+    PROVIDER_TEXT.map(held).filter(lambda provider: provider is not None), TWILIO_ACCOUNTS
 )
 
 
+@example(Provider(id="twilio"))  # issue 19: found by chance in a fresh clone's make test
+@example(Provider(id="twilio:"))
+@example(Provider(id="twilio:x"))
+@example(Provider(id=f"twilio:{SID}:us1:x"))
 @given(PROVIDERS)
 def test_parse_provider_reads_back_what_a_report_writes(provider: Provider) -> None:
-    """For any provider, parse_provider(str(provider)) is that provider: the report's cell."""
-    assert parse_provider(str(provider)) == provider
+    """Any provider the tool can hold reads back from its report cell as that same provider."""
+    assert parse_provider(report_cell(provider)) == provider
+
+
+@example(text="twilio")
+@example(text=f"twilio:{SID}:us1")
+@given(text=PROVIDER_TEXT)
+def test_a_provider_id_is_refused_up_front_or_read_back(text: str) -> None:
+    """Any provider_id cell or --provider-id: refused before anything is sent, or read back."""
+    try:
+        check_input_options(InputOptions(provider_id=text))
+    except UsageError:
+        from_option: Provider | str | None = None
+    else:
+        from_option = resolve_provider(RawRow(2, US), InputOptions(provider_id=text))
+    from_column = resolve_provider(raw(provider_id=text), InputOptions())
+    for provider in (from_option, from_column):
+        if isinstance(provider, Provider):
+            assert parse_provider(report_cell(provider)) == provider
+    assert (from_column == Provider(id=text)) == isinstance(from_option, Provider)
+
+
+@pytest.mark.parametrize(
+    ("option", "error"),
+    [
+        (
+            f"twilio:{SID}:ie1",
+            f'--provider-id "twilio:{SID}:ie1" reads as a Twilio account, not a provider id; '
+            f"pass --twilio-account-sid {SID} --region ie1",
+        ),
+        (
+            "twilio:AC1:eu1",
+            '--provider-id "twilio:AC1:eu1" reads as a Twilio account, not a provider id; '
+            "pass --twilio-account-sid AC1 --region eu1",
+        ),
+        (" prov_x", '--provider-id " prov_x" has spaces around it; write it without them'),
+    ],
+)
+def test_a_provider_id_the_report_could_not_write_back_is_refused(option: str, error: str) -> None:
+    """A --provider-id of the Twilio shape, or with spaces around it, is refused naming the fix."""
+    with pytest.raises(UsageError) as caught:
+        check_input_options(InputOptions(provider_id=option))
+    assert str(caught.value) == error
+
+
+def test_a_twilio_shaped_provider_id_is_exit_2_in_one_line(tmp_path: Path) -> None:
+    """validate --provider-id twilio:<sid>:<region>: exit 2, one line naming the fix, no report."""
+    source = write_input(tmp_path / "in.csv", [US])
+    done = cli(
+        "validate", str(source), "--provider-id", f"twilio:{SID}:us1",
+        env=cli_env(None), cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        f'bulk-import: error: --provider-id "twilio:{SID}:us1" reads as a Twilio account, '
+        f"not a provider id; pass --twilio-account-sid {SID} --region us1"
+    ]
+    assert not (tmp_path / "in.validate.csv").exists()
+
+
+def test_ids_that_read_like_the_scheme_travel_through_a_real_report(tmp_path: Path) -> None:
+    """twilio, twilio:, twilio:x and ids with colons: a report file read back sends the same."""
+    ids = ["twilio", "twilio:", "twilio:x", "a:b:c:d", "=twilio:x", f"twilio:{SID}:us1:x"]
+    source = tmp_path / "in.csv"
+    with source.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(
+            [["number", "provider_id"], *([f"+1415555{i:04d}", id_] for i, id_ in enumerate(ids))]
+        )
+    sent = list(prepare(open_input(str(source)), InputOptions()))
+    assert [row.provider for row in sent] == [Provider(id=id_) for id_ in ids]
+    report = tmp_path / "in.report.csv"
+    with report.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(REPORT_COLUMNS)
+        writer.writerows(outcome_cells(Outcome(row, Status.FAILED)) for row in sent)
+    again = list(prepare(open_input(str(report)), InputOptions()))
+    assert [(row.provider, row.status) for row in again] == [(row.provider, None) for row in sent]
 
 
 # --- prepare ---------------------------------------------------------------------------------
