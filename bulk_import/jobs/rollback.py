@@ -25,77 +25,21 @@ as they finish, so killed and run again it keeps every row its report or journal
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from bulk_import.api.cartesia import CartesiaApi
-from bulk_import.api.listing import Held, find_number_id
+from bulk_import.api.listing import find_number_id
 from bulk_import.api.numbers import Reply, delete_number, fetch_number, is_number_id, unassign
 from bulk_import.cells import unneutralise
 from bulk_import.config import ApiOptions, OutputOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
 from bulk_import.jobs.patching import row_from_line
+from bulk_import.jobs.rollback_checks import Found, changes, found_by_id, not_created
 from bulk_import.jobs.rollback_input import Key, read_rollback_input
 from bulk_import.models import CREATED, Outcome, Row, Status, Summary
 from bulk_import.output.recovery import ReportLine
-
-#: Rows whose number was in the account before the run: never deleted, whatever happens.
-THERE_BEFORE = frozenset(
-    {
-        Status.ALREADY_IMPORTED,
-        Status.AGENT_FIXED,
-        Status.AGENT_MISMATCH,
-        Status.IN_SYNC,
-        Status.EXTRA,
-    }
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    """Hold what a candidate's look-up found: the id and what it holds, or why there is none."""
-
-    number_id: str
-    held: Held | None
-    attempts: int
-    code: int | None = None
-    #: The number is not in the account: why ("" when it is, or the look-up failed).
-    gone: str = ""
-    #: Why the look-up failed ("" when it did not).
-    error: str = ""
-    not_sent: bool = False
-    #: The number is in the account under an id REPORT does not give: why it is kept.
-    elsewhere: str = ""
-
-
-def _changes(held: Held, row: Row) -> list[str]:
-    """Say what differs between the number the run created and what its id holds now."""
-    changes = []
-    if held.number != row.number:
-        changes.append(f"its id now holds {held.number}")
-    if held.label.strip() != row.label.strip():
-        changes.append(f"its label is now {held.label!r}, the run's {row.label!r}")
-    if held.agent_id and held.agent_id != row.agent_id:
-        changes.append(f"its agent is now {held.agent_id}, the run's {row.agent_id or 'none'}")
-    return changes
-
-
-def _not_created(line: ReportLine) -> str:
-    """Say why a row that is not a candidate is kept."""
-    status = line.status
-    tries = line.cells["attempts"]
-    if status is Status.ALREADY_IMPORTED and tries.isdigit() and int(tries) > 1:
-        # A retried POST that finds its own earlier success answers 409 too (SPEC): say so, so
-        # that a person can check the number; rollback cannot tell, so it never deletes it.
-        return (
-            f"already_imported on a retry ({tries} tries): there before the run, or the run's "
-            "own earlier try; never deleted: check it by hand"
-        )
-    if status in THERE_BEFORE:
-        return f"in the account before the run ({status}): never deleted"
-    return f"not imported by the run ({status}): nothing to delete"
 
 
 class RollbackJob:
@@ -153,9 +97,9 @@ class RollbackJob:
             )
         assert found.held is not None
         note = ""
-        changes = _changes(found.held, row)
-        if changes:
-            changed = "changed since the run: " + "; ".join(changes)
+        changed_since = changes(found.held, row)
+        if changed_since:
+            changed = "changed since the run: " + "; ".join(changed_since)
             if not self._force:
                 return self._outcome(
                     row, Status.KEPT, found, error=f"{changed}; --force deletes it"
@@ -177,7 +121,7 @@ class RollbackJob:
         if number_id:
             reply = await fetch_number(api, number_id)
             if not reply.gone or not row.number:
-                return _found(number_id, reply)
+                return found_by_id(number_id, reply)
             # The id is gone: the number may be in the account again, under an id of its own.
             by_number = await self._by_number(row, reply.attempts)
             if by_number.number_id:
@@ -268,7 +212,7 @@ class RollbackJob:
         if twin is not None:
             reason = f"the same number as row {twin}, which this rollback handles"
         else:
-            reason = _not_created(line)
+            reason = not_created(line)
         return Outcome(row, Status.KEPT, phone_number_id=self._number_id(row), error=reason)
 
     def not_sent(self, row: Row, reason: str) -> Outcome | None:
@@ -284,18 +228,6 @@ class RollbackJob:
     def finish(self) -> Iterable[Outcome]:
         """Add nothing after REPORT's rows."""
         return ()
-
-
-def _found(number_id: str, reply: Reply) -> Found:
-    """Turn a GET by id into what the look-up found."""
-    if reply.not_sent:
-        return Found(number_id, None, reply.attempts, error=reply.error, not_sent=True)
-    if reply.gone:
-        gone = f"GET {number_id} answered 404"
-        return Found(number_id, None, reply.attempts, reply.code, gone=gone)
-    if reply.error:
-        return Found(number_id, None, reply.attempts, reply.code, error=reply.error)
-    return Found(number_id, reply.held, reply.attempts, reply.code)
 
 
 def _join(*parts: str) -> str:

@@ -30,6 +30,16 @@ ROLLBACK_STATUSES = frozenset(
 )
 #: Every status a rollback's report may hold (a plan's failed look-up, a stop's not_attempted).
 WRITTEN = ROLLBACK_STATUSES | {Status.FAILED, Status.NOT_ATTEMPTED}
+#: Rows whose number was in the account before the run: never deleted, whatever happens.
+THERE_BEFORE = frozenset(
+    {
+        Status.ALREADY_IMPORTED,
+        Status.AGENT_FIXED,
+        Status.AGENT_MISMATCH,
+        Status.IN_SYNC,
+        Status.EXTRA,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,73 @@
+"""What a rollback's look-up of one candidate found, and what that says about its row.
+
+:class:`Found` holds the id and what it holds now (or why there is none); the functions here
+say, in the words the rollback report's ``error`` column carries, what changed in the number
+since the run, or why a row that is no candidate is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bulk_import.api.listing import Held
+from bulk_import.api.numbers import Reply
+from bulk_import.jobs.rollback_input import THERE_BEFORE
+from bulk_import.models import Row, Status
+from bulk_import.output.recovery import ReportLine
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """Hold what a candidate's look-up found: the id and what it holds, or why there is none."""
+
+    number_id: str
+    held: Held | None
+    attempts: int
+    code: int | None = None
+    #: The number is not in the account: why ("" when it is, or the look-up failed).
+    gone: str = ""
+    #: Why the look-up failed ("" when it did not).
+    error: str = ""
+    not_sent: bool = False
+    #: The number is in the account under an id REPORT does not give: why it is kept.
+    elsewhere: str = ""
+
+
+def changes(held: Held, row: Row) -> list[str]:
+    """Say what differs between the number the run created and what its id holds now."""
+    differences = []
+    if held.number != row.number:
+        differences.append(f"its id now holds {held.number}")
+    if held.label.strip() != row.label.strip():
+        differences.append(f"its label is now {held.label!r}, the run's {row.label!r}")
+    if held.agent_id and held.agent_id != row.agent_id:
+        differences.append(f"its agent is now {held.agent_id}, the run's {row.agent_id or 'none'}")
+    return differences
+
+
+def not_created(line: ReportLine) -> str:
+    """Say why a row that is not a candidate is kept."""
+    status = line.status
+    tries = line.cells["attempts"]
+    if status is Status.ALREADY_IMPORTED and tries.isdigit() and int(tries) > 1:
+        # A retried POST that finds its own earlier success answers 409 too (SPEC): say so, so
+        # that a person can check the number; rollback cannot tell, so it never deletes it.
+        return (
+            f"already_imported on a retry ({tries} tries): there before the run, or the run's "
+            "own earlier try; never deleted: check it by hand"
+        )
+    if status in THERE_BEFORE:
+        return f"in the account before the run ({status}): never deleted"
+    return f"not imported by the run ({status}): nothing to delete"
+
+
+def found_by_id(number_id: str, reply: Reply) -> Found:
+    """Turn a GET by id into what the look-up found."""
+    if reply.not_sent:
+        return Found(number_id, None, reply.attempts, error=reply.error, not_sent=True)
+    if reply.gone:
+        gone = f"GET {number_id} answered 404"
+        return Found(number_id, None, reply.attempts, reply.code, gone=gone)
+    if reply.error:
+        return Found(number_id, None, reply.attempts, reply.code, error=reply.error)
+    return Found(number_id, reply.held, reply.attempts, reply.code)
