@@ -172,6 +172,24 @@ def not_a_report(path: Path) -> Path:
     return path
 
 
+def short_line(path: Path) -> Path:
+    return write_report(path, [report_row(0, "imported"), report_row(1, "imported")[:11]])
+
+
+def retyped_status(path: Path) -> Path:
+    return write_report(path, [report_row(0, "Imported")])
+
+
+def two_reports(path: Path) -> Path:
+    return write_report(path, [report_row(0, "imported"), report_row(1, "imported", row="2")])
+
+
+def torn(path: Path) -> Path:
+    write_report(path, [report_row(0, "imported"), report_row(1, "imported")])
+    path.write_bytes(path.read_bytes()[:-12])  # the run killed halfway through finished_at
+    return path
+
+
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
@@ -193,13 +211,38 @@ def not_a_report(path: Path) -> Path:
         ),
         (header_only, "{r} holds no row: nothing to undo"),
         (
+            short_line,
+            "{r} line 3 has 11 cells, not the report's 12; fix that line (or roll back the "
+            "run's own report, as it wrote it)",
+        ),
+        (
+            retyped_status,
+            "{r} line 2 has status 'Imported', which is not a status of bulk-import (they are "
+            "lower case: imported, already_imported, ...); fix that line (or roll back the "
+            "run's own report, as it wrote it)",
+        ),
+        (
+            two_reports,
+            "{r} line 3: row 2 is on line 2 already: two reports in one file, or a line copied? "
+            "every line must be read once; use each run's own report",
+        ),
+        (
+            torn,
+            "{r} line 3 is cut short (no line end, no whole finished_at): a command was killed "
+            "while writing it? run that command again to finish its report, or fix that line "
+            "(or roll back the run's own report, as it wrote it)",
+        ),
+        (
             not_a_report,
             "{r} is not a bulk-import report (its header must be: "
             + ",".join(REPORT_COLUMNS)
             + ")",
         ),
     ],
-    ids=["validate", "rollback", "no-id-no-number", "no-row", "not-a-report"],
+    ids=[
+        *("validate", "rollback", "no-id-no-number", "no-row", "not-a-report"),
+        *("short-line", "retyped-status", "two-reports", "torn"),
+    ],
 )
 def test_a_report_there_is_nothing_to_undo_in_is_refused_and_nothing_sent(
     tmp_path: Path, account: RunningSandbox, make: object, expected: str

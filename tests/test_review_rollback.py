@@ -193,7 +193,6 @@ def test_numbers_a_killed_run_recorded_only_in_its_journal_are_not_silently_left
 # -- (e) a row lost from the rollback's report ----------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="finding 4: REPORT lines dropped silently")
 def test_every_report_line_is_in_the_rollback_report_or_refused(tmp_path: Path) -> None:
     """Two run reports concatenated (both start at row 2), and a line whose status a person
     retyped ("Imported"): read_report keeps the last line of each row number and drops lines

@@ -1,13 +1,14 @@
 """Read what a rollback works on: REPORT, checked, and what its own report already holds.
 
 Every reason to refuse REPORT is found here, before anything is sent or written (exit 2, one
-line): a file that is not a report of this tool, a report with no row, a ``validate`` report
-(nothing was imported), a rollback report (roll back the run's own report instead), a row that
-says the run created a number but names neither its id nor its E.164 number. The rollback's own
-report (``--report``) and the journal a killed rollback left beside it are read back: their
-``deleted`` rows are kept as they are and never sent again; every other row is checked again.
-A ``--report`` that holds another command's report, or the rollback of another REPORT, is
-refused rather than replaced.
+line): a file that is not a report of this tool, a line of it that cannot be read whole
+(:func:`read_report`'s ``strict`` read: no line is dropped), a report with no row, a
+``validate`` report (nothing was imported), a rollback report (roll back the run's own report
+instead), a row that says the run created a number but names neither its id nor its E.164
+number. The rollback's own report (``--report``) and the journal a killed rollback left
+beside it are read back: their ``deleted`` rows are kept as they are and never sent again;
+every other row is checked again. A ``--report`` that holds another command's report, or the
+rollback of another REPORT, is refused rather than replaced.
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def read_rollback_input(report: Path, output: Path) -> RollbackInput:
             f"--report {output} is REPORT itself: a rollback never rewrites the report it undoes; "
             "choose another report path"
         )
-    lines = read_report(report)
+    lines = read_report(report, strict=True)
     _check(report, lines)
     by_key = {line.key: line for line in lines}
     counts = Counter(line.status for line in lines if line.status is not None)
