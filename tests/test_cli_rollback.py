@@ -21,6 +21,7 @@ from bulk_import.cli import main
 from bulk_import.errors import UsageError
 from bulk_import.jobs.rollback import rollback
 from bulk_import.models import REPORT_COLUMNS
+from bulk_import.output.lock import Holder, ReportLock
 from bulk_import.output.workbook import write_workbook
 from bulk_import.sandbox import DEFAULT_API_KEY, Faults, RunningSandbox
 
@@ -172,6 +173,11 @@ def not_a_report(path: Path) -> Path:
     return path
 
 
+def journal_beside(path: Path) -> Path:
+    write_report(path.with_name(path.name + ".journal"), [report_row(0, "imported")])
+    return write_report(path, [report_row(0, "failed")])
+
+
 def short_line(path: Path) -> Path:
     return write_report(path, [report_row(0, "imported"), report_row(1, "imported")[:11]])
 
@@ -211,6 +217,11 @@ def torn(path: Path) -> Path:
         ),
         (header_only, "{r} holds no row: nothing to undo"),
         (
+            journal_beside,
+            "a killed command left {r}.journal: REPORT {r} does not hold its last rows yet; run "
+            "that command again to finish its work, then roll back",
+        ),
+        (
             short_line,
             "{r} line 3 has 11 cells, not the report's 12; fix that line (or roll back the "
             "run's own report, as it wrote it)",
@@ -241,7 +252,7 @@ def torn(path: Path) -> Path:
     ],
     ids=[
         *("validate", "rollback", "no-id-no-number", "no-row", "not-a-report"),
-        *("short-line", "retyped-status", "two-reports", "torn"),
+        *("journal-beside", "short-line", "retyped-status", "two-reports", "torn"),
     ],
 )
 def test_a_report_there_is_nothing_to_undo_in_is_refused_and_nothing_sent(
@@ -258,6 +269,32 @@ def test_a_report_there_is_nothing_to_undo_in_is_refused_and_nothing_sent(
     summary = json.loads((tmp_path / "s.json").read_text())
     assert (summary["exit_code"], summary["error"]) == (2, expected.format(r="r.csv"))
     assert report.exists()
+
+
+def test_a_journal_or_a_report_being_written_is_not_a_report_to_undo(
+    tmp_path: Path, account: RunningSandbox
+) -> None:
+    """A journal named as REPORT, or a REPORT another command holds (still writing it): exit 2,
+    one line with the fix, no request, no rollback report."""
+    journal = write_report(tmp_path / "r.csv.journal", [report_row(0, "imported")])
+    refused(
+        invoke(account, tmp_path, "rollback", journal.name),
+        "r.csv.journal is a journal, not a report: run the command that left it again to "
+        "finish its report, then roll back that report",
+    )
+    report = write_report(tmp_path / "r.csv", [report_row(0, "imported")])
+    held = ReportLock.take(report, holder=Holder(pid=1, command="bulk-import run r.csv"))
+    try:
+        result = invoke(account, tmp_path, "rollback", "r.csv", "--apply")
+    finally:
+        held.release()
+    refused(
+        result,
+        "REPORT r.csv is being written by another bulk-import (pid 1, `bulk-import run r.csv`): "
+        "it is not complete yet; wait for that command to finish, then run this one again",
+    )
+    assert account.state.stats()["requests"] == 0
+    assert not list(tmp_path.glob("*.rollback.csv"))
 
 
 def test_report_options_that_would_lose_a_record_are_refused(

@@ -147,7 +147,6 @@ def test_a_stale_rollback_report_never_hides_numbers_imported_since(tmp_path: Pa
 # -- (h) a REPORT another process is still writing, or that a killed run left a journal beside -----
 
 
-@pytest.mark.xfail(strict=True, reason="finding 3: REPORT's lock is not checked")
 def test_a_report_another_command_is_writing_is_refused(tmp_path: Path) -> None:
     """`run --resume fleet.csv` (or retry-patch) holds fleet.report.csv's lock: REPORT is
     half-written. retry-patch refuses such a REPORT (refuse_if_held); rollback reads it and
@@ -165,7 +164,6 @@ def test_a_report_another_command_is_writing_is_refused(tmp_path: Path) -> None:
         assert a in sb.state.numbers
 
 
-@pytest.mark.xfail(strict=True, reason="finding 3: REPORT's journal is not read")
 def test_numbers_a_killed_run_recorded_only_in_its_journal_are_not_silently_left(
     tmp_path: Path,
 ) -> None:

@@ -1,7 +1,9 @@
 """Read what a rollback works on: REPORT, checked, and what its own report already holds.
 
 Every reason to refuse REPORT is found here, before anything is sent or written (exit 2, one
-line): a file that is not a report of this tool, a line of it that cannot be read whole
+line): a REPORT another command is still writing, or beside which a killed command left its
+journal (half-written either way), a journal named as REPORT, a file that is not a report of
+this tool, a line of it that cannot be read whole
 (:func:`read_report`'s ``strict`` read: no line is dropped), a report with no row, a
 ``validate`` report (nothing was imported), a rollback report (roll back the run's own report
 instead), a row that says the run created a number but names neither its id nor its E.164
@@ -21,6 +23,7 @@ from bulk_import.cells import unneutralise
 from bulk_import.errors import InputError, UsageError
 from bulk_import.models import CREATED, Status
 from bulk_import.output.files import is_stdout
+from bulk_import.output.lock import refuse_if_held
 from bulk_import.output.recovery import ReportLine, read_report, recover
 from bulk_import.output.report import journal_path
 
@@ -63,6 +66,7 @@ def read_rollback_input(report: Path, output: Path) -> RollbackInput:
             f"--report {output} is REPORT itself: a rollback never rewrites the report it undoes; "
             "choose another report path"
         )
+    _check_whole(report)
     lines = read_report(report, strict=True)
     _check(report, lines)
     by_key = {line.key: line for line in lines}
@@ -86,6 +90,22 @@ def read_rollback_input(report: Path, output: Path) -> RollbackInput:
             )
             news.append(f"{output}: {deleted} kept, not sent again")
     return RollbackInput(by_key, carried, _twins(lines), news)
+
+
+def _check_whole(report: Path) -> None:
+    """Refuse a REPORT that is not whole yet: being written, or left half-done by a kill."""
+    if report.name.endswith(".journal"):
+        raise InputError(
+            f"{report} is a journal, not a report: run the command that left it again to finish "
+            "its report, then roll back that report"
+        )
+    refuse_if_held(report, reading="REPORT")  # another command's, still being written
+    journal = journal_path(report)
+    if journal.exists():
+        raise InputError(
+            f"a killed command left {journal}: REPORT {report} does not hold its last rows yet; "
+            "run that command again to finish its work, then roll back"
+        )
 
 
 def _check(report: Path, lines: list[ReportLine]) -> None:
