@@ -589,7 +589,7 @@ def test_a_refused_key_mid_run_stops_it_and_every_row_is_reported(tmp_path: Path
 
 
 async def test_the_job_s_look_ups_when_the_api_misbehaves(fast_retries: None) -> None:
-    """One job over a MockTransport: an id holding another number is changed (kept); a look-up
+    """One job over a MockTransport: an id holding another number is kept; a look-up
     by number that fails, or that gives an id that is not one, is not checked (failed); a
     look-up after a 404 that fails too is failed; a stop before a row is not_attempted."""
     other = {"id": "pn_1", "number": us_number(9), "label": us_number(0), "agent": None}
@@ -621,7 +621,7 @@ async def test_the_job_s_look_ups_when_the_api_misbehaves(fast_retries: None) ->
         full.update({"row": str(i + 2), "attempts": "1"}, **row)
         line = ReportLine(full)
         lines[line.key] = line
-    job = RollbackJob(lines, twins={}, carried=frozenset(), apply=False, force=False)
+    job = RollbackJob(lines, spared={}, carried=frozenset(), apply=False, force=False)
     control = StopControl()
     options = api_options("https://api.test", max_attempts=2)
     transport = httpx.MockTransport(api_answer)
@@ -633,7 +633,8 @@ async def test_the_job_s_look_ups_when_the_api_misbehaves(fast_retries: None) ->
     got = [(o.status.value, o.error) for o in outcomes if o is not None]
     assert got[0] == (
         "kept",
-        f"changed since the run: its id now holds {us_number(9)}; --force deletes it",
+        f"its id holds {us_number(9)}, not {us_number(0)}, the number this row created; never "
+        "deleted, even with --force",
     )
     assert got[1][0] == "failed"
     assert got[1][1].startswith("not checked: look-up failed: HTTP 500: Internal: boom")
@@ -649,3 +650,32 @@ async def test_the_job_s_look_ups_when_the_api_misbehaves(fast_retries: None) ->
         "not sent: interrupted by SIGINT",
     )
     assert stopped.phone_number_id == "pn_1"
+
+
+def test_an_id_is_deleted_only_while_it_holds_the_number_its_row_created(
+    tmp_path: Path,
+) -> None:
+    """Even with --force, an id that holds another number is kept (ids out of line with rows,
+    a column sorted in a spreadsheet), and so is an id whose row names no number to check it
+    against; a number a spreadsheet took the + off is still the same number, and deleted."""
+    a, b, c = (us_number(i) for i in range(3))
+    rows = [
+        created_row(a.lstrip("+"), "pn_000000000001"),  # +1... read back as 1... from an .xlsx
+        created_row(b, "pn_000000000003"),  # the id of c
+        {**created_row(""), "phone_number_id": "pn_000000000002"},
+    ]
+    summary, lines, instrument, left = undo(
+        tmp_path, rows, existing=(there(a), there(b), there(c)), apply=True, force=True
+    )
+    assert [line["status"] for line in lines] == ["deleted", "kept", "kept"]
+    assert lines[0]["number"] == a.lstrip("+")  # REPORT's cells, as they were
+    assert lines[1]["error"] == (
+        f"its id holds {c}, not {b}, the number this row created; never deleted, even with --force"
+    )
+    assert lines[2]["error"] == (
+        f"its id holds {b}, and this row names no number to check it against; never deleted, "
+        "even with --force"
+    )
+    assert ids_in(instrument, "DELETE") == Counter({"pn_000000000001": 1})
+    assert sorted(left) == [b, c]
+    assert summary.exit_code == 0

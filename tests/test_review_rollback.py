@@ -80,7 +80,6 @@ def undo(report: Path, sandbox: RunningSandbox, out: Path, **options: Any) -> An
 # -- (a) a DELETE for a number REPORT does not show this tool created ------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="finding 1: --force deletes whatever number the id holds")
 def test_force_never_deletes_a_number_the_report_says_was_there_before(tmp_path: Path) -> None:
     """A REPORT sorted by one column in a spreadsheet: row 2 (imported, +1...0) now carries the
     id of +1...1, which row 3 says was there before the run (already_imported). The plan says
@@ -268,7 +267,6 @@ def test_a_get_that_answers_another_id_is_not_trusted(tmp_path: Path) -> None:
 # -- (d) a DELETE twice ----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="finding 7: a row with no row number is never a twin")
 def test_a_created_row_without_row_number_is_a_twin_too(tmp_path: Path) -> None:
     """An edited REPORT: row 2 and a line whose row cell was blanked name the same number and
     id. _twins skips lines without a row number, so both are candidates: two GETs, and two

@@ -3,18 +3,19 @@
 REPORT is a report of ``run``, ``retry-patch`` or ``reconcile --apply``. Only its rows whose
 status says this tool created the number (:data:`~bulk_import.models.CREATED`) are candidates;
 every other row is ``kept`` and never touched: above all ``already_imported``, ``agent_fixed``
-and ``agent_mismatch``, numbers that were there before the run.
+and ``agent_mismatch``, numbers that were there before the run. So is a candidate whose number
+or id such a row names too, or an earlier candidate does (:mod:`.rollback_input`).
 
 Each candidate is looked up (GET by its ``phone_number_id``, else the list with
-``q=<number>``) and compared with its row: the same number, the same label, and no agent other
-than the row's (none counts as unchanged: the run may have failed to assign it, or an earlier
-rollback unassigned it). The plan writes ``would_delete``, or ``kept`` with what changed. With
-``apply`` the same checks come first, then ``PATCH {"agent_id": null}`` when an agent is
-assigned (the API refuses to delete an assigned number), then ``DELETE``: ``deleted`` (204, or
-404: gone already), or ``delete_failed`` with the API's words. ``force`` deletes the numbers
-changed since the run too. A number gone from its id but in the account under another id was
-deleted and imported again since: this REPORT did not create that one, so it is kept even with
-``force``.
+``q=<number>``) and compared with its row. An id that holds another number, or a number gone
+from its id and in the account again under another, is not the number this row created: it is
+``kept``, even with ``force``. Then the label, and an agent other than the row's (none counts as
+unchanged: the run may have failed to assign it, or an earlier rollback unassigned it), are what
+may have changed since the run: ``kept``, or with ``force`` deleted. The plan writes
+``would_delete``, or ``kept`` with why. With ``apply`` the same checks come first, then
+``PATCH {"agent_id": null}`` when an agent is assigned (the API refuses to delete an assigned
+number), then ``DELETE``: ``deleted`` (204, or 404: gone already), or ``delete_failed`` with the
+API's words.
 
 The rollback writes its own report, one line per REPORT line (REPORT's cells, the rollback's
 status, http_status, attempts and error), and never rewrites REPORT. Its rows go to the journal
@@ -36,8 +37,14 @@ from bulk_import.cells import unneutralise
 from bulk_import.config import ApiOptions, OutputOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
 from bulk_import.jobs.patching import row_from_line
-from bulk_import.jobs.rollback_checks import Found, changes, found_by_id, not_created
-from bulk_import.jobs.rollback_input import Key, read_rollback_input
+from bulk_import.jobs.rollback_checks import (
+    Found,
+    changes,
+    found_by_id,
+    not_created,
+    other_number,
+)
+from bulk_import.jobs.rollback_input import Key, line_key, read_rollback_input
 from bulk_import.models import CREATED, Outcome, Row, Status, Summary
 from bulk_import.output.recovery import ReportLine
 
@@ -51,21 +58,22 @@ class RollbackJob:
         self,
         lines: dict[Key, ReportLine],
         *,
-        twins: dict[Key, int],
+        spared: dict[Key, str],
         carried: frozenset[Key],
         apply: bool,
         force: bool,
     ) -> None:
         self._lines = lines
-        self._twins = twins
+        self._spared = spared
         self._carried = carried
         self._apply = apply
         self._force = force
         self._api: CartesiaApi | None = None
 
     def candidate(self, key: Key) -> bool:
-        """Say whether the row of this key may be deleted (created by the run, not a twin)."""
-        return self._lines[key].status in CREATED and key not in self._twins
+        """Say whether the row of this key may be deleted (created by the run, and no other
+        line of REPORT names its number)."""
+        return self._lines[key].status in CREATED and key not in self._spared
 
     async def start(self, api: CartesiaApi | None) -> list[str]:
         """Check the key and the base URL before the first look-up (none: nothing to look up)."""
@@ -96,6 +104,9 @@ class RollbackJob:
                 row, Status.KEPT, found, error=f"gone already: {found.gone}; nothing to delete"
             )
         assert found.held is not None
+        other = other_number(found.held, row)
+        if other:
+            return self._outcome(row, Status.KEPT, found, error=other)
         note = ""
         changed_since = changes(found.held, row)
         if changed_since:
@@ -207,12 +218,7 @@ class RollbackJob:
         return unneutralise(self._lines[_key(row)].cells["phone_number_id"])
 
     def _kept_untouched(self, row: Row, key: Key) -> Outcome:
-        line = self._lines[key]
-        twin = self._twins.get(key)
-        if twin is not None:
-            reason = f"the same number as row {twin}, which this rollback handles"
-        else:
-            reason = not_created(line)
+        reason = self._spared.get(key) or not_created(self._lines[key])
         return Outcome(row, Status.KEPT, phone_number_id=self._number_id(row), error=reason)
 
     def not_sent(self, row: Row, reason: str) -> Outcome | None:
@@ -235,6 +241,7 @@ def _join(*parts: str) -> str:
 
 
 def _key(row: Row) -> Key:
+    """Return the :func:`~.rollback_input.line_key` of the line a row was rebuilt from."""
     return row.row_number if row.row_number is not None else "extra " + row.number
 
 
@@ -254,8 +261,10 @@ def rollback(
 
     def prepare() -> tuple[Job, Work]:
         found = read_rollback_input(report, output.report)
-        carried = frozenset(line.key for line in found.carried)
-        job = RollbackJob(found.lines, twins=found.twins, carried=carried, apply=apply, force=force)
+        carried = frozenset(line_key(line) for line in found.carried)
+        job = RollbackJob(
+            found.lines, spared=found.spared, carried=carried, apply=apply, force=force
+        )
         todo = [row_from_line(line) for key, line in found.lines.items() if key not in carried]
         news = list(found.news)
         if force:

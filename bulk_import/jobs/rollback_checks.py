@@ -1,8 +1,9 @@
 """What a rollback's look-up of one candidate found, and what that says about its row.
 
 :class:`Found` holds the id and what it holds now (or why there is none); the functions here
-say, in the words the rollback report's ``error`` column carries, what changed in the number
-since the run, or why a row that is no candidate is kept.
+say, in the words the rollback report's ``error`` column carries, whether what was found is the
+number the row created (the same number behind the id), what changed in it since the run (its
+label, its agent), or why a row that is no candidate is kept.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from bulk_import.api.listing import Held
 from bulk_import.api.numbers import Reply
-from bulk_import.jobs.rollback_input import THERE_BEFORE
+from bulk_import.jobs.rollback_input import THERE_BEFORE, number_key
 from bulk_import.models import Row, Status
 from bulk_import.output.recovery import ReportLine
 
@@ -34,15 +35,28 @@ class Found:
 
 
 def changes(held: Held, row: Row) -> list[str]:
-    """Say what differs between the number the run created and what its id holds now."""
+    """Say what changed since the run in the number it created (the same number)."""
     differences = []
-    if held.number != row.number:
-        differences.append(f"its id now holds {held.number}")
     if held.label.strip() != row.label.strip():
         differences.append(f"its label is now {held.label!r}, the run's {row.label!r}")
     if held.agent_id and held.agent_id != row.agent_id:
         differences.append(f"its agent is now {held.agent_id}, the run's {row.agent_id or 'none'}")
     return differences
+
+
+def other_number(held: Held, row: Row) -> str:
+    """Say why the number behind the id is not the one the row created ("" when it is)."""
+    if row.number and number_key(held.number) == number_key(row.number):
+        return ""
+    if not row.number:
+        return (
+            f"its id holds {held.number}, and this row names no number to check it against; "
+            "never deleted, even with --force"
+        )
+    return (
+        f"its id holds {held.number}, not {row.number}, the number this row created; never "
+        "deleted, even with --force"
+    )
 
 
 def not_created(line: ReportLine) -> str:

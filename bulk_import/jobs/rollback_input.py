@@ -7,10 +7,16 @@ this tool, a line of it that cannot be read whole
 (:func:`read_report`'s ``strict`` read: no line is dropped), a report with no row, a
 ``validate`` report (nothing was imported), a rollback report (roll back the run's own report
 instead), a row that says the run created a number but names neither its id nor its E.164
-number. The rollback's own report (``--report``) and the journal a killed rollback left
-beside it are read back: their ``deleted`` rows are kept as they are and never sent again;
-every other row is checked again. A ``--report`` that holds another command's report, or the
-rollback of another REPORT, is refused rather than replaced.
+number.
+
+A candidate row whose id or number another line of REPORT also names is never touched: the
+same as a line that says the number was there before the run (``already_imported``, ...), or
+the same as an earlier candidate (its twin: one DELETE is enough).
+
+The rollback's own report (``--report``) and the journal a killed rollback left beside it are
+read back: their ``deleted`` rows are kept as they are and never sent again; every other row is
+checked again. A ``--report`` that holds another command's report, or the rollback of another
+REPORT, is refused rather than replaced.
 """
 
 from __future__ import annotations
@@ -53,8 +59,8 @@ class RollbackInput:
     lines: dict[Key, ReportLine]
     #: Lines of the rollback's own report (and journal) kept as they are: numbers deleted.
     carried: list[ReportLine] = field(default_factory=list)
-    #: Candidate rows naming the same number (or id) as an earlier one: its row.
-    twins: dict[Key, int] = field(default_factory=dict)
+    #: Candidate rows never touched, and why: another line of REPORT names their number or id.
+    spared: dict[Key, str] = field(default_factory=dict)
     news: list[str] = field(default_factory=list)
 
 
@@ -69,7 +75,8 @@ def read_rollback_input(report: Path, output: Path) -> RollbackInput:
     _check_whole(report)
     lines = read_report(report, strict=True)
     _check(report, lines)
-    by_key = {line.key: line for line in lines}
+    by_key = _by_key(report, lines)
+    spared = _spared(lines)
     counts = Counter(line.status for line in lines if line.status is not None)
     created = sum(n for status, n in counts.items() if status in CREATED)
     shown = ", ".join(f"{status} {n}" for status, n in counts.items() if status in CREATED)
@@ -89,7 +96,30 @@ def read_rollback_input(report: Path, output: Path) -> RollbackInput:
                 "1 number deleted already is" if n == 1 else f"{n} numbers deleted already are"
             )
             news.append(f"{output}: {deleted} kept, not sent again")
-    return RollbackInput(by_key, carried, _twins(lines), news)
+    return RollbackInput(by_key, carried, spared, news)
+
+
+def line_key(line: ReportLine) -> Key:
+    """Return what identifies a line to the rollback: its row, else its number as the row
+    rebuilt from it holds it (the ``'`` a cell may carry taken off), so that a line and the
+    outcome of its row always meet."""
+    row = line.row
+    return row if row is not None else "extra " + unneutralise(line.cells["number"])
+
+
+def _by_key(report: Path, lines: list[ReportLine]) -> dict[Key, ReportLine]:
+    """Return REPORT's lines by :func:`line_key`; refuse two lines with no row that one key
+    names (``=1`` and ``'=1``): the rollback could not tell their outcomes apart."""
+    by_key: dict[Key, ReportLine] = {}
+    for line in lines:
+        key = line_key(line)
+        if key in by_key:
+            raise InputError(
+                f"{report} has two lines with no row number for {str(key)[6:] or 'no number'}: "
+                "a rollback reads every line once; give each its row number, or remove one"
+            )
+        by_key[key] = line
+    return by_key
 
 
 def _check_whole(report: Path) -> None:
@@ -157,7 +187,7 @@ def _carried(report: Path, by_key: dict[Key, ReportLine], output: Path) -> list[
             "rollback's: a rollback never replaces it; name another --report"
         )
     for line in previous:
-        mine = by_key.get(line.key)
+        mine = by_key.get(line_key(line))
         if mine is None or mine.cells["number"] != line.cells["number"]:
             where = f"row {line.cells['row']}" if line.row is not None else "a row"
             theirs = "no such row" if mine is None else mine.cells["number"] or "no number"
@@ -169,22 +199,55 @@ def _carried(report: Path, by_key: dict[Key, ReportLine], output: Path) -> list[
     return [line for line in previous if line.status is Status.DELETED]
 
 
-def _twins(lines: list[ReportLine]) -> dict[Key, int]:
-    """Return the candidate rows that name a number (or id) an earlier candidate names."""
-    first: dict[str, int] = {}
-    twins: dict[Key, int] = {}
+def number_key(text: str) -> str:
+    """Return a number cell as E.164 for comparing: ``14155550100`` (a spreadsheet took the
+    ``+`` off) is ``+14155550100``; a cell that is not digits stays as it is."""
+    bare = unneutralise(text).strip()
+    digits = bare[1:] if bare.startswith("+") else bare
+    return "+" + digits if digits.isdigit() else bare
+
+
+def _where(line: ReportLine) -> str:
+    """Name a REPORT line for a person: ``row 7``, or ``the extra line of +1...``."""
+    if line.row is not None:
+        return f"row {line.row}"
+    return f"the {line.cells['status']} line of {line.cells['number'] or 'no number'}"
+
+
+def _names(line: ReportLine) -> list[tuple[str, str]]:
+    """Return what a line names a number by: ``("id", ...)`` and ``("number", ...)``."""
+    number_id = unneutralise(line.cells["phone_number_id"]).strip()
+    number = number_key(line.cells["number"])
+    return [(kind, name) for kind, name in (("id", number_id), ("number", number)) if name]
+
+
+def _spared(lines: list[ReportLine]) -> dict[Key, str]:
+    """Return the candidate rows never touched, and why: a line that says their number (or
+    id) was there before the run names it too, or an earlier candidate does (a twin)."""
+    before: dict[tuple[str, str], ReportLine] = {}
     for line in lines:
-        if line.status not in CREATED or line.row is None:
+        if line.status in THERE_BEFORE:
+            for name in _names(line):
+                before.setdefault(name, line)
+    first: dict[tuple[str, str], ReportLine] = {}
+    spared: dict[Key, str] = {}
+    for line in lines:
+        if line.status not in CREATED:
             continue
-        names = [
-            name
-            for name in ("id " + unneutralise(line.cells["phone_number_id"]), line.cells["number"])
-            if name not in ("id ", "")
-        ]
-        earlier = next((first[name] for name in names if name in first), None)
-        if earlier is not None:
-            twins[line.key] = earlier
+        names = _names(line)
+        there = next((before[name] for name in names if name in before), None)
+        if there is not None:
+            spared[line_key(line)] = (
+                f"REPORT {_where(there)} says it was there before the run ({there.status}); "
+                "never deleted"
+            )
+            continue
+        twin = next((name for name in names if name in first), None)
+        if twin is not None:
+            spared[line_key(line)] = (
+                f"the same {twin[0]} as {_where(first[twin])}, which this rollback handles"
+            )
             continue
         for name in names:
-            first[name] = line.row
-    return twins
+            first[name] = line
+    return spared
