@@ -33,7 +33,7 @@ from bulk_import.jobs.importing import run as run_job
 from bulk_import.jobs.patching import retry_patch, row_from_line
 from bulk_import.jobs.reconcile import reconcile
 from bulk_import.jobs.rollback import RollbackJob, rollback
-from bulk_import.models import REPORT_COLUMNS, Summary
+from bulk_import.models import REPORT_COLUMNS, Summary, iso, utc_now
 from bulk_import.output.recovery import ReportLine
 from bulk_import.sandbox import Faults, RunningSandbox
 from bulk_import.sandbox.responses import error
@@ -247,12 +247,13 @@ def first_lines(lines: list[dict[str, str]]) -> dict[str, dict[str, str]]:
 
 
 def write_report(path: Path, rows: list[dict[str, str]]) -> Path:
-    """Write a report of these lines (missing cells blank)."""
+    """Write a report of these lines (missing cells blank; finished now, unless given)."""
+    now = iso(utc_now())  # a number found by q= created long after its row is not the run's
     with path.open("w", newline="") as f:
         writer = csv.writer(f, lineterminator="\r\n")
         writer.writerow(REPORT_COLUMNS)
         for i, row in enumerate(rows):
-            cells = {"row": str(i + 2), "attempts": "1", "finished_at": "2026-12-01T00:00:00Z"}
+            cells = {"row": str(i + 2), "attempts": "1", "finished_at": now}
             cells.update(row)
             writer.writerow([cells.get(column, "") for column in REPORT_COLUMNS])
     return path
@@ -341,7 +342,8 @@ def test_a_number_gone_from_its_id_is_gone_already_or_elsewhere(tmp_path: Path) 
 
 def test_rows_without_an_id_are_looked_up_by_number(tmp_path: Path) -> None:
     """A webhook_failed row has no id: its number is looked up (q=), and the id found is the
-    one deleted and written; a number the look-up does not find is gone already."""
+    one deleted and written; a number the look-up does not find is kept (only a 404 says a
+    number is gone: a search may miss it), and nothing is deleted for it."""
     rows = [
         created_row(us_number(0), status="webhook_failed"),
         created_row(us_number(1), status="webhook_failed"),
@@ -350,10 +352,14 @@ def test_rows_without_an_id_are_looked_up_by_number(tmp_path: Path) -> None:
         tmp_path, rows, existing=(there(us_number(0), agent=None),), apply=True
     )
     assert left == {}
-    assert [line["status"] for line in lines] == ["deleted", "deleted"]
+    assert [line["status"] for line in lines] == ["deleted", "kept"]
     assert lines[0]["phone_number_id"] == "pn_000000000001"
     assert (lines[0]["http_status"], lines[0]["attempts"], lines[0]["error"]) == ("204", "2", "")
-    assert lines[1]["error"] == f"gone already: {us_number(1)} is not in the account"
+    assert lines[1]["error"] == (
+        f"not found by q={us_number(1)}: gone, or not listed yet; no id to ask the API by, so "
+        "not counted as deleted; no DELETE sent"
+    )
+    assert (lines[1]["http_status"], lines[1]["attempts"]) == ("200", "1")
     assert instrument.count("PATCH") == 0  # no agent assigned: nothing to unassign
     assert ids_in(instrument, "DELETE") == Counter({"pn_000000000001": 1})
     assert summary.exit_code == 0
@@ -679,3 +685,29 @@ def test_an_id_is_deleted_only_while_it_holds_the_number_its_row_created(
     assert ids_in(instrument, "DELETE") == Counter({"pn_000000000001": 1})
     assert sorted(left) == [b, c]
     assert summary.exit_code == 0
+
+
+def test_a_number_found_by_q_created_after_its_row_finished_is_not_the_run_s(
+    tmp_path: Path,
+) -> None:
+    """A row with no id whose number the listing holds under an id created well after the row
+    finished (deleted and imported again since): kept, even with --force, no DELETE; the same
+    row finished just now is the run's, and deleted."""
+    a, b = us_number(0), us_number(1)
+    old = {"finished_at": "2026-12-01T00:00:00Z"}
+    rows = [{**created_row(a, status="webhook_failed"), **old}, created_row(b, status="patched")]
+    summary, lines, instrument, left = undo(
+        tmp_path, rows, existing=(there(a), there(b)), apply=True, force=True
+    )
+    assert summary.exit_code == 0
+    assert [line["status"] for line in lines] == ["kept", "deleted"]
+    created = left[a]["created_at"]
+    assert lines[0]["error"] == (
+        f"imported again since: {a} is in the account as pn_000000000001, created {created}, "
+        "after this row finished (2026-12-01T00:00:00Z), so not by this REPORT's run; never "
+        "deleted, even with --force (check both clocks if that is wrong)"
+    )
+    assert lines[0]["phone_number_id"] == "pn_000000000001"
+    assert ids_in(instrument, "DELETE") == Counter({"pn_000000000002": 1})
+    assert ids_in(instrument, "PATCH") == Counter({"pn_000000000002": 1})
+    assert set(left) == {a}

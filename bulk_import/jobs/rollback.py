@@ -7,15 +7,16 @@ and ``agent_mismatch``, numbers that were there before the run. So is a candidat
 or id such a row names too, or an earlier candidate does (:mod:`.rollback_input`).
 
 Each candidate is looked up (GET by its ``phone_number_id``, else the list with
-``q=<number>``) and compared with its row. An id that holds another number, or a number gone
-from its id and in the account again under another, is not the number this row created: it is
-``kept``, even with ``force``. Then the label, and an agent other than the row's (none counts as
-unchanged: the run may have failed to assign it, or an earlier rollback unassigned it), are what
-may have changed since the run: ``kept``, or with ``force`` deleted. The plan writes
-``would_delete``, or ``kept`` with why. With ``apply`` the same checks come first, then
-``PATCH {"agent_id": null}`` when an agent is assigned (the API refuses to delete an assigned
-number), then ``DELETE``: ``deleted`` (204, or 404: gone already), or ``delete_failed`` with the
-API's words.
+``q=<number>``) and compared with its row. An id that holds another number, a number gone from
+its id and in the account again under another, a number looked up by ``q=`` that was created
+after the row finished: none is the number this row created, so each is ``kept``, even with
+``force``; so is a number ``q=`` does not find (nothing says it is gone: only a 404 does).
+Then the label, and an agent other than the row's (none counts as unchanged: the run may have
+failed to assign it, or an earlier rollback unassigned it), are what may have changed since the
+run: ``kept``, or with ``force`` deleted. The plan writes ``would_delete``, or ``kept`` with
+why. With ``apply`` the same checks come first, then ``PATCH {"agent_id": null}`` when an agent
+is assigned (the API refuses to delete an assigned number), then ``DELETE``: ``deleted`` (204,
+or 404: gone already), or ``delete_failed`` with the API's words.
 
 The rollback writes its own report, one line per REPORT line (REPORT's cells, the rollback's
 status, http_status, attempts and error), and never rewrites REPORT. Its rows go to the journal
@@ -26,6 +27,7 @@ as they finish, so killed and run again it keeps every row its report or journal
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -38,8 +40,10 @@ from bulk_import.config import ApiOptions, OutputOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
 from bulk_import.jobs.patching import row_from_line
 from bulk_import.jobs.rollback_checks import (
+    MISSED,
     Found,
     changes,
+    created_since,
     found_by_id,
     not_created,
     other_number,
@@ -93,8 +97,8 @@ class RollbackJob:
             return self._outcome(row, Status.NOT_ATTEMPTED, found, error=found.error)
         if found.error:
             return self._failed(row, found, found.error)
-        if found.elsewhere:
-            return self._outcome(row, Status.KEPT, found, error=found.elsewhere)
+        if found.kept:
+            return self._outcome(row, Status.KEPT, found, error=found.kept)
         if found.gone:
             if self._apply:
                 return self._outcome(
@@ -128,28 +132,34 @@ class RollbackJob:
         if number_id and not is_number_id(number_id):
             # Never put into a URL path what could reach another path ("/", "..", "?").
             why = f"its phone_number_id {number_id!r} is not an id the API gives; nothing sent"
-            return Found("", None, 0, elsewhere=why)
-        if number_id:
-            reply = await fetch_number(api, number_id)
-            if not reply.gone or not row.number:
-                return found_by_id(number_id, reply)
-            # The id is gone: the number may be in the account again, under an id of its own.
-            by_number = await self._by_number(row, reply.attempts)
-            if by_number.number_id:
-                return Found(
-                    number_id,
-                    None,
-                    by_number.attempts,
-                    by_number.code,
-                    elsewhere=f"{number_id} is gone (GET 404), but {row.number} is in the account "
-                    f"again as {by_number.number_id}, which this REPORT did not create; roll back "
-                    "the report that did",
-                )
-            if by_number.gone:
-                gone = f"GET {number_id} answered 404, and {row.number} is not in the account"
-                return Found(number_id, None, by_number.attempts, 404, gone=gone)
-            return by_number
-        return await self._by_number(row, 0)
+            return Found("", None, 0, kept=why)
+        if not number_id:
+            found = await self._by_number(row, 0)
+            if found.gone:  # only a 404 says a number is gone: a search may miss it
+                missed = f"not found by q={row.number}: gone, or not listed yet; {MISSED}"
+                return replace(found, gone="", kept=missed)
+            if found.held is not None:
+                return replace(found, kept=created_since(found.held, line))
+            return found
+        reply = await fetch_number(api, number_id)
+        if not reply.gone or not row.number:
+            return found_by_id(number_id, reply)
+        # The id is gone: the number may be in the account again, under an id of its own.
+        by_number = await self._by_number(row, reply.attempts)
+        if by_number.number_id:
+            return Found(
+                number_id,
+                None,
+                by_number.attempts,
+                by_number.code,
+                kept=f"{number_id} is gone (GET 404), but {row.number} is in the account "
+                f"again as {by_number.number_id}, which this REPORT did not create; roll back "
+                "the report that did",
+            )
+        if by_number.gone:
+            gone = f"GET {number_id} answered 404, and {row.number} is not in the account"
+            return Found(number_id, None, by_number.attempts, 404, gone=gone)
+        return by_number
 
     async def _by_number(self, row: Row, attempts: int) -> Found:
         """Look a number up in the list (``q=<number>``)."""

@@ -2,19 +2,28 @@
 
 :class:`Found` holds the id and what it holds now (or why there is none); the functions here
 say, in the words the rollback report's ``error`` column carries, whether what was found is the
-number the row created (the same number behind the id), what changed in it since the run (its
-label, its agent), or why a row that is no candidate is kept.
+number the row created (the same number behind the id, not imported again since), what changed
+in it since the run (its label, its agent), or why a row that is no candidate is kept.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from bulk_import.api.listing import Held
 from bulk_import.api.numbers import Reply
-from bulk_import.jobs.rollback_input import THERE_BEFORE, number_key
+from bulk_import.jobs.rollback_input import THERE_BEFORE, number_key, parse_time
 from bulk_import.models import Row, Status
 from bulk_import.output.recovery import ReportLine
+
+#: How much later than its row's ``finished_at`` a number found by ``q=`` may say it was
+#: created and still be the run's: the API's clock and this machine's may differ a little.
+#: Later than that, it was imported again since (by someone, or by another run).
+CLOCK_SKEW = dt.timedelta(minutes=5)
+#: Why a number ``q=`` does not find is kept: a search may miss a number (only a 404 by id
+#: says it is gone), and a ``deleted`` line is trusted, never checked again.
+MISSED = "no id to ask the API by, so not counted as deleted; no DELETE sent"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +34,14 @@ class Found:
     held: Held | None
     attempts: int
     code: int | None = None
-    #: The number is not in the account: why ("" when it is, or the look-up failed).
+    #: The id is gone (404) and so is the number: why ("" when it is not, or the look-up failed).
     gone: str = ""
     #: Why the look-up failed ("" when it did not).
     error: str = ""
     not_sent: bool = False
-    #: The number is in the account under an id REPORT does not give: why it is kept.
-    elsewhere: str = ""
+    #: Why the row is kept whatever ``force`` says: what was found is not (or may not be) the
+    #: number this row created.
+    kept: str = ""
 
 
 def changes(held: Held, row: Row) -> list[str]:
@@ -56,6 +66,18 @@ def other_number(held: Held, row: Row) -> str:
     return (
         f"its id holds {held.number}, not {row.number}, the number this row created; never "
         "deleted, even with --force"
+    )
+
+
+def created_since(held: Held, line: ReportLine) -> str:
+    """Say why a number found by ``q=`` was imported again since the row finished ("" if not)."""
+    created, finished = parse_time(held.created_at), parse_time(line.cells["finished_at"])
+    if created is None or finished is None or created <= finished + CLOCK_SKEW:
+        return ""
+    return (
+        f"imported again since: {held.number} is in the account as {held.id}, created "
+        f"{held.created_at}, after this row finished ({line.cells['finished_at']}), so not by "
+        "this REPORT's run; never deleted, even with --force (check both clocks if that is wrong)"
     )
 
 

@@ -21,6 +21,7 @@ REPORT, is refused rather than replaced.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -197,6 +198,15 @@ def _carried(report: Path, by_key: dict[Key, ReportLine], output: Path) -> list[
                 "name another --report"
             )
     return [line for line in previous if line.status is Status.DELETED]
+
+
+def parse_time(text: str) -> dt.datetime | None:
+    """Return a report's or the API's UTC time (ISO-8601), or None when it is not one."""
+    try:
+        moment = dt.datetime.fromisoformat(unneutralise(text).strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
 def number_key(text: str) -> str:
