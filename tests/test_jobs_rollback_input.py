@@ -1,13 +1,15 @@
 """What a rollback takes from REPORT and from its own earlier report, against the sandbox.
 
 A candidate row that another line of REPORT says was there before the run, or that names the
-same number or id as an earlier candidate, is never touched. Every request is counted at the
-sandbox, by method and by the id in its path.
+same number or id as an earlier candidate, is never touched; a ``deleted`` line of the
+rollback's own report is trusted only while REPORT still names that number the same way.
+Every request is counted at the sandbox, by method and by the id in its path.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -134,6 +136,41 @@ def test_twins_name_what_they_share_and_are_deleted_once(tmp_path: Path) -> None
     assert lines[3]["error"] == "the same number as row 4, which this rollback handles"
     assert by_id(instrument, "DELETE") == Counter({"pn_000000000001": 1, "pn_000000000002": 1})
     assert left == {}
+
+
+def test_a_deleted_line_is_trusted_only_while_report_names_the_same_number(
+    tmp_path: Path,
+) -> None:
+    """The rollback report says rows 2 and 3 deleted. Row 2 has no id in REPORT, and REPORT's
+    line finished after the rollback's (the input run again since): checked again, and its
+    number, imported again, deleted. Row 3's deleted line is later than REPORT's and names its
+    id: carried as it was, and no request names that id."""
+    a, b = us_number(0), us_number(1)
+    hour_ago = iso(NOW - dt.timedelta(hours=1))
+    later = iso(NOW + dt.timedelta(minutes=1))
+    instrument = Instrument()
+    with instrument.install(RunningSandbox(faults=Faults(existing=(there(a),)))) as sandbox:
+        report = write_lines(
+            tmp_path / "r.csv", [line(a, status="webhook_failed"), line(b, "pn_000000000777")]
+        )
+        done = {"status": "deleted", "http_status": "204"}
+        write_lines(
+            tmp_path / "u.csv",
+            [
+                line(a, "pn_000000000100", **done, finished_at=hour_ago),
+                line(b, "pn_000000000777", **done, finished_at=later),
+            ],
+        )
+        summary = undo(report, sandbox, apply=True)
+        left = sandbox.state.numbers
+    lines = read_report(tmp_path / "u.csv")
+    assert [ln["status"] for ln in lines] == ["deleted", "deleted"]
+    assert (lines[0]["phone_number_id"], lines[0]["http_status"]) == ("pn_000000000001", "204")
+    assert lines[1]["finished_at"] == later  # carried as it was
+    assert by_id(instrument, "DELETE") == Counter({"pn_000000000001": 1})
+    assert "pn_000000000777" not in by_id(instrument, "GET")
+    assert left == {}
+    assert summary.counts == {"deleted": 2}
 
 
 def test_a_line_with_no_row_and_a_marked_number_is_met_by_its_outcome(tmp_path: Path) -> None:

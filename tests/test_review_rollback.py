@@ -105,7 +105,6 @@ def test_force_never_deletes_a_number_the_report_says_was_there_before(tmp_path:
 # -- (d) the rollback's own report, stale or of another REPORT -------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="finding 2: a stale rollback report's 'deleted' is trusted")
 def test_a_stale_rollback_report_never_hides_numbers_imported_since(tmp_path: Path) -> None:
     """Rehearse, undo, do it for real: run fleet.csv, rollback --apply (every number deleted,
     fleet.report.rollback.csv all `deleted`), run fleet.csv again (same report path: the numbers

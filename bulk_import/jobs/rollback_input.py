@@ -14,9 +14,10 @@ same as a line that says the number was there before the run (``already_imported
 the same as an earlier candidate (its twin: one DELETE is enough).
 
 The rollback's own report (``--report``) and the journal a killed rollback left beside it are
-read back: their ``deleted`` rows are kept as they are and never sent again; every other row is
-checked again. A ``--report`` that holds another command's report, or the rollback of another
-REPORT, is refused rather than replaced.
+read back: a ``deleted`` line is kept as it is, and never sent again, while REPORT still shows
+that row's number as this run's (a candidate, the same id, not finished after it); every other
+row is checked again. A ``--report`` that holds another command's report, or the rollback of
+another REPORT, is refused rather than replaced.
 """
 
 from __future__ import annotations
@@ -88,7 +89,7 @@ def read_rollback_input(report: Path, output: Path) -> RollbackInput:
     ]
     carried: list[ReportLine] = []
     if not is_stdout(output):
-        carried = _carried(report, by_key, output)
+        carried, stale = _carried(report, by_key, output, spared)
         if journal_path(output).exists():
             news.append(f"a killed rollback left {journal_path(output)}: its deleted rows are kept")
         if carried:
@@ -97,6 +98,11 @@ def read_rollback_input(report: Path, output: Path) -> RollbackInput:
                 "1 number deleted already is" if n == 1 else f"{n} numbers deleted already are"
             )
             news.append(f"{output}: {deleted} kept, not sent again")
+        if stale:
+            news.append(
+                f"{output}: {stale} of its deleted rows no longer match REPORT (another id, or "
+                "a row REPORT finished later): those rows are done again"
+            )
     return RollbackInput(by_key, carried, spared, news)
 
 
@@ -175,8 +181,11 @@ def _is_e164(text: str) -> bool:
     return text.startswith("+") and text[1:].isdigit() and 2 < len(text) <= 16
 
 
-def _carried(report: Path, by_key: dict[Key, ReportLine], output: Path) -> list[ReportLine]:
-    """Return the lines of the rollback's own report (journal over it) that stay as they are."""
+def _carried(
+    report: Path, by_key: dict[Key, ReportLine], output: Path, spared: dict[Key, str]
+) -> tuple[list[ReportLine], int]:
+    """Return the lines of the rollback's own report (journal over it) that stay as they are,
+    and how many of its ``deleted`` lines are stale (their rows are checked again)."""
     try:
         previous = recover(output)
     except InputError as exc:
@@ -197,7 +206,30 @@ def _carried(report: Path, by_key: dict[Key, ReportLine], output: Path) -> list[
                 f"{line.cells['number'] or 'no number'}, but {report} has {theirs} there; "
                 "name another --report"
             )
-    return [line for line in previous if line.status is Status.DELETED]
+    deleted = [line for line in previous if line.status is Status.DELETED]
+    carried = [
+        line
+        for line in deleted
+        if (mine := by_key[line_key(line)]).status in CREATED
+        and line_key(line) not in spared
+        and _same_deletion(mine, line)
+    ]
+    return carried, len(deleted) - len(carried)
+
+
+def _same_deletion(mine: ReportLine, done: ReportLine) -> bool:
+    """Say whether a rollback's ``deleted`` line is about the number REPORT's line names now.
+
+    It is not when REPORT gives another id (the same input run again since: new ids), or when
+    REPORT's line finished after it (a run since, whose number has no id in REPORT). Then the
+    row is checked again: a GET, and a number gone already is ``deleted`` without a DELETE;
+    cheaper for a person than a refusal, and as safe.
+    """
+    number_id = unneutralise(mine.cells["phone_number_id"])
+    if number_id and number_id != unneutralise(done.cells["phone_number_id"]):
+        return False
+    ran, undone = (parse_time(line.cells["finished_at"]) for line in (mine, done))
+    return ran is None or undone is None or ran <= undone
 
 
 def parse_time(text: str) -> dt.datetime | None:
