@@ -7,6 +7,8 @@ sandbox received, by method and by the id in its path.
 from __future__ import annotations
 
 import csv
+import signal
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +21,12 @@ from conftest import (
     Instrument,
     answer,
     api_options,
+    cli_env,
     error_body,
+    finish,
     output_options,
     read_report,
+    start_cli,
     write_input,
 )
 from sandbox_fixtures import us_number
@@ -711,3 +716,49 @@ def test_a_number_found_by_q_created_after_its_row_finished_is_not_the_run_s(
     assert ids_in(instrument, "DELETE") == Counter({"pn_000000000002": 1})
     assert ids_in(instrument, "PATCH") == Counter({"pn_000000000002": 1})
     assert set(left) == {a}
+
+
+def test_a_second_ctrl_c_leaves_rows_a_rerun_checks_again(tmp_path: Path) -> None:
+    """A second SIGINT abandons the DELETEs in flight: exit 130, their rows say the outcome is
+    unknown and that the same rollback checks them again (no word of a 409); run again, it
+    finds those gone already (404), sends no DELETE twice, and every row is deleted."""
+    numbers = [us_number(i) for i in range(4)]
+    write_report(
+        tmp_path / "r.csv", [created_row(n, f"pn_{i + 1:012d}") for i, n in enumerate(numbers)]
+    )
+    slow = {f"DELETE {PATH}/pn_{i:012d}": 3.0 for i in (1, 2)}
+    instrument = Instrument(delays=slow)
+    args = ("rollback", "r.csv", "--apply", "--no-progress", "--concurrency", "2")
+    existing = tuple(there(n, agent=None) for n in numbers)
+    with instrument.install(RunningSandbox(faults=Faults(existing=existing))) as sandbox:
+        env = cli_env(sandbox.base_url)
+        process = start_cli(*args, "--timeout", "30", env=env, cwd=tmp_path)
+        deadline = time.monotonic() + 20
+        while instrument.count("DELETE") < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        assert process.poll() is None, "the first SIGINT must let requests in flight finish"
+        process.send_signal(signal.SIGINT)
+        code, _, err = finish(process)
+        assert code == 130, err
+        assert "Traceback" not in err
+        lines = read_report(tmp_path / "r.rollback.csv")
+        assert [line["status"] for line in lines] == ["delete_failed"] * 2 + ["not_attempted"] * 2
+        for line in lines[:2]:
+            assert line["error"] == (
+                "not deleted: interrupted while its request was in flight (a second Ctrl-C): "
+                "outcome unknown; run the same rollback again: it checks the row again (a "
+                "number deleted meanwhile is gone already)"
+            )
+        deadline = time.monotonic() + 10  # the abandoned DELETEs still reach the sandbox
+        while sandbox.state.stats()["stored"] > 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        code, _, err = finish(start_cli(*args, env=env, cwd=tmp_path))
+        assert code == 0, err
+        left = sandbox.state.numbers
+    lines = read_report(tmp_path / "r.rollback.csv")
+    assert [line["status"] for line in lines] == ["deleted"] * 4
+    assert lines[0]["error"].startswith("gone already: GET pn_000000000001 answered 404")
+    assert left == {}
+    assert ids_in(instrument, "DELETE") == Counter({f"pn_{i:012d}": 1 for i in range(1, 5)})

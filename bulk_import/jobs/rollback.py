@@ -26,6 +26,7 @@ as they finish, so killed and run again it keeps every row its report or journal
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -51,6 +52,12 @@ from bulk_import.jobs.rollback_checks import (
 from bulk_import.jobs.rollback_input import Key, line_key, read_rollback_input
 from bulk_import.models import CREATED, Outcome, Row, Status, Summary
 from bulk_import.output.recovery import ReportLine
+
+#: A second Ctrl-C abandoned the row's request: what became of it, the next run finds out.
+IN_FLIGHT_UNKNOWN = (
+    "interrupted while its request was in flight (a second Ctrl-C): outcome unknown; run the "
+    "same rollback again: it checks the row again (a number deleted meanwhile is gone already)"
+)
 
 
 class RollbackJob:
@@ -92,7 +99,17 @@ class RollbackJob:
         key = _key(row)
         if not self.candidate(key):
             return self._kept_untouched(row, key)
-        found = await self._find(row, self._lines[key])
+        try:
+            return await self._undo(row, self._lines[key])
+        except asyncio.CancelledError:
+            # A second Ctrl-C abandons the request in flight. Absorbed here, as the pool does for
+            # every job, so that the row says what is true of a rollback: checked again next run.
+            found = Found("", None, 0)
+            return self._failed(row, found, IN_FLIGHT_UNKNOWN)
+
+    async def _undo(self, row: Row, line: ReportLine) -> Outcome:
+        """Look a candidate up, then keep it, plan its delete, or delete it."""
+        found = await self._find(row, line)
         if found.not_sent:
             return self._outcome(row, Status.NOT_ATTEMPTED, found, error=found.error)
         if found.error:
