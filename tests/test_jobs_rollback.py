@@ -39,7 +39,9 @@ from bulk_import.jobs.patching import retry_patch, row_from_line
 from bulk_import.jobs.reconcile import reconcile
 from bulk_import.jobs.rollback import RollbackJob, rollback
 from bulk_import.models import REPORT_COLUMNS, Summary, iso, utc_now
+from bulk_import.output.followup import rerun
 from bulk_import.output.recovery import ReportLine
+from bulk_import.output.summary import next_steps
 from bulk_import.sandbox import Faults, RunningSandbox
 from bulk_import.sandbox.responses import error
 
@@ -223,6 +225,10 @@ def test_apply_deletes_exactly_the_created_numbers_and_keeps_the_changed(scene: 
             expected = 3 if n in assigned else 2  # GET, (PATCH agent_id null,) DELETE
             assert (line["http_status"], line["attempts"]) == ("204", str(expected)), line
     assert summary.counts["deleted"] == len(deleted)
+    kept_hint = next(step for step in next_steps(summary) if " kept: " in step)
+    assert kept_hint.endswith(
+        f"; 2 changed since the run: {rerun(summary, '--force')} deletes those too"
+    )
 
     forced = scene.rollback(apply=True, force=True)
     assert forced.exit_code == 0
@@ -232,6 +238,9 @@ def test_apply_deletes_exactly_the_created_numbers_and_keeps_the_changed(scene: 
     assert lines[reassigned]["status"] == lines[relabelled]["status"] == "deleted"
     assert lines[reassigned]["error"].endswith("deleted by --force")
     assert forced.counts["deleted"] == len(created)
+    steps = next_steps(forced)
+    assert f"{len(created)} deleted: 2 of them changed since the run: deleted by --force" in steps
+    assert not any("--force`" in step for step in steps), "--force offered again"
     # The second run sent nothing for the rows the first deleted: 2 GETs, 2 PATCHes (both
     # still had an agent), 2 DELETEs, and the check before them.
     assert forced.requests == 1 + 2 + 2 + 2

@@ -51,6 +51,7 @@ from bulk_import.jobs.rollback_checks import (
 )
 from bulk_import.jobs.rollback_input import Key, line_key, read_rollback_input
 from bulk_import.models import CREATED, Outcome, Row, Status, Summary
+from bulk_import.output.digest import CHANGED_SINCE
 from bulk_import.output.recovery import ReportLine
 
 #: A second Ctrl-C abandoned the row's request: what became of it, the next run finds out.
@@ -131,7 +132,7 @@ class RollbackJob:
         note = ""
         changed_since = changes(found.held, row)
         if changed_since:
-            changed = "changed since the run: " + "; ".join(changed_since)
+            changed = CHANGED_SINCE + "; ".join(changed_since)
             if not self._force:
                 return self._outcome(
                     row, Status.KEPT, found, error=f"{changed}; --force deletes it"
