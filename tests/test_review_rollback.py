@@ -1,8 +1,8 @@
 """Adversarial review of rollback (issue 22): each test is a way rollback could delete wrongly,
 lose a record, or act on a half-written REPORT. Real sandbox on loopback; every request counted.
 
-Each test states what SPEC promises; those marked ``xfail(strict=True)`` fail on the code as
-landed (the finding), and pass once it is fixed (then the mark must go).
+Each test states what SPEC promises. Seven failed on the code as landed (each a finding,
+marked ``xfail(strict=True)`` until its fix: see CHANGELOG); all pass now.
 """
 
 from __future__ import annotations
