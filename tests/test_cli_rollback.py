@@ -217,6 +217,12 @@ def torn(path: Path) -> Path:
         ),
         (header_only, "{r} holds no row: nothing to undo"),
         (
+            not_a_report,
+            "{r} is not a bulk-import report (its header must be: "
+            + ",".join(REPORT_COLUMNS)
+            + ")",
+        ),
+        (
             journal_beside,
             "a killed command left {r}.journal: REPORT {r} does not hold its last rows yet; run "
             "that command again to finish its work, then roll back",
@@ -242,12 +248,6 @@ def torn(path: Path) -> Path:
             "{r} line 3 is cut short (no line end, no whole finished_at): a command was killed "
             "while writing it? run that command again to finish its report, or fix that line "
             "(or roll back the run's own report, as it wrote it)",
-        ),
-        (
-            not_a_report,
-            "{r} is not a bulk-import report (its header must be: "
-            + ",".join(REPORT_COLUMNS)
-            + ")",
         ),
     ],
     ids=[
