@@ -339,7 +339,7 @@ def fast_retries() -> Iterator[None]:
 
 
 class Instrument:
-    """Watch (and, for POSTs only, slow down or refuse) the requests a sandbox receives.
+    """Watch (and slow down or refuse) the requests a sandbox receives.
 
     Installed as an aiohttp middleware before the sandbox starts, so the sandbox stays the real
     one: the listing answers as the API does while the POSTs misbehave, which no global fault
@@ -353,11 +353,14 @@ class Instrument:
         post_delay_s: float = 0.0,
         post_answer: Callable[[], web.Response] | None = None,
         answers: Mapping[str, Callable[[], web.Response]] | None = None,
+        delays: Mapping[str, float] | None = None,
     ) -> None:
         self.post_delay_s = post_delay_s
         self.post_answer = post_answer
         #: Answers given instead of the sandbox's, by "METHOD /path".
         self.answers = dict(answers or {})
+        #: Seconds to wait before the sandbox handles a request, by "METHOD /path".
+        self.delays = dict(delays or {})
         self.calls: Counter[str] = Counter()
         self.answered: Counter[str] = Counter()
 
@@ -376,6 +379,8 @@ class Instrument:
     ) -> web.StreamResponse:
         key = f"{request.method} {request.path}"
         self.calls[key] += 1
+        if key in self.delays:
+            await asyncio.sleep(self.delays[key])
         if key in self.answers:
             return self.answers[key]()
         if request.method == "POST" and request.path == "/agents/phone-numbers":

@@ -101,6 +101,7 @@ async def test_404_is_gone_not_an_error(what: str) -> None:
             "unassign (PATCH agent_id null) failed: HTTP 400: <html>nope</html>",
         ),
         ("get", answer(200, {"id": "pn_1"}), "GET failed: the answer is not a phone number"),
+        ("get", answer(200, {**NUMBER, "id": "pn_2"}), "GET failed: the answer is for id pn_2"),
         (
             "get",
             answer(503, error_body("Unavailable", "later")),

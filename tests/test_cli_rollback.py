@@ -21,6 +21,7 @@ from bulk_import.cli import main
 from bulk_import.errors import UsageError
 from bulk_import.jobs.rollback import rollback
 from bulk_import.models import REPORT_COLUMNS
+from bulk_import.output.lock import Holder, ReportLock
 from bulk_import.output.workbook import write_workbook
 from bulk_import.sandbox import DEFAULT_API_KEY, Faults, RunningSandbox
 
@@ -172,6 +173,29 @@ def not_a_report(path: Path) -> Path:
     return path
 
 
+def journal_beside(path: Path) -> Path:
+    write_report(path.with_name(path.name + ".journal"), [report_row(0, "imported")])
+    return write_report(path, [report_row(0, "failed")])
+
+
+def short_line(path: Path) -> Path:
+    return write_report(path, [report_row(0, "imported"), report_row(1, "imported")[:11]])
+
+
+def retyped_status(path: Path) -> Path:
+    return write_report(path, [report_row(0, "Imported")])
+
+
+def two_reports(path: Path) -> Path:
+    return write_report(path, [report_row(0, "imported"), report_row(1, "imported", row="2")])
+
+
+def torn(path: Path) -> Path:
+    write_report(path, [report_row(0, "imported"), report_row(1, "imported")])
+    path.write_bytes(path.read_bytes()[:-12])  # the run killed halfway through finished_at
+    return path
+
+
 @pytest.mark.parametrize(
     ("make", "expected"),
     [
@@ -198,8 +222,38 @@ def not_a_report(path: Path) -> Path:
             + ",".join(REPORT_COLUMNS)
             + ")",
         ),
+        (
+            journal_beside,
+            "a killed command left {r}.journal: REPORT {r} does not hold its last rows yet; run "
+            "that command again to finish its work, then roll back",
+        ),
+        (
+            short_line,
+            "{r} line 3 has 11 cells, not the report's 12; fix that line (or roll back the "
+            "run's own report, as it wrote it)",
+        ),
+        (
+            retyped_status,
+            "{r} line 2 has status 'Imported', which is not a status of bulk-import (they are "
+            "lower case: imported, already_imported, ...); fix that line (or roll back the "
+            "run's own report, as it wrote it)",
+        ),
+        (
+            two_reports,
+            "{r} line 3: row 2 is on line 2 already: two reports in one file, or a line copied? "
+            "every line must be read once; use each run's own report",
+        ),
+        (
+            torn,
+            "{r} line 3 is cut short (no line end, no whole finished_at): a command was killed "
+            "while writing it? run that command again to finish its report, or fix that line "
+            "(or roll back the run's own report, as it wrote it)",
+        ),
     ],
-    ids=["validate", "rollback", "no-id-no-number", "no-row", "not-a-report"],
+    ids=[
+        *("validate", "rollback", "no-id-no-number", "no-row", "not-a-report"),
+        *("journal-beside", "short-line", "retyped-status", "two-reports", "torn"),
+    ],
 )
 def test_a_report_there_is_nothing_to_undo_in_is_refused_and_nothing_sent(
     tmp_path: Path, account: RunningSandbox, make: object, expected: str
@@ -215,6 +269,32 @@ def test_a_report_there_is_nothing_to_undo_in_is_refused_and_nothing_sent(
     summary = json.loads((tmp_path / "s.json").read_text())
     assert (summary["exit_code"], summary["error"]) == (2, expected.format(r="r.csv"))
     assert report.exists()
+
+
+def test_a_journal_or_a_report_being_written_is_not_a_report_to_undo(
+    tmp_path: Path, account: RunningSandbox
+) -> None:
+    """A journal named as REPORT, or a REPORT another command holds (still writing it): exit 2,
+    one line with the fix, no request, no rollback report."""
+    journal = write_report(tmp_path / "r.csv.journal", [report_row(0, "imported")])
+    refused(
+        invoke(account, tmp_path, "rollback", journal.name),
+        "r.csv.journal is a journal, not a report: run the command that left it again to "
+        "finish its report, then roll back that report",
+    )
+    report = write_report(tmp_path / "r.csv", [report_row(0, "imported")])
+    held = ReportLock.take(report, holder=Holder(pid=1, command="bulk-import run r.csv"))
+    try:
+        result = invoke(account, tmp_path, "rollback", "r.csv", "--apply")
+    finally:
+        held.release()
+    refused(
+        result,
+        "REPORT r.csv is being written by another bulk-import (pid 1, `bulk-import run r.csv`): "
+        "it is not complete yet; wait for that command to finish, then run this one again",
+    )
+    assert account.state.stats()["requests"] == 0
+    assert not list(tmp_path.glob("*.rollback.csv"))
 
 
 def test_report_options_that_would_lose_a_record_are_refused(

@@ -7,12 +7,15 @@ rollback report plus its journal hold every row that finished; run again, it fin
 number its report or journal holds as ``deleted`` is never sent again, not even a GET. At the
 end every number the run created is gone, each DELETEd once (a DELETE again only for a request
 in flight at a kill, and then answered 404), and the numbers that were there before were never
-named by any request. The CLI subprocesses are not traced by coverage (``measured=False``).
+named by any request. A row with no id whose DELETE went out just before a kill is ``kept``
+("not found by q=..."): only a 404 by id says a number is gone, and such a row has no id to
+ask by. The CLI subprocesses are not traced by coverage (``measured=False``).
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import random
 import signal
@@ -36,7 +39,7 @@ from conftest import (
 )
 from sandbox_fixtures import us_number
 
-from bulk_import.models import REPORT_COLUMNS
+from bulk_import.models import REPORT_COLUMNS, iso, utc_now
 from bulk_import.output.report import journal_path
 from bulk_import.sandbox import Faults, RunningSandbox
 
@@ -70,6 +73,9 @@ def fleet(tmp_path: Path) -> tuple[Path, list[str], list[str], tuple[dict[str, s
     for j, number in enumerate(before):
         held.append({"number": number, "label": number, "provider_id": "prov_sandbox"})
         ids[number] = f"pn_{CREATED + j + 1:012d}"
+    # The run finished a moment before the sandbox (which stands for the account) starts: a
+    # number found by q= that was created long after its row finished is not the run's.
+    finished = iso(utc_now() - dt.timedelta(minutes=1))
     pending_before = list(before)
     i = 0
     while i < len(created) or pending_before:
@@ -87,7 +93,7 @@ def fleet(tmp_path: Path) -> tuple[Path, list[str], list[str], tuple[dict[str, s
         rows.append(
             [
                 *(str(row), number, number, label, "prov_sandbox", agent, status, code),
-                *(number_id, "1", "", "2026-12-01T00:00:00Z"),
+                *(number_id, "1", "", finished),
             ]
         )
     report = tmp_path / "fleet.report.csv"
@@ -188,7 +194,16 @@ def test_sigkill_at_ten_seeded_points_during_rollback_apply_then_again(tmp_path:
     assert rows_of(lines) == list(range(2, total + 2))
     assert report.read_bytes() == report_bytes, "REPORT was rewritten"
     statuses = Counter(line["status"] for line in lines)
-    assert statuses == {"deleted": len(created), "kept": len(before)}
+    # A row with no id deleted just before a kill is not found by q= on the next run: kept.
+    missed = [line for line in lines if line["status"] == "kept" and line["number"] in created]
+    for line in missed:
+        assert line["error"] == (
+            f"not found by q={line['number']}: gone, or not listed yet; no id to ask the API "
+            "by, so not counted as deleted; no DELETE sent"
+        )
+        assert not line["phone_number_id"], "only a row with no id in REPORT is looked up by q="
+    assert len(missed) <= KILLS * CONCURRENCY
+    assert statuses == {"deleted": len(created) - len(missed), "kept": len(before) + len(missed)}
     # Every created number is gone; those there before are all there, untouched.
     assert sorted(left) == sorted(before)
     assert held_after == held_before
@@ -207,10 +222,8 @@ def test_sigkill_at_ten_seeded_points_during_rollback_apply_then_again(tmp_path:
     every = by_id(instrument, "GET") + patched + deletes
     assert not set(every) & untouched, "a number there before was named by a request"
     for line in lines:
-        if line["status"] == "deleted" and line["phone_number_id"]:
+        if line["status"] == "deleted":
             assert line["phone_number_id"] == before_ids[line["number"]]
-        elif line["status"] == "deleted":  # a number with no id in REPORT, deleted before a kill
-            assert line["error"] == f"gone already: {line['number']} is not in the account"
     summary = json.loads((tmp_path / "undo.json").read_text())
     assert summary["total"] == total
     assert summary["exit_code"] == 0
@@ -224,6 +237,7 @@ def test_sigkill_at_ten_seeded_points_during_rollback_apply_then_again(tmp_path:
         segments=segments,
         deletes=sum(deletes.values()),
         numbers_deleted_twice=len(twice),
+        kept_not_found_by_q=len(missed),
         delete_404=delete_404,
         get_404=answers_of(instrument, "GET", 404),
         patches=sum(patched.values()),

@@ -7,6 +7,8 @@ sandbox received, by method and by the id in its path.
 from __future__ import annotations
 
 import csv
+import signal
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,9 +21,12 @@ from conftest import (
     Instrument,
     answer,
     api_options,
+    cli_env,
     error_body,
+    finish,
     output_options,
     read_report,
+    start_cli,
     write_input,
 )
 from sandbox_fixtures import us_number
@@ -33,8 +38,10 @@ from bulk_import.jobs.importing import run as run_job
 from bulk_import.jobs.patching import retry_patch, row_from_line
 from bulk_import.jobs.reconcile import reconcile
 from bulk_import.jobs.rollback import RollbackJob, rollback
-from bulk_import.models import REPORT_COLUMNS, Summary
+from bulk_import.models import REPORT_COLUMNS, Summary, iso, utc_now
+from bulk_import.output.followup import rerun
 from bulk_import.output.recovery import ReportLine
+from bulk_import.output.summary import next_steps
 from bulk_import.sandbox import Faults, RunningSandbox
 from bulk_import.sandbox.responses import error
 
@@ -218,6 +225,10 @@ def test_apply_deletes_exactly_the_created_numbers_and_keeps_the_changed(scene: 
             expected = 3 if n in assigned else 2  # GET, (PATCH agent_id null,) DELETE
             assert (line["http_status"], line["attempts"]) == ("204", str(expected)), line
     assert summary.counts["deleted"] == len(deleted)
+    kept_hint = next(step for step in next_steps(summary) if " kept: " in step)
+    assert kept_hint.endswith(
+        f"; 2 changed since the run: {rerun(summary, '--force')} deletes those too"
+    )
 
     forced = scene.rollback(apply=True, force=True)
     assert forced.exit_code == 0
@@ -227,6 +238,9 @@ def test_apply_deletes_exactly_the_created_numbers_and_keeps_the_changed(scene: 
     assert lines[reassigned]["status"] == lines[relabelled]["status"] == "deleted"
     assert lines[reassigned]["error"].endswith("deleted by --force")
     assert forced.counts["deleted"] == len(created)
+    steps = next_steps(forced)
+    assert f"{len(created)} deleted: 2 of them changed since the run: deleted by --force" in steps
+    assert not any("--force`" in step for step in steps), "--force offered again"
     # The second run sent nothing for the rows the first deleted: 2 GETs, 2 PATCHes (both
     # still had an agent), 2 DELETEs, and the check before them.
     assert forced.requests == 1 + 2 + 2 + 2
@@ -247,12 +261,13 @@ def first_lines(lines: list[dict[str, str]]) -> dict[str, dict[str, str]]:
 
 
 def write_report(path: Path, rows: list[dict[str, str]]) -> Path:
-    """Write a report of these lines (missing cells blank)."""
+    """Write a report of these lines (missing cells blank; finished now, unless given)."""
+    now = iso(utc_now())  # a number found by q= created long after its row is not the run's
     with path.open("w", newline="") as f:
         writer = csv.writer(f, lineterminator="\r\n")
         writer.writerow(REPORT_COLUMNS)
         for i, row in enumerate(rows):
-            cells = {"row": str(i + 2), "attempts": "1", "finished_at": "2026-12-01T00:00:00Z"}
+            cells = {"row": str(i + 2), "attempts": "1", "finished_at": now}
             cells.update(row)
             writer.writerow([cells.get(column, "") for column in REPORT_COLUMNS])
     return path
@@ -341,7 +356,8 @@ def test_a_number_gone_from_its_id_is_gone_already_or_elsewhere(tmp_path: Path) 
 
 def test_rows_without_an_id_are_looked_up_by_number(tmp_path: Path) -> None:
     """A webhook_failed row has no id: its number is looked up (q=), and the id found is the
-    one deleted and written; a number the look-up does not find is gone already."""
+    one deleted and written; a number the look-up does not find is kept (only a 404 says a
+    number is gone: a search may miss it), and nothing is deleted for it."""
     rows = [
         created_row(us_number(0), status="webhook_failed"),
         created_row(us_number(1), status="webhook_failed"),
@@ -350,10 +366,14 @@ def test_rows_without_an_id_are_looked_up_by_number(tmp_path: Path) -> None:
         tmp_path, rows, existing=(there(us_number(0), agent=None),), apply=True
     )
     assert left == {}
-    assert [line["status"] for line in lines] == ["deleted", "deleted"]
+    assert [line["status"] for line in lines] == ["deleted", "kept"]
     assert lines[0]["phone_number_id"] == "pn_000000000001"
     assert (lines[0]["http_status"], lines[0]["attempts"], lines[0]["error"]) == ("204", "2", "")
-    assert lines[1]["error"] == f"gone already: {us_number(1)} is not in the account"
+    assert lines[1]["error"] == (
+        f"not found by q={us_number(1)}: gone, or not listed yet; no id to ask the API by, so "
+        "not counted as deleted; no DELETE sent"
+    )
+    assert (lines[1]["http_status"], lines[1]["attempts"]) == ("200", "1")
     assert instrument.count("PATCH") == 0  # no agent assigned: nothing to unassign
     assert ids_in(instrument, "DELETE") == Counter({"pn_000000000001": 1})
     assert summary.exit_code == 0
@@ -589,7 +609,7 @@ def test_a_refused_key_mid_run_stops_it_and_every_row_is_reported(tmp_path: Path
 
 
 async def test_the_job_s_look_ups_when_the_api_misbehaves(fast_retries: None) -> None:
-    """One job over a MockTransport: an id holding another number is changed (kept); a look-up
+    """One job over a MockTransport: an id holding another number is kept; a look-up
     by number that fails, or that gives an id that is not one, is not checked (failed); a
     look-up after a 404 that fails too is failed; a stop before a row is not_attempted."""
     other = {"id": "pn_1", "number": us_number(9), "label": us_number(0), "agent": None}
@@ -621,7 +641,7 @@ async def test_the_job_s_look_ups_when_the_api_misbehaves(fast_retries: None) ->
         full.update({"row": str(i + 2), "attempts": "1"}, **row)
         line = ReportLine(full)
         lines[line.key] = line
-    job = RollbackJob(lines, twins={}, carried=frozenset(), apply=False, force=False)
+    job = RollbackJob(lines, spared={}, carried=frozenset(), apply=False, force=False)
     control = StopControl()
     options = api_options("https://api.test", max_attempts=2)
     transport = httpx.MockTransport(api_answer)
@@ -633,7 +653,8 @@ async def test_the_job_s_look_ups_when_the_api_misbehaves(fast_retries: None) ->
     got = [(o.status.value, o.error) for o in outcomes if o is not None]
     assert got[0] == (
         "kept",
-        f"changed since the run: its id now holds {us_number(9)}; --force deletes it",
+        f"its id holds {us_number(9)}, not {us_number(0)}, the number this row created; never "
+        "deleted, even with --force",
     )
     assert got[1][0] == "failed"
     assert got[1][1].startswith("not checked: look-up failed: HTTP 500: Internal: boom")
@@ -649,3 +670,104 @@ async def test_the_job_s_look_ups_when_the_api_misbehaves(fast_retries: None) ->
         "not sent: interrupted by SIGINT",
     )
     assert stopped.phone_number_id == "pn_1"
+
+
+def test_an_id_is_deleted_only_while_it_holds_the_number_its_row_created(
+    tmp_path: Path,
+) -> None:
+    """Even with --force, an id that holds another number is kept (ids out of line with rows,
+    a column sorted in a spreadsheet), and so is an id whose row names no number to check it
+    against; a number a spreadsheet took the + off is still the same number, and deleted."""
+    a, b, c = (us_number(i) for i in range(3))
+    rows = [
+        created_row(a.lstrip("+"), "pn_000000000001"),  # +1... read back as 1... from an .xlsx
+        created_row(b, "pn_000000000003"),  # the id of c
+        {**created_row(""), "phone_number_id": "pn_000000000002"},
+    ]
+    summary, lines, instrument, left = undo(
+        tmp_path, rows, existing=(there(a), there(b), there(c)), apply=True, force=True
+    )
+    assert [line["status"] for line in lines] == ["deleted", "kept", "kept"]
+    assert lines[0]["number"] == a.lstrip("+")  # REPORT's cells, as they were
+    assert lines[1]["error"] == (
+        f"its id holds {c}, not {b}, the number this row created; never deleted, even with --force"
+    )
+    assert lines[2]["error"] == (
+        f"its id holds {b}, and this row names no number to check it against; never deleted, "
+        "even with --force"
+    )
+    assert ids_in(instrument, "DELETE") == Counter({"pn_000000000001": 1})
+    assert sorted(left) == [b, c]
+    assert summary.exit_code == 0
+
+
+def test_a_number_found_by_q_created_after_its_row_finished_is_not_the_run_s(
+    tmp_path: Path,
+) -> None:
+    """A row with no id whose number the listing holds under an id created well after the row
+    finished (deleted and imported again since): kept, even with --force, no DELETE; the same
+    row finished just now is the run's, and deleted."""
+    a, b = us_number(0), us_number(1)
+    old = {"finished_at": "2026-12-01T00:00:00Z"}
+    rows = [{**created_row(a, status="webhook_failed"), **old}, created_row(b, status="patched")]
+    summary, lines, instrument, left = undo(
+        tmp_path, rows, existing=(there(a), there(b)), apply=True, force=True
+    )
+    assert summary.exit_code == 0
+    assert [line["status"] for line in lines] == ["kept", "deleted"]
+    created = left[a]["created_at"]
+    assert lines[0]["error"] == (
+        f"imported again since: {a} is in the account as pn_000000000001, created {created}, "
+        "after this row finished (2026-12-01T00:00:00Z), so not by this REPORT's run; never "
+        "deleted, even with --force (check both clocks if that is wrong)"
+    )
+    assert lines[0]["phone_number_id"] == "pn_000000000001"
+    assert ids_in(instrument, "DELETE") == Counter({"pn_000000000002": 1})
+    assert ids_in(instrument, "PATCH") == Counter({"pn_000000000002": 1})
+    assert set(left) == {a}
+
+
+def test_a_second_ctrl_c_leaves_rows_a_rerun_checks_again(tmp_path: Path) -> None:
+    """A second SIGINT abandons the DELETEs in flight: exit 130, their rows say the outcome is
+    unknown and that the same rollback checks them again (no word of a 409); run again, it
+    finds those gone already (404), sends no DELETE twice, and every row is deleted."""
+    numbers = [us_number(i) for i in range(4)]
+    write_report(
+        tmp_path / "r.csv", [created_row(n, f"pn_{i + 1:012d}") for i, n in enumerate(numbers)]
+    )
+    slow = {f"DELETE {PATH}/pn_{i:012d}": 3.0 for i in (1, 2)}
+    instrument = Instrument(delays=slow)
+    args = ("rollback", "r.csv", "--apply", "--no-progress", "--concurrency", "2")
+    existing = tuple(there(n, agent=None) for n in numbers)
+    with instrument.install(RunningSandbox(faults=Faults(existing=existing))) as sandbox:
+        env = cli_env(sandbox.base_url)
+        process = start_cli(*args, "--timeout", "30", env=env, cwd=tmp_path)
+        deadline = time.monotonic() + 20
+        while instrument.count("DELETE") < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        assert process.poll() is None, "the first SIGINT must let requests in flight finish"
+        process.send_signal(signal.SIGINT)
+        code, _, err = finish(process)
+        assert code == 130, err
+        assert "Traceback" not in err
+        lines = read_report(tmp_path / "r.rollback.csv")
+        assert [line["status"] for line in lines] == ["delete_failed"] * 2 + ["not_attempted"] * 2
+        for line in lines[:2]:
+            assert line["error"] == (
+                "not deleted: interrupted while its request was in flight (a second Ctrl-C): "
+                "outcome unknown; run the same rollback again: it checks the row again (a "
+                "number deleted meanwhile is gone already)"
+            )
+        deadline = time.monotonic() + 10  # the abandoned DELETEs still reach the sandbox
+        while sandbox.state.stats()["stored"] > 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        code, _, err = finish(start_cli(*args, env=env, cwd=tmp_path))
+        assert code == 0, err
+        left = sandbox.state.numbers
+    lines = read_report(tmp_path / "r.rollback.csv")
+    assert [line["status"] for line in lines] == ["deleted"] * 4
+    assert lines[0]["error"].startswith("gone already: GET pn_000000000001 answered 404")
+    assert left == {}
+    assert ids_in(instrument, "DELETE") == Counter({f"pn_{i:012d}": 1 for i in range(1, 5)})

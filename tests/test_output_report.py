@@ -18,6 +18,7 @@ from bulk_import.models import REPORT_COLUMNS, Outcome, Provider, Row, Status
 from bulk_import.output.files import write_json
 from bulk_import.output.recovery import has_journal, read_report, recover
 from bulk_import.output.report import Journal, journal_path, outcome_cells
+from bulk_import.output.workbook import write_workbook
 
 WHEN = dt.datetime(2026, 11, 27, 5, 59, 15, tzinfo=dt.UTC)
 
@@ -216,6 +217,57 @@ def test_read_report_tolerates_a_torn_last_line(tmp_path: Path) -> None:
     )
     path.write_text(text)
     assert [line.row for line in read_report(path)] == [2, 3]
+
+
+def test_a_strict_read_refuses_every_line_it_would_drop(tmp_path: Path) -> None:
+    """read_report(strict=True) names the line of each thing the tolerant read drops (a line
+    of the wrong width, an unknown status, a row seen twice, a last line cut short), and
+    skips only blank lines; the tolerant read of the same files is as it was."""
+    path = tmp_path / "r.csv"
+    writer = Journal(path)
+    writer.write(outcome(2))
+    writer.write(outcome(3))
+    writer.publish()
+    whole = path.read_text()
+    cases = {
+        "4,1,+1,l,p,a,bogus,,,,,\r\n": "line 4 has status 'bogus', which is not a status",
+        "5,1,+1\r\n": "line 4 has 3 cells, not the report's 12",
+        whole.splitlines()[1] + "\r\n": "line 4: row 2 is on line 2 already",
+        "6,4155550006,+14155550006,line 6,prov_1,agent_1,impo": "line 4 is cut short",
+        "6,1,+1,l,p,a,imported,201,pn_6,1,,2026-11-27T05:59": "line 4 is cut short",
+    }
+    for extra, expected in cases.items():
+        path.write_text(whole + extra)
+        with pytest.raises(InputError) as refused:
+            read_report(path, strict=True)
+        assert str(refused.value).startswith(f"{path} {expected}"), refused.value
+        assert [line.row for line in read_report(path)] == [2, 3]
+    # A last line whole but for its line end (an editor's save), and blank lines: all read.
+    last = "6,1,+1,l,p,a,imported,201,pn_6,1,,2026-11-27T05:59:15Z"
+    path.write_text(whole + "\r\n,,,,,,,,,,,\r\n" + last)
+    assert [line.row for line in read_report(path, strict=True)] == [2, 3, 6]
+    for extra, expected in (
+        ("7,1,+7,l,p,a,extra,,,0,,x", "row 7 is on line 4 already"),
+        (",1,+8,l,p,a,extra,,,0,,x", r"\+8 \(with no row\) is on line 4 already"),
+    ):
+        path.write_text(whole + f"{extra}\r\n{extra}\r\n")
+        with pytest.raises(InputError, match=f"line 5: {expected}"):
+            read_report(path, strict=True)
+
+
+def test_a_strict_read_of_a_workbook_counts_its_data_lines(tmp_path: Path) -> None:
+    """A workbook REPORT with a row twice is refused naming its data lines."""
+    rows = tmp_path / "rows.csv"
+    writer = Journal(rows)
+    writer.write(outcome(2))
+    writer.write(outcome(3))
+    writer.publish()
+    rows.write_text(rows.read_text() + rows.read_text().splitlines()[1] + "\r\n")
+    book = tmp_path / "r.xlsx"
+    write_workbook(book, report_csv=rows, summary={"counts": {}})
+    with pytest.raises(InputError, match=r"r\.xlsx data line 3: row 2 is on data line 1 already"):
+        read_report(book, strict=True)
+    assert [line.row for line in read_report(book)] == [2, 3]
 
 
 def test_read_report_errors(tmp_path: Path) -> None:

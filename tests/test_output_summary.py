@@ -317,29 +317,77 @@ def test_failed_rows_split_into_refused_for_good_and_worth_a_resume(tmp_path: Pa
     ]
 
 
-def test_rollback_exit_codes_and_hints() -> None:
+def rollback_report(path: Path, lines: list[tuple[str, str]]) -> Path:
+    """Write a rollback report of these (status, error) lines."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle, lineterminator="\r\n")
+        out.writerow(REPORT_COLUMNS)
+        for i, (status, error) in enumerate(lines):
+            number = f"+1415555{i:04d}"
+            out.writerow([str(i + 2), number, number, "", "p", "", status, "", "", "1", error, ""])
+    return path
+
+
+def test_rollback_exit_codes_and_hints(tmp_path: Path) -> None:
     """A rollback is exit 0 with kept rows and 1 with delete_failed; its hints name the exact
-    next command: --apply after a plan, --force for kept rows (unless forced), a rerun."""
+    next command: --apply after a plan, --force only when rows were kept as changed since the
+    run (counted), how many --force deleted, a rerun."""
     assert exit_code(summary(deleted=5, kept=3, agent_fixed=1)) == 0
     assert exit_code(summary(would_delete=5, kept=3)) == 0
     assert exit_code(summary(deleted=5, delete_failed=1)) == 1
-    plan = summary(would_delete=5, kept=3, failed=1)
+    changed = "changed since the run: its label is now 'x', the run's ''; --force deletes it"
+    before = "in the account before the run (already_imported): never deleted"
+    plan = summary(would_delete=1, kept=3, failed=1)
     plan.command, plan.input = "rollback", "in.report.csv"
     plan.invocation = ("rollback", "in.report.csv", "--concurrency=4")
+    plan.report = str(tmp_path / "plan.csv")
+    plan.report_written = True
+    lines = [("would_delete", ""), ("kept", changed), ("kept", changed), ("kept", before)]
+    rollback_report(tmp_path / "plan.csv", [*lines, ("failed", "not checked: boom")])
     assert next_steps(plan) == [
-        "5 would_delete: would be deleted: "
-        "`bulk-import rollback in.report.csv --concurrency 4 --apply` deletes them",
         "3 kept: not deleted: the error column says why (not created by the run, or changed "
-        "since); if some changed since, `bulk-import rollback in.report.csv --concurrency 4 "
-        "--force` takes them too",
+        "since); 2 changed since the run: `bulk-import rollback in.report.csv --concurrency 4 "
+        "--force` deletes those too",
+        "1 would_delete: would be deleted: "
+        "`bulk-import rollback in.report.csv --concurrency 4 --apply` deletes them",
         "1 failed: not checked (the look-up failed): "
         "`bulk-import rollback in.report.csv --concurrency 4` checks them again",
     ]
-    forced = summary(deleted=5, kept=2, delete_failed=1, not_attempted=1)
+    rollback_report(tmp_path / "plan.csv", [("would_delete", ""), ("kept", before)])
+    plan.counts = {"would_delete": 1, "kept": 1}
+    assert next_steps(plan)[0] == (
+        "1 would_delete: would be deleted: "
+        "`bulk-import rollback in.report.csv --concurrency 4 --apply` deletes them"
+    )
+    assert next_steps(plan)[1] == (
+        "1 kept: not deleted: the error column says why (not created by the run, or changed since)"
+    ), "--force offered though no row changed since the run"
+    forced_plan = "changed since the run: its agent is now a, the run's b; --force deletes it"
+    rollback_report(tmp_path / "plan.csv", [("would_delete", forced_plan), ("kept", before)])
+    assert next_steps(plan)[0] == (
+        "1 would_delete: would be deleted (1 of them changed since the run: --force takes "
+        "them): `bulk-import rollback in.report.csv --concurrency 4 --apply` deletes them"
+    )
+    forced = summary(deleted=3, kept=2, delete_failed=1, not_attempted=1)
     forced.command, forced.input = "rollback", "in.report.csv"
     forced.invocation = ("rollback", "in.report.csv", "--apply", "--force")
     forced.options = {"force": True}
+    forced.report = str(tmp_path / "forced.csv")
+    forced.report_written = True
+    by_force = "changed since the run: its label is now 'x', the run's ''; deleted by --force"
+    rollback_report(
+        tmp_path / "forced.csv",
+        [
+            *(
+                ("deleted", ""),
+                ("deleted", by_force),
+                ("deleted", "gone already: 404; " + by_force),
+            ),
+            *(("kept", before), ("kept", before), ("delete_failed", "no"), ("not_attempted", "")),
+        ],
+    )
     assert next_steps(forced) == [
+        "3 deleted: 2 of them changed since the run: deleted by --force",
         "2 kept: not deleted: the error column says why (not created by the run, or changed since)",
         "1 delete_failed: not deleted: see the error column, then "
         "`bulk-import rollback in.report.csv --apply --force` tries them again",

@@ -25,6 +25,8 @@ class Held:
     agent_id: str
     label: str
     provider_id: str
+    #: When the API says the number was created (ISO-8601), "" when it does not say.
+    created_at: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,7 @@ def number_held(item: dict[str, object]) -> Held:
         agent_id=str(agent.get("id", "")) if isinstance(agent, dict) else "",
         label=str(item.get("label") or ""),
         provider_id=str(provider.get("id", "")) if isinstance(provider, dict) else "",
+        created_at=str(item.get("created_at") or ""),
     )
 
 

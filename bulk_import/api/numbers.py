@@ -97,6 +97,10 @@ async def fetch_number(api: CartesiaApi, number_id: str) -> Reply:
         and isinstance(body.get("number"), str)
     ):
         return Reply(200, final.attempts, "GET failed: the answer is not a phone number")
+    if body["id"] != number_id:
+        # A caching proxy or an API bug: what it says is not what the id holds, and the id
+        # must never be deleted on the word of another number's object.
+        return Reply(200, final.attempts, f"GET failed: the answer is for id {body['id']}")
     return Reply(200, final.attempts, held=number_held(body))
 
 

@@ -3,18 +3,20 @@
 REPORT is a report of ``run``, ``retry-patch`` or ``reconcile --apply``. Only its rows whose
 status says this tool created the number (:data:`~bulk_import.models.CREATED`) are candidates;
 every other row is ``kept`` and never touched: above all ``already_imported``, ``agent_fixed``
-and ``agent_mismatch``, numbers that were there before the run.
+and ``agent_mismatch``, numbers that were there before the run. So is a candidate whose number
+or id such a row names too, or an earlier candidate does (:mod:`.rollback_input`).
 
 Each candidate is looked up (GET by its ``phone_number_id``, else the list with
-``q=<number>``) and compared with its row: the same number, the same label, and no agent other
-than the row's (none counts as unchanged: the run may have failed to assign it, or an earlier
-rollback unassigned it). The plan writes ``would_delete``, or ``kept`` with what changed. With
-``apply`` the same checks come first, then ``PATCH {"agent_id": null}`` when an agent is
-assigned (the API refuses to delete an assigned number), then ``DELETE``: ``deleted`` (204, or
-404: gone already), or ``delete_failed`` with the API's words. ``force`` deletes the numbers
-changed since the run too. A number gone from its id but in the account under another id was
-deleted and imported again since: this REPORT did not create that one, so it is kept even with
-``force``.
+``q=<number>``) and compared with its row. An id that holds another number, a number gone from
+its id and in the account again under another, a number looked up by ``q=`` that was created
+after the row finished: none is the number this row created, so each is ``kept``, even with
+``force``; so is a number ``q=`` does not find (nothing says it is gone: only a 404 does).
+Then the label, and an agent other than the row's (none counts as unchanged: the run may have
+failed to assign it, or an earlier rollback unassigned it), are what may have changed since the
+run: ``kept``, or with ``force`` deleted. The plan writes ``would_delete``, or ``kept`` with
+why. With ``apply`` the same checks come first, then ``PATCH {"agent_id": null}`` when an agent
+is assigned (the API refuses to delete an assigned number), then ``DELETE``: ``deleted`` (204,
+or 404: gone already), or ``delete_failed`` with the API's words.
 
 The rollback writes its own report, one line per REPORT line (REPORT's cells, the rollback's
 status, http_status, attempts and error), and never rewrites REPORT. Its rows go to the journal
@@ -24,78 +26,39 @@ as they finish, so killed and run again it keeps every row its report or journal
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 
 from bulk_import.api.cartesia import CartesiaApi
-from bulk_import.api.listing import Held, find_number_id
+from bulk_import.api.listing import find_number_id
 from bulk_import.api.numbers import Reply, delete_number, fetch_number, is_number_id, unassign
 from bulk_import.cells import unneutralise
 from bulk_import.config import ApiOptions, OutputOptions
 from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
 from bulk_import.jobs.patching import row_from_line
-from bulk_import.jobs.rollback_input import Key, read_rollback_input
+from bulk_import.jobs.rollback_checks import (
+    MISSED,
+    Found,
+    changes,
+    created_since,
+    found_by_id,
+    not_created,
+    other_number,
+)
+from bulk_import.jobs.rollback_input import Key, line_key, read_rollback_input
 from bulk_import.models import CREATED, Outcome, Row, Status, Summary
+from bulk_import.output.digest import CHANGED_SINCE
 from bulk_import.output.recovery import ReportLine
 
-#: Rows whose number was in the account before the run: never deleted, whatever happens.
-THERE_BEFORE = frozenset(
-    {
-        Status.ALREADY_IMPORTED,
-        Status.AGENT_FIXED,
-        Status.AGENT_MISMATCH,
-        Status.IN_SYNC,
-        Status.EXTRA,
-    }
+#: A second Ctrl-C abandoned the row's request: what became of it, the next run finds out.
+IN_FLIGHT_UNKNOWN = (
+    "interrupted while its request was in flight (a second Ctrl-C): outcome unknown; run the "
+    "same rollback again: it checks the row again (a number deleted meanwhile is gone already)"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    """Hold what a candidate's look-up found: the id and what it holds, or why there is none."""
-
-    number_id: str
-    held: Held | None
-    attempts: int
-    code: int | None = None
-    #: The number is not in the account: why ("" when it is, or the look-up failed).
-    gone: str = ""
-    #: Why the look-up failed ("" when it did not).
-    error: str = ""
-    not_sent: bool = False
-    #: The number is in the account under an id REPORT does not give: why it is kept.
-    elsewhere: str = ""
-
-
-def _changes(held: Held, row: Row) -> list[str]:
-    """Say what differs between the number the run created and what its id holds now."""
-    changes = []
-    if held.number != row.number:
-        changes.append(f"its id now holds {held.number}")
-    if held.label.strip() != row.label.strip():
-        changes.append(f"its label is now {held.label!r}, the run's {row.label!r}")
-    if held.agent_id and held.agent_id != row.agent_id:
-        changes.append(f"its agent is now {held.agent_id}, the run's {row.agent_id or 'none'}")
-    return changes
-
-
-def _not_created(line: ReportLine) -> str:
-    """Say why a row that is not a candidate is kept."""
-    status = line.status
-    tries = line.cells["attempts"]
-    if status is Status.ALREADY_IMPORTED and tries.isdigit() and int(tries) > 1:
-        # A retried POST that finds its own earlier success answers 409 too (SPEC): say so, so
-        # that a person can check the number; rollback cannot tell, so it never deletes it.
-        return (
-            f"already_imported on a retry ({tries} tries): there before the run, or the run's "
-            "own earlier try; never deleted: check it by hand"
-        )
-    if status in THERE_BEFORE:
-        return f"in the account before the run ({status}): never deleted"
-    return f"not imported by the run ({status}): nothing to delete"
 
 
 class RollbackJob:
@@ -107,21 +70,22 @@ class RollbackJob:
         self,
         lines: dict[Key, ReportLine],
         *,
-        twins: dict[Key, int],
+        spared: dict[Key, str],
         carried: frozenset[Key],
         apply: bool,
         force: bool,
     ) -> None:
         self._lines = lines
-        self._twins = twins
+        self._spared = spared
         self._carried = carried
         self._apply = apply
         self._force = force
         self._api: CartesiaApi | None = None
 
     def candidate(self, key: Key) -> bool:
-        """Say whether the row of this key may be deleted (created by the run, not a twin)."""
-        return self._lines[key].status in CREATED and key not in self._twins
+        """Say whether the row of this key may be deleted (created by the run, and no other
+        line of REPORT names its number)."""
+        return self._lines[key].status in CREATED and key not in self._spared
 
     async def start(self, api: CartesiaApi | None) -> list[str]:
         """Check the key and the base URL before the first look-up (none: nothing to look up)."""
@@ -136,13 +100,23 @@ class RollbackJob:
         key = _key(row)
         if not self.candidate(key):
             return self._kept_untouched(row, key)
-        found = await self._find(row, self._lines[key])
+        try:
+            return await self._undo(row, self._lines[key])
+        except asyncio.CancelledError:
+            # A second Ctrl-C abandons the request in flight. Absorbed here, as the pool does for
+            # every job, so that the row says what is true of a rollback: checked again next run.
+            found = Found("", None, 0)
+            return self._failed(row, found, IN_FLIGHT_UNKNOWN)
+
+    async def _undo(self, row: Row, line: ReportLine) -> Outcome:
+        """Look a candidate up, then keep it, plan its delete, or delete it."""
+        found = await self._find(row, line)
         if found.not_sent:
             return self._outcome(row, Status.NOT_ATTEMPTED, found, error=found.error)
         if found.error:
             return self._failed(row, found, found.error)
-        if found.elsewhere:
-            return self._outcome(row, Status.KEPT, found, error=found.elsewhere)
+        if found.kept:
+            return self._outcome(row, Status.KEPT, found, error=found.kept)
         if found.gone:
             if self._apply:
                 return self._outcome(
@@ -152,10 +126,13 @@ class RollbackJob:
                 row, Status.KEPT, found, error=f"gone already: {found.gone}; nothing to delete"
             )
         assert found.held is not None
+        other = other_number(found.held, row)
+        if other:
+            return self._outcome(row, Status.KEPT, found, error=other)
         note = ""
-        changes = _changes(found.held, row)
-        if changes:
-            changed = "changed since the run: " + "; ".join(changes)
+        changed_since = changes(found.held, row)
+        if changed_since:
+            changed = CHANGED_SINCE + "; ".join(changed_since)
             if not self._force:
                 return self._outcome(
                     row, Status.KEPT, found, error=f"{changed}; --force deletes it"
@@ -173,28 +150,34 @@ class RollbackJob:
         if number_id and not is_number_id(number_id):
             # Never put into a URL path what could reach another path ("/", "..", "?").
             why = f"its phone_number_id {number_id!r} is not an id the API gives; nothing sent"
-            return Found("", None, 0, elsewhere=why)
-        if number_id:
-            reply = await fetch_number(api, number_id)
-            if not reply.gone or not row.number:
-                return _found(number_id, reply)
-            # The id is gone: the number may be in the account again, under an id of its own.
-            by_number = await self._by_number(row, reply.attempts)
-            if by_number.number_id:
-                return Found(
-                    number_id,
-                    None,
-                    by_number.attempts,
-                    by_number.code,
-                    elsewhere=f"{number_id} is gone (GET 404), but {row.number} is in the account "
-                    f"again as {by_number.number_id}, which this REPORT did not create; roll back "
-                    "the report that did",
-                )
-            if by_number.gone:
-                gone = f"GET {number_id} answered 404, and {row.number} is not in the account"
-                return Found(number_id, None, by_number.attempts, 404, gone=gone)
-            return by_number
-        return await self._by_number(row, 0)
+            return Found("", None, 0, kept=why)
+        if not number_id:
+            found = await self._by_number(row, 0)
+            if found.gone:  # only a 404 says a number is gone: a search may miss it
+                missed = f"not found by q={row.number}: gone, or not listed yet; {MISSED}"
+                return replace(found, gone="", kept=missed)
+            if found.held is not None:
+                return replace(found, kept=created_since(found.held, line))
+            return found
+        reply = await fetch_number(api, number_id)
+        if not reply.gone or not row.number:
+            return found_by_id(number_id, reply)
+        # The id is gone: the number may be in the account again, under an id of its own.
+        by_number = await self._by_number(row, reply.attempts)
+        if by_number.number_id:
+            return Found(
+                number_id,
+                None,
+                by_number.attempts,
+                by_number.code,
+                kept=f"{number_id} is gone (GET 404), but {row.number} is in the account "
+                f"again as {by_number.number_id}, which this REPORT did not create; roll back "
+                "the report that did",
+            )
+        if by_number.gone:
+            gone = f"GET {number_id} answered 404, and {row.number} is not in the account"
+            return Found(number_id, None, by_number.attempts, 404, gone=gone)
+        return by_number
 
     async def _by_number(self, row: Row, attempts: int) -> Found:
         """Look a number up in the list (``q=<number>``)."""
@@ -263,12 +246,7 @@ class RollbackJob:
         return unneutralise(self._lines[_key(row)].cells["phone_number_id"])
 
     def _kept_untouched(self, row: Row, key: Key) -> Outcome:
-        line = self._lines[key]
-        twin = self._twins.get(key)
-        if twin is not None:
-            reason = f"the same number as row {twin}, which this rollback handles"
-        else:
-            reason = _not_created(line)
+        reason = self._spared.get(key) or not_created(self._lines[key])
         return Outcome(row, Status.KEPT, phone_number_id=self._number_id(row), error=reason)
 
     def not_sent(self, row: Row, reason: str) -> Outcome | None:
@@ -286,23 +264,12 @@ class RollbackJob:
         return ()
 
 
-def _found(number_id: str, reply: Reply) -> Found:
-    """Turn a GET by id into what the look-up found."""
-    if reply.not_sent:
-        return Found(number_id, None, reply.attempts, error=reply.error, not_sent=True)
-    if reply.gone:
-        gone = f"GET {number_id} answered 404"
-        return Found(number_id, None, reply.attempts, reply.code, gone=gone)
-    if reply.error:
-        return Found(number_id, None, reply.attempts, reply.code, error=reply.error)
-    return Found(number_id, reply.held, reply.attempts, reply.code)
-
-
 def _join(*parts: str) -> str:
     return "; ".join(part for part in parts if part)
 
 
 def _key(row: Row) -> Key:
+    """Return the :func:`~.rollback_input.line_key` of the line a row was rebuilt from."""
     return row.row_number if row.row_number is not None else "extra " + row.number
 
 
@@ -322,8 +289,10 @@ def rollback(
 
     def prepare() -> tuple[Job, Work]:
         found = read_rollback_input(report, output.report)
-        carried = frozenset(line.key for line in found.carried)
-        job = RollbackJob(found.lines, twins=found.twins, carried=carried, apply=apply, force=force)
+        carried = frozenset(line_key(line) for line in found.carried)
+        job = RollbackJob(
+            found.lines, spared=found.spared, carried=carried, apply=apply, force=force
+        )
         todo = [row_from_line(line) for key, line in found.lines.items() if key not in carried]
         news = list(found.news)
         if force:

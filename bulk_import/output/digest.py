@@ -28,8 +28,13 @@ _HTTP: Final = REPORT_COLUMNS.index("http_status")
 _ERROR: Final = REPORT_COLUMNS.index("error")
 #: Statuses whose rows carry a final answer worth telling apart from a retryable one.
 _ANSWERED: Final = frozenset({"failed", "patch_failed", "agent_mismatch"})
+#: A rollback's statuses whose rows may be changed since the run.
+_ROLLBACK: Final = frozenset({"kept", "would_delete", "deleted"})
 #: 4xx answers that are retried, not final (a timeout, a rate limit).
 _RETRIED_4XX: Final = frozenset({408, 429})
+#: What a rollback writes in the error of a row changed since the run (label, agent): kept, or
+#: with ``--force`` deleted; the summary counts them to offer ``--force`` only when it helps.
+CHANGED_SINCE: Final = "changed since the run: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,13 +43,15 @@ class Digest:
 
     ``refused`` counts, per status, the rows whose last answer was a 4xx that no retry mends
     (not 408 or 429); ``reasons`` counts the ``error`` of each ``invalid`` row, and ``unsent``
-    that of each ``not_attempted`` row (why the run stopped: a few distinct texts).
+    that of each ``not_attempted`` row (why the run stopped: a few distinct texts);
+    ``changed`` counts, per status, a rollback's rows changed since the run (:data:`CHANGED_SINCE`).
     """
 
     statuses: Counter[str] = field(default_factory=Counter)
     refused: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     unsent: Counter[str] = field(default_factory=Counter)
+    changed: Counter[str] = field(default_factory=Counter)
 
 
 def read_digest(path: Path) -> Digest | None:
@@ -77,6 +84,7 @@ def digest_of(lines: Iterable[list[str]]) -> Digest | None:
     refused: Counter[str] = Counter()
     reasons: Counter[str] = Counter()
     unsent: Counter[str] = Counter()
+    changed: Counter[str] = Counter()
     width = len(REPORT_COLUMNS)
     for cells in rows:
         if len(cells) != width:  # a line cut short by a crash: that row did not finish
@@ -89,7 +97,9 @@ def digest_of(lines: Iterable[list[str]]) -> Digest | None:
             unsent[unneutralise(cells[_ERROR])] += 1
         elif status in _ANSWERED and _is_final(cells[_HTTP]):
             refused[status] += 1
-    return Digest(statuses, refused, reasons, unsent)
+        elif status in _ROLLBACK and CHANGED_SINCE in cells[_ERROR]:
+            changed[status] += 1
+    return Digest(statuses, refused, reasons, unsent, changed)
 
 
 def _is_final(http_status: str) -> bool:

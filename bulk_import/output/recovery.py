@@ -1,8 +1,10 @@
 """Read a report back, with the journal a killed run left beside it.
 
 :func:`read_report` reads one report file written by this tool, tolerating a last line cut short
-by a crash. :func:`recover` reads what a report's path holds as the next run of a command must
-see it: the report, with the lines of its journal (if a run was killed) over it, row by row.
+by a crash; ``strict=True`` accounts for every line instead (``rollback``'s REPORT, each line of
+which may be a number to delete) and refuses one it cannot use. :func:`recover` reads what a
+report's path holds as the next run of a command must see it: the report, with the lines of its
+journal (if a run was killed) over it, row by row.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,49 +53,118 @@ class ReportLine:
         return [self.cells[name] for name in REPORT_COLUMNS]
 
 
-def read_report(path: Path) -> list[ReportLine]:
+def read_report(path: Path, *, strict: bool = False) -> list[ReportLine]:
     """Read a report written by this tool, tolerating a last line cut short by a crash.
 
     A row that appears more than once (a journal) keeps its last line. Lines without a known
     status or with the wrong number of cells are dropped: their rows are processed again.
+
+    ``strict`` drops nothing: a line of the wrong width, a status that is not one of this
+    tool's, a row seen on an earlier line, or a last line cut short is an :class:`InputError`
+    naming the line (blank lines, which hold nothing, are skipped).
     """
     by_key: dict[int | str, ReportLine] = {}
-    for cells in _records(path):
-        line = ReportLine(dict(zip(REPORT_COLUMNS, cells, strict=True)))
-        if line.status is not None:
-            by_key[line.key] = line
+    seen: dict[int | str, str] = {}
+    for where, cells, ended in _numbered(path, strict=strict):
+        if not strict:
+            if len(cells) == len(REPORT_COLUMNS):
+                line = ReportLine(dict(zip(REPORT_COLUMNS, cells, strict=True)))
+                if line.status is not None:
+                    by_key[line.key] = line
+            continue
+        if not any(cell.strip() for cell in cells):
+            continue
+        line = _whole_line(path, where, cells, ended=ended)
+        if line.key in seen:
+            number = line.cells["number"] or "no number"
+            what = f"row {line.row}" if line.row is not None else f"{number} (with no row)"
+            raise InputError(
+                f"{path} {where}: {what} is on {seen[line.key]} already: two reports in one "
+                "file, or a line copied? every line must be read once; use each run's own "
+                "report"
+            )
+        seen[line.key] = where
+        by_key[line.key] = line
     return sort_lines(by_key)
+
+
+#: A whole ``finished_at`` cell, the last of a line: a line cut short lacks part of it.
+_WHOLE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z")
+
+
+def _whole_line(path: Path, where: str, cells: list[str], *, ended: bool) -> ReportLine:
+    """Return a strict read's line, or raise InputError saying what is wrong with it."""
+    fix = "fix that line (or roll back the run's own report, as it wrote it)"
+    if not ended and not (len(cells) == len(REPORT_COLUMNS) and _WHOLE_TIME.fullmatch(cells[-1])):
+        raise InputError(
+            f"{path} {where} is cut short (no line end, no whole finished_at): a command was "
+            "killed while writing it? run that command again to finish its report, or " + fix
+        )
+    if len(cells) != len(REPORT_COLUMNS):
+        raise InputError(
+            f"{path} {where} has {len(cells)} cells, not the report's {len(REPORT_COLUMNS)}; " + fix
+        )
+    line = ReportLine(dict(zip(REPORT_COLUMNS, cells, strict=True)))
+    if line.status is None:
+        raise InputError(
+            f"{path} {where} has status {line.cells['status']!r}, which is not a status of "
+            f"bulk-import (they are lower case: imported, already_imported, ...); {fix}"
+        )
+    return line
 
 
 def _records(path: Path) -> Iterator[list[str]]:
     """Yield the cells of each whole line of a report (CSV or workbook), its header checked."""
+    for _, cells, _ in _numbered(path, strict=False):
+        yield cells
+
+
+def _numbered(path: Path, *, strict: bool) -> Iterator[tuple[str, list[str], bool]]:
+    """Yield each line of a report after its checked header: where it is (``line 7``), its
+    cells, and whether it ended (only a CSV's last line may not). Not ``strict``, a last line
+    cut short is left out; ``strict``, it is yielded for the caller to judge."""
     if path.suffix.lower() == ".xlsx":
         from bulk_import.output.workbook import read_workbook  # pandas: only for a workbook
 
-        reader: Iterator[list[str]] = iter(read_workbook(path))
-    else:
-        try:
-            raw = path.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"report {path} does not exist") from None
-        except IsADirectoryError:
-            raise InputError(f"cannot read report {path}: it is a directory") from None
-        except OSError as exc:
-            raise InputError(f"cannot read report {path}: {exc.strerror}") from None
-        text = raw.decode("utf-8-sig", errors="replace")
-        if text and not text.endswith(("\n", "\r")):
-            # SIGKILL between two writes can leave half a line: that row did not finish.
-            text = text[: max(text.rfind("\n"), 0)]
-        reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
+        # The sheet's blank rows are not read: its lines are counted as data lines.
+        sheet = iter(read_workbook(path))
+        _check_header(path, next(sheet, None))
+        for n, cells in enumerate(sheet, start=1):
+            yield f"data line {n}", cells, True
+        return
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"report {path} does not exist") from None
+    except IsADirectoryError:
+        raise InputError(f"cannot read report {path}: it is a directory") from None
+    except OSError as exc:
+        raise InputError(f"cannot read report {path}: {exc.strerror}") from None
+    text = raw.decode("utf-8-sig", errors="replace")
+    ended = not text or text.endswith(("\n", "\r"))
+    if not ended and not strict:
+        # SIGKILL between two writes can leave half a line: that row did not finish.
+        text = text[: max(text.rfind("\n"), 0)]
+        ended = True
+    reader = csv.reader(io.StringIO(text, newline=""))
+    _check_header(path, next(reader, None))
+    width = len(REPORT_COLUMNS)
+    start = reader.line_num + 1
+    held: tuple[str, list[str]] | None = None  # a line is yielded once the next is read
+    for cells in reader:
+        if held is not None:
+            yield *held, True
+        held = (f"line {start}", cells) if strict or len(cells) == width else None
+        start = reader.line_num + 1
+    if held is not None:
+        yield *held, ended  # only the last line can lack its line end
+
+
+def _check_header(path: Path, header: list[str] | None) -> None:
     if header is None or tuple(header) != REPORT_COLUMNS:
         raise InputError(
             f"{path} is not a bulk-import report (its header must be: {','.join(REPORT_COLUMNS)})"
         )
-    width = len(REPORT_COLUMNS)
-    for cells in reader:
-        if len(cells) == width:
-            yield cells
 
 
 def sort_lines(by_key: dict[int | str, ReportLine]) -> list[ReportLine]:

@@ -103,14 +103,20 @@ def hint(summary: Summary, status: Status) -> str:
 
 def _rollback_hint(summary: Summary, status: Status) -> str:
     """Say what to do about a rollback's rows of one status."""
+    found = _digest(summary)
+    changed = found.changed[status.value] if found is not None else 0
     if status is Status.WOULD_DELETE:
-        return "would be deleted: " + followup.rerun(summary, "--apply") + " deletes them"
+        apply = followup.rerun(summary, "--apply")
+        taken = f" ({changed} of them changed since the run: --force takes them)" if changed else ""
+        return f"would be deleted{taken}: {apply} deletes them"
+    if status is Status.DELETED:
+        return f"{changed} of them changed since the run: deleted by --force" if changed else ""
     if status is Status.KEPT:
         why = "not deleted: the error column says why (not created by the run, or changed since)"
-        if summary.options.get("force"):
+        if not changed or summary.options.get("force"):
             return why
         force = followup.rerun(summary, "--force")
-        return f"{why}; if some changed since, {force} takes them too"
+        return f"{why}; {changed} changed since the run: {force} deletes those too"
     if status is Status.DELETE_FAILED:
         again = followup.rerun(summary)
         return f"not deleted: see the error column, then {again} tries them again"
