@@ -369,9 +369,26 @@ class Instrument:
         sandbox.app.middlewares.append(self._middleware)
         return sandbox
 
+    def calls_now(self) -> dict[str, int]:
+        """Return a copy of ``calls`` taken at once: the sandbox's thread may be counting a late
+        request (one in flight at a SIGKILL) while a test reads them."""
+        return dict(self.calls)  # one C-level copy under the GIL, never a torn iteration
+
+    def by_id(self, method: str) -> Counter[str]:
+        """Return the requests of ``method`` per phone number id in their path."""
+        prefix = f"{method} /agents/phone-numbers/"
+        return Counter(
+            {
+                key[len(prefix) :]: n
+                for key, n in self.calls_now().items()
+                if key.startswith(prefix) and key[len(prefix) :] != "providers"
+            }
+        )
+
     def count(self, method: str, prefix: str = "/agents/phone-numbers") -> int:
         """Return the requests of this method whose path starts with ``prefix``."""
-        return sum(n for key, n in self.calls.items() if key.startswith(f"{method} {prefix}"))
+        calls = self.calls_now().items()
+        return sum(n for key, n in calls if key.startswith(f"{method} {prefix}"))
 
     @web.middleware
     async def _middleware(

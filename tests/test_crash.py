@@ -176,10 +176,7 @@ def test_sigkill_at_ten_seeded_points_during_run_then_run_again(tmp_path: Path) 
 
 def patched_ids(instrument: Instrument) -> Counter[str]:
     """Return the PATCHes each phone number id received."""
-    prefix = "PATCH /agents/phone-numbers/"
-    return Counter(
-        {key[len(prefix) :]: n for key, n in instrument.calls.items() if key.startswith(prefix)}
-    )
+    return instrument.by_id("PATCH")
 
 
 def test_sigkill_at_ten_seeded_points_during_retry_patch_then_again(tmp_path: Path) -> None:

@@ -104,21 +104,6 @@ def fleet(tmp_path: Path) -> tuple[Path, list[str], list[str], tuple[dict[str, s
     return report, created, before, tuple(held)
 
 
-def by_id(instrument: Instrument, method: str) -> Counter[str]:
-    """Return the requests of this method per phone number id in their path."""
-    prefix = f"{method} {PATH}/"
-    # A copy first (one C call: atomic under the GIL): a killed run's last requests may still
-    # be arriving at the sandbox's thread, which adds keys.
-    calls = instrument.calls.copy()
-    return Counter(
-        {
-            key[len(prefix) :]: n
-            for key, n in calls.items()
-            if key.startswith(prefix) and not key.endswith("/providers")
-        }
-    )
-
-
 def answers_of(instrument: Instrument, method: str, status: int) -> int:
     """Return the answers of this status to requests of this method."""
     answered = instrument.answered.copy()
@@ -172,8 +157,8 @@ def test_sigkill_at_ten_seeded_points_during_rollback_apply_then_again(tmp_path:
             deleted = {int(line["row"]): line for line in lines if line["status"] == "deleted"}
             for row, line in first_deleted.items():
                 assert deleted.get(row) == line, f"row {row} deleted before kill is gone or changed"
-            named = by_id(instrument, "GET") + by_id(instrument, "PATCH")
-            named += by_id(instrument, "DELETE")
+            named = instrument.by_id("GET") + instrument.by_id("PATCH")
+            named += instrument.by_id("DELETE")
             for row, line in deleted.items():
                 if row not in first_deleted:
                     first_deleted[row] = line
@@ -207,7 +192,7 @@ def test_sigkill_at_ten_seeded_points_during_rollback_apply_then_again(tmp_path:
     # Every created number is gone; those there before are all there, untouched.
     assert sorted(left) == sorted(before)
     assert held_after == held_before
-    deletes = by_id(instrument, "DELETE")
+    deletes = instrument.by_id("DELETE")
     created_ids = {before_ids[n] for n in created}
     assert set(deletes) == created_ids, "a number there before was DELETEd, or one never was"
     twice = {i: n for i, n in deletes.items() if n > 1}
@@ -216,10 +201,10 @@ def test_sigkill_at_ten_seeded_points_during_rollback_apply_then_again(tmp_path:
     assert len(twice) <= KILLS * CONCURRENCY
     delete_404 = answers_of(instrument, "DELETE", 404)
     assert delete_404 == sum(n - 1 for n in twice.values())
-    patched = by_id(instrument, "PATCH")
+    patched = instrument.by_id("PATCH")
     assert set(patched) <= created_ids
     untouched = {before_ids[n] for n in before}
-    every = by_id(instrument, "GET") + patched + deletes
+    every = instrument.by_id("GET") + patched + deletes
     assert not set(every) & untouched, "a number there before was named by a request"
     for line in lines:
         if line["status"] == "deleted":

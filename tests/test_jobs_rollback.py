@@ -54,18 +54,6 @@ WEBHOOK = [us_number(i) for i in range(100, 120)]  # 20 webhook failures
 NOT_PATCHED = WEBHOOK[:8]  # retry-patch fails on these: patch_failed
 
 
-def ids_in(instrument: Instrument, method: str) -> Counter[str]:
-    """Return the requests of this method per phone number id in their path."""
-    prefix = f"{method} {PATH}/"
-    return Counter(
-        {
-            key[len(prefix) :]: n
-            for key, n in instrument.calls.items()
-            if key.startswith(prefix) and key != f"{method} {PATH}/providers"
-        }
-    )
-
-
 class Scene:
     """A run of 300 rows against one sandbox, its retry-patch, and rollbacks of its report."""
 
@@ -166,7 +154,7 @@ def test_plan_changes_nothing_and_lists_exactly_the_created_numbers(scene: Scene
     assert len(created) == VALID - BEFORE
     # One GET per created number (by the id the report gives) and the check before the first.
     assert Counter(state.stats()["by_method"]) - methods_before == {"GET": len(created) + 1}
-    assert sum(ids_in(scene.instrument, "GET").values()) == len(created)
+    assert sum(scene.instrument.by_id("GET").values()) == len(created)
     lines = scene.lines()
     assert [line["row"] for line in lines] == [line["row"] for line in run_lines]
     for mine, theirs in zip(lines, run_lines, strict=True):
@@ -216,9 +204,9 @@ def test_apply_deletes_exactly_the_created_numbers_and_keeps_the_changed(scene: 
     assert lines[reassigned]["error"].endswith("--force deletes it")
     assert lines[unassigned]["status"] == "deleted"
     assert set(state.numbers) == set(before_ids) | changed
-    deletes = ids_in(scene.instrument, "DELETE")
+    deletes = scene.instrument.by_id("DELETE")
     assert deletes == Counter({ids[n]: 1 for n in deleted})
-    patches = ids_in(scene.instrument, "PATCH")
+    patches = scene.instrument.by_id("PATCH")
     assert patches == Counter({ids[n]: 1 for n in deleted & assigned})
     for n, line in lines.items():
         if n in deleted:
@@ -244,8 +232,8 @@ def test_apply_deletes_exactly_the_created_numbers_and_keeps_the_changed(scene: 
     # The second run sent nothing for the rows the first deleted: 2 GETs, 2 PATCHes (both
     # still had an agent), 2 DELETEs, and the check before them.
     assert forced.requests == 1 + 2 + 2 + 2
-    every = ids_in(scene.instrument, "GET") + ids_in(scene.instrument, "PATCH")
-    every += ids_in(scene.instrument, "DELETE")
+    every = scene.instrument.by_id("GET") + scene.instrument.by_id("PATCH")
+    every += scene.instrument.by_id("DELETE")
     assert not set(every) & set(before_ids.values()), "a number there before was touched"
 
 
@@ -375,7 +363,7 @@ def test_rows_without_an_id_are_looked_up_by_number(tmp_path: Path) -> None:
     )
     assert (lines[1]["http_status"], lines[1]["attempts"]) == ("200", "1")
     assert instrument.count("PATCH") == 0  # no agent assigned: nothing to unassign
-    assert ids_in(instrument, "DELETE") == Counter({"pn_000000000001": 1})
+    assert instrument.by_id("DELETE") == Counter({"pn_000000000001": 1})
     assert summary.exit_code == 0
 
 
@@ -424,7 +412,7 @@ def test_a_refused_delete_or_unassign_is_delete_failed_with_the_api_s_words(
         "404",
         "gone already: DELETE answered 404; unassigned from agent_sandbox",
     )
-    assert ids_in(instrument, "DELETE")["pn_000000000002"] == 0  # never DELETEd while assigned
+    assert instrument.by_id("DELETE")["pn_000000000002"] == 0  # never DELETEd while assigned
     assert set(left) == {numbers[0], numbers[1], numbers[2]}
     assert left[numbers[0]]["agent"] is None  # unassigned before its DELETE failed
     assert left[numbers[1]]["agent"]["id"] == "agent_sandbox"
@@ -696,7 +684,7 @@ def test_an_id_is_deleted_only_while_it_holds_the_number_its_row_created(
         f"its id holds {b}, and this row names no number to check it against; never deleted, "
         "even with --force"
     )
-    assert ids_in(instrument, "DELETE") == Counter({"pn_000000000001": 1})
+    assert instrument.by_id("DELETE") == Counter({"pn_000000000001": 1})
     assert sorted(left) == [b, c]
     assert summary.exit_code == 0
 
@@ -722,8 +710,8 @@ def test_a_number_found_by_q_created_after_its_row_finished_is_not_the_run_s(
         "deleted, even with --force (check both clocks if that is wrong)"
     )
     assert lines[0]["phone_number_id"] == "pn_000000000001"
-    assert ids_in(instrument, "DELETE") == Counter({"pn_000000000002": 1})
-    assert ids_in(instrument, "PATCH") == Counter({"pn_000000000002": 1})
+    assert instrument.by_id("DELETE") == Counter({"pn_000000000002": 1})
+    assert instrument.by_id("PATCH") == Counter({"pn_000000000002": 1})
     assert set(left) == {a}
 
 
@@ -770,4 +758,4 @@ def test_a_second_ctrl_c_leaves_rows_a_rerun_checks_again(tmp_path: Path) -> Non
     assert [line["status"] for line in lines] == ["deleted"] * 4
     assert lines[0]["error"].startswith("gone already: GET pn_000000000001 answered 404")
     assert left == {}
-    assert ids_in(instrument, "DELETE") == Counter({f"pn_{i:012d}": 1 for i in range(1, 5)})
+    assert instrument.by_id("DELETE") == Counter({f"pn_{i:012d}": 1 for i in range(1, 5)})

@@ -58,14 +58,6 @@ def there(number: str) -> dict[str, str]:
     return {"number": number, "provider_id": "prov_sandbox"}
 
 
-def by_id(instrument: Instrument, method: str) -> Counter[str]:
-    """Return the requests of this method per phone number id in their path."""
-    prefix = f"{method} {PATH}/"
-    return Counter(
-        {k[len(prefix) :]: n for k, n in instrument.calls.items() if k.startswith(prefix)}
-    )
-
-
 def undo(report: Path, sandbox: RunningSandbox, **options: Any) -> Summary:
     """Roll ``report`` back into ``u.csv`` beside it."""
     return rollback(
@@ -107,7 +99,7 @@ def test_a_number_another_line_says_was_there_before_is_never_touched(tmp_path: 
     assert lines[5]["error"] == (
         f"REPORT the extra line of {e} says it was there before the run (extra); never deleted"
     )
-    every = by_id(instrument, "GET") + by_id(instrument, "PATCH") + by_id(instrument, "DELETE")
+    every = instrument.by_id("GET") + instrument.by_id("PATCH") + instrument.by_id("DELETE")
     assert every == Counter({"pn_000000000003": 2}), "a number there before was named"
     assert instrument.count("GET") == 2  # the check of the key, and pn_3's
     assert sorted(left) == [a, b, d, e]
@@ -134,7 +126,7 @@ def test_twins_name_what_they_share_and_are_deleted_once(tmp_path: Path) -> None
     assert [ln["status"] for ln in lines] == ["deleted", "kept", "deleted", "kept"]
     assert lines[1]["error"] == "the same id as row 2, which this rollback handles"
     assert lines[3]["error"] == "the same number as row 4, which this rollback handles"
-    assert by_id(instrument, "DELETE") == Counter({"pn_000000000001": 1, "pn_000000000002": 1})
+    assert instrument.by_id("DELETE") == Counter({"pn_000000000001": 1, "pn_000000000002": 1})
     assert left == {}
 
 
@@ -167,8 +159,8 @@ def test_a_deleted_line_is_trusted_only_while_report_names_the_same_number(
     assert [ln["status"] for ln in lines] == ["deleted", "deleted"]
     assert (lines[0]["phone_number_id"], lines[0]["http_status"]) == ("pn_000000000001", "204")
     assert lines[1]["finished_at"] == later  # carried as it was
-    assert by_id(instrument, "DELETE") == Counter({"pn_000000000001": 1})
-    assert "pn_000000000777" not in by_id(instrument, "GET")
+    assert instrument.by_id("DELETE") == Counter({"pn_000000000001": 1})
+    assert "pn_000000000777" not in instrument.by_id("GET")
     assert left == {}
     assert summary.counts == {"deleted": 2}
 

@@ -149,10 +149,7 @@ def requests_per_number(instrument: Instrument, api: RunningSandbox, method: str
     """Count the imports (by number) or the PATCHes (by id) the first command sent."""
     if method == "POST":
         return api.state.post_counts
-    prefix = "PATCH /agents/phone-numbers/"
-    return Counter(
-        {k[len(prefix) :]: n for k, n in instrument.calls.items() if k.startswith(prefix)}
-    )
+    return instrument.by_id("PATCH")
 
 
 @pytest.mark.parametrize("name", list(CASES))

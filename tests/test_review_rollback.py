@@ -60,14 +60,6 @@ def there(number: str) -> dict[str, str]:
     return {"number": number, "provider_id": "prov_sandbox", "agent_id": "agent_sandbox"}
 
 
-def touched(instrument: Instrument, method: str) -> Counter[str]:
-    """Return the requests of ``method`` by the phone number id in their path."""
-    prefix = f"{method} {PATH}/"
-    return Counter(
-        {k[len(prefix) :]: n for k, n in instrument.calls.items() if k.startswith(prefix)}
-    )
-
-
 def undo(report: Path, sandbox: RunningSandbox, out: Path, **options: Any) -> Any:
     return rollback(
         report=report,
@@ -98,7 +90,7 @@ def test_force_never_deletes_a_number_the_report_says_was_there_before(tmp_path:
         )
         undo(report, sb, tmp_path / "u.csv", apply=True, force=True)
         left = sb.state.numbers
-    assert touched(instrument, "DELETE")[id_b] == 0, "DELETEd a number that was there before"
+    assert instrument.by_id("DELETE")[id_b] == 0, "DELETEd a number that was there before"
     assert b in left
 
 
@@ -259,7 +251,7 @@ def test_a_get_that_answers_another_id_is_not_trusted(tmp_path: Path) -> None:
         report = write_rows(tmp_path / "r.csv", [line(a, id_b)])
         undo(report, sb, tmp_path / "u.csv", apply=True)
         left = sb.state.numbers
-    assert touched(instrument, "DELETE")[id_b] == 0
+    assert instrument.by_id("DELETE")[id_b] == 0
     assert b in left
 
 
@@ -276,4 +268,4 @@ def test_a_created_row_without_row_number_is_a_twin_too(tmp_path: Path) -> None:
         id_a = sb.state.get(a)["id"]  # type: ignore[index]
         report = write_rows(tmp_path / "r.csv", [line(a, id_a), {**line(a, id_a), "row": ""}])
         undo(report, sb, tmp_path / "u.csv", apply=True)
-    assert touched(instrument, "DELETE")[id_a] == 1
+    assert instrument.by_id("DELETE")[id_a] == 1
