@@ -6,8 +6,8 @@ sandbox, whose :class:`Gate` holds its requests after the first 40 until the sec
 done, so that the second surely meets the first mid-run however loaded the machine; the second
 talks to a sandbox of its own, so that every request it might send is counted apart (it must
 send none). The first then finishes as if alone: every row once, each number sent once.
-``CASES`` holds one entry per command that writes a report from the API; ``rollback --apply``
-is one more entry once it is merged.
+``CASES`` holds one entry per command that changes the account and writes a report: ``run``,
+``run --resume``, ``retry-patch``, ``reconcile --apply`` and ``rollback --apply``.
 """
 
 from __future__ import annotations
@@ -58,8 +58,9 @@ REFUSED = re.compile(
 
 
 class Gate:
-    """Hold the requests that change the account (POST, PATCH) after the first ``after``, until
-    :meth:`open` is called: the command sending them stays mid-run as long as a test needs."""
+    """Hold the requests that change the account (POST, PATCH, DELETE) after the first
+    ``after``, until :meth:`open` is called: the command sending them stays mid-run as long as a
+    test needs."""
 
     def __init__(self, after: int = GATE_AFTER) -> None:
         self.after = after
@@ -79,7 +80,7 @@ class Gate:
     async def _middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
     ) -> web.StreamResponse:
-        if request.method in ("POST", "PATCH"):
+        if request.method in ("POST", "PATCH", "DELETE"):
             self.passed += 1
             while self.passed > self.after and not self._open.is_set():
                 await asyncio.sleep(0.005)
@@ -108,6 +109,25 @@ def webhook_report(tmp_path: Path, given: list[str]) -> Faults:
     return Faults(latency_ms=LATENCY_MS, existing=existing)
 
 
+def imported_report(tmp_path: Path, given: list[str]) -> Faults:
+    """Write ``fleet.report.csv``: every number imported by the run (rollback's candidates)."""
+    write_report(
+        tmp_path / "fleet.report.csv",
+        [
+            [
+                *(i + 2, n, n, f"label {i}", "prov_sandbox", "", "imported", 201),
+                *(f"pn_{i + 1:012d}", 1, "", "2026-12-01T00:00:00Z"),
+            ]
+            for i, n in enumerate(given)
+        ],
+    )
+    existing = tuple(
+        {"number": n, "label": f"label {i}", "provider_id": "prov_sandbox"}
+        for i, n in enumerate(given)
+    )
+    return Faults(latency_ms=LATENCY_MS, existing=existing)
+
+
 @dataclass(frozen=True, slots=True)
 class Case:
     """Say how to start one command that writes a report, and how it ends when left alone."""
@@ -119,7 +139,7 @@ class Case:
     ends: dict[str, int]
     #: Lines the journal starts with (retry-patch's: every line of REPORT).
     base: int = 0
-    #: The request sent once per number: "POST" (an import) or "PATCH" (an agent).
+    #: The request sent once per number: "POST" (an import), "PATCH" (an agent), "DELETE".
     method: str = "POST"
 
 
@@ -142,14 +162,21 @@ CASES = {
         fleet_file,
         {"imported": ROWS},
     ),
+    "rollback --apply": Case(
+        ("rollback", "fleet.report.csv", "--apply", "--report", "fleet.rollback.csv"),
+        "fleet.rollback.csv",
+        imported_report,
+        {"deleted": ROWS},
+        method="DELETE",
+    ),
 }
 
 
 def requests_per_number(instrument: Instrument, api: RunningSandbox, method: str) -> Counter[str]:
-    """Count the imports (by number) or the PATCHes (by id) the first command sent."""
+    """Count the imports (by number), or the PATCHes or DELETEs (by id), the first command sent."""
     if method == "POST":
         return api.state.post_counts
-    return instrument.by_id("PATCH")
+    return instrument.by_id(method)
 
 
 @pytest.mark.parametrize("name", list(CASES))
