@@ -7,15 +7,17 @@ from typing import BinaryIO
 
 from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.config import InputOptions, OutputOptions, TwilioOptions
-from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
+from bulk_import.jobs.engine import Command, Job, Plan, Work, executed, options_in_force
 from bulk_import.jobs.inputs import (
+    Input,
+    input_name,
     normalised,
     open_source,
     opening_facts,
     opening_news,
     parse_workers,
 )
-from bulk_import.models import Outcome, Row, Status, Summary
+from bulk_import.models import Outcome, Row, Status
 
 #: validate flushes its journal at most this often: it sends nothing, so nothing can be lost.
 FLUSH_EVERY_S = 0.2
@@ -44,15 +46,15 @@ class ValidateJob:
         return ()
 
 
-def validate(
+def plan_validate(
     *,
-    source: str,
+    source: Input,
     input_options: InputOptions,
     output: OutputOptions,
     stdin: BinaryIO | None = None,
     twilio: TwilioOptions | None = None,
-) -> Summary:
-    """Read and normalise every row, write the report with valid/invalid/duplicate.
+) -> Plan:
+    """Plan reading and normalising every row: a report with valid/invalid/duplicate.
 
     No network, and no Cartesia key, but for a ``twilio:`` INPUT, which is listed from Twilio
     (``twilio``: the account and its credentials). Ctrl-C or SIGTERM stops it with exit 130;
@@ -69,7 +71,8 @@ def validate(
                 if raw.row_number > after:
                     yield Row(raw.row_number, raw.number.strip(), "", raw.label)
 
-        rows = normalised(opened, input_options, workers=parse_workers(source))
+        workers = parse_workers(source, rows=opened.count)
+        rows = normalised(opened, input_options, workers=workers)
         work = Work(
             rows=rows,
             total=opened.count,
@@ -83,8 +86,11 @@ def validate(
 
     command = Command(
         name="validate",
-        input=source,
+        input=input_name(source),
         output=output,
         options=options_in_force(input_options, output, **(twilio.shown() if twilio else {})),
     )
-    return execute(command, prepare)
+    return Plan(command, prepare)
+
+
+validate = executed(plan_validate)

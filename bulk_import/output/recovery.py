@@ -13,6 +13,7 @@ import itertools
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bulk_import.errors import InputError
 from bulk_import.models import REPORT_COLUMNS, Status
@@ -48,6 +49,19 @@ class ReportLine:
     def values(self) -> list[str]:
         """Return the cells in report column order."""
         return [self.cells[name] for name in REPORT_COLUMNS]
+
+
+class GivenReport(Protocol):
+    """Hold a report given in memory (a library call's DataFrame): a name, and its lines."""
+
+    @property
+    def name(self) -> str:
+        """Return what messages and the summary call it."""
+        ...  # pragma: no cover - a protocol
+
+    def read(self) -> list[ReportLine]:
+        """Return its lines as :func:`read_report` returns a file's, or raise InputError."""
+        ...  # pragma: no cover - a protocol
 
 
 def read_report(path: Path) -> list[ReportLine]:

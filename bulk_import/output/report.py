@@ -278,6 +278,30 @@ class Journal:
             discard(tmp, tmp_path)
 
 
+class MemoryJournal:
+    """Keep a command's rows in memory as a journal keeps them on disk; :meth:`publish` sorts.
+
+    For a library call: its ``Result.report`` (with ``report=`` a path, the same lines go to the
+    file's journal too). Without a file nothing survives a crash: there is nothing to resume.
+    """
+
+    def __init__(self, *, base: Iterable[list[str]] = ()) -> None:
+        self._index = _Index()
+        self._data = bytearray(HEADER)
+        for cells in base:
+            self._data += self._index.add(cells)
+
+    def write(self, outcome: Outcome) -> None:
+        """Keep one outcome's line."""
+        self._data += self._index.add(outcome_cells(outcome))
+
+    def publish(self) -> bytes:
+        """Return the report's bytes as a file's would be: header, then the lines by ``row``."""
+        if self._index.in_order:
+            return bytes(self._data)
+        return HEADER + b"".join(self._index.sorted_lines(self._data))
+
+
 class _Index:
     """Say where each line of a journal is, so that the lines can be sorted without being read.
 
