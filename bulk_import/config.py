@@ -20,6 +20,9 @@ DEFAULT_REGION = "us1"
 DEFAULT_COUNTRY = "US"
 DEFAULT_LABEL = "{number}"
 DEFAULT_TWILIO_BASE_URL = "https://api.twilio.com"
+#: The bounds the command line (click's types) and Python (library.options) hold options to.
+MAX_CONCURRENCY = 512
+MAX_ATTEMPTS_LIMIT = 100
 
 
 class Secret:

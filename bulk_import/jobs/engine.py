@@ -213,6 +213,8 @@ class Execution:
         self.metrics = RunMetrics() if command.api is not None else None
         self.stream = caller.stream if caller.stream is not None else sys.stderr
         self.runner: Runner | None = None
+        #: Seconds from start to close (the summary's ``duration_s``), once closed.
+        self.elapsed_s: float | None = None
         self._started = time.monotonic()
 
     @property
@@ -263,10 +265,11 @@ class Execution:
 
     def _close(self, *, printed: bool) -> None:
         self.summary.finished_at = utc_now()
+        self.elapsed_s = time.monotonic() - self._started
         close_output(
             self.summary,
             output=self.plan.command.output,
-            elapsed_s=time.monotonic() - self._started,
+            elapsed_s=self.elapsed_s,
             stream=self.stream,
             printed=printed,
             metrics=self.metrics,

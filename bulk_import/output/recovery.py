@@ -70,8 +70,17 @@ def read_report(path: Path) -> list[ReportLine]:
     A row that appears more than once (a journal) keeps its last line. Lines without a known
     status or with the wrong number of cells are dropped: their rows are processed again.
     """
+    return report_lines(_records(path))
+
+
+def report_lines(records: Iterable[list[str]]) -> list[ReportLine]:
+    """Return report lines from cells as a report holds them, in report order.
+
+    A row that appears more than once keeps its last line; a line without a known status is
+    dropped (its row is processed again).
+    """
     by_key: dict[int | str, ReportLine] = {}
-    for cells in _records(path):
+    for cells in records:
         line = ReportLine(dict(zip(REPORT_COLUMNS, cells, strict=True)))
         if line.status is not None:
             by_key[line.key] = line

@@ -27,7 +27,7 @@ import mmap
 import os
 import time
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from bulk_import.cells import neutralise
@@ -83,6 +83,16 @@ def outcome_cells(outcome: Outcome) -> list[str]:
     if cells[_NUMBER_INDEX] and cells[_NUMBER_INDEX][0] != "+":
         cells[_NUMBER_INDEX] = neutralise(cells[_NUMBER_INDEX])
     return cells
+
+
+def marked(cells: Sequence[str]) -> list[str]:
+    """Return a report line's cells given without their ``'`` marks (a library call's DataFrame)
+    with the marks :func:`outcome_cells` puts on: every column but an E.164 ``number``."""
+    line = [neutralise(cell) for cell in cells]
+    number = cells[_NUMBER_INDEX]
+    if number[:1] == "+":
+        line[_NUMBER_INDEX] = number
+    return line
 
 
 class Journal:
