@@ -331,6 +331,7 @@ def _on_worker_thread(execution: Execution) -> None:
     """Run on a thread with a loop of its own; forward Ctrl-C here to the run, as SIGINT."""
     loop = asyncio.new_event_loop()
     failure: list[BaseException] = []
+    done = threading.Event()
 
     def work() -> None:
         try:
@@ -338,19 +339,44 @@ def _on_worker_thread(execution: Execution) -> None:
                 runner.run(execution.run_async())
         except BaseException as exc:  # handed to the calling thread
             failure.append(exc)
+        finally:
+            done.set()
 
     thread = threading.Thread(target=work, name="bulk-import")
-    thread.start()
-    while thread.is_alive():
-        try:
-            thread.join()
-        except KeyboardInterrupt:
-            # The first stops sending (requests in flight finish), the next ones abandon them;
-            # either way this thread waits for the report.
-            with contextlib.suppress(RuntimeError):  # the loop has closed: the run is over
-                loop.call_soon_threadsafe(execution.control.interrupt, "SIGINT")
+    with _ctrl_c_raises():
+        thread.start()
+        # Waited for on an Event, not by join(): Python 3.11's join() interrupted by Ctrl-C
+        # can take a thread still running for one that has ended.
+        while not done.is_set():
+            try:
+                done.wait()
+            except KeyboardInterrupt:
+                # The first stops sending (requests in flight finish), the next ones abandon
+                # them; either way this thread waits for the report.
+                with contextlib.suppress(RuntimeError):  # the loop has closed: the run is over
+                    loop.call_soon_threadsafe(execution.control.interrupt, "SIGINT")
+    thread.join()
     if failure:
         raise failure[0]
+
+
+@contextlib.contextmanager
+def _ctrl_c_raises() -> Iterator[None]:
+    """Make Ctrl-C a KeyboardInterrupt in this (main) thread while a call waits for its run.
+
+    The loop this thread runs is blocked by the call: the handler its owner installed
+    (``asyncio.run`` cancels its main task at the first Ctrl-C) could act only once the call
+    is over. Jupyter's kernel raises KeyboardInterrupt already.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if previous is not None:  # None: a handler not set from Python, left as it was
+            signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager

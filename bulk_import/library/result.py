@@ -1,10 +1,9 @@
 """What a library call returns: :class:`Result`; and :class:`Interrupted`, when Ctrl-C stopped it.
 
 pandas is named here for the type checker only: a ``Result`` is made by
-:mod:`bulk_import.library.calls`, which has imported it by then.
+:mod:`bulk_import.library.calls`, which has imported it by then. No ``from __future__ import
+annotations``: a TypedDict reads ``NotRequired`` from its annotations as they are evaluated.
 """
-
-from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NotRequired, TypedDict
@@ -67,7 +66,7 @@ class Result:
     :func:`bulk_import.run`.
     """
 
-    report: pd.DataFrame
+    report: "pd.DataFrame"
     summary: SummaryJson
 
     @property
@@ -97,7 +96,7 @@ class Interrupted(KeyboardInterrupt):
     the interrupt, and ``except KeyboardInterrupt as stop: stop.result`` keeps what was done.
     """
 
-    def __init__(self, result: Result) -> None:
+    def __init__(self, result: "Result") -> None:
         summary = result.summary
         why = summary.get("stopped") or summary.get("error") or "interrupted"
         counts = ", ".join(f"{n} {status}" for status, n in summary["counts"].items())
