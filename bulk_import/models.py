@@ -50,6 +50,7 @@ class Status(StrEnum):
     WEBHOOK_FAILED = "webhook_failed"
     PATCHED = "patched"
     PATCH_FAILED = "patch_failed"
+    AGENT_FIXED = "agent_fixed"
     INVALID = "invalid"
     DUPLICATE = "duplicate"
     FAILED = "failed"
@@ -59,6 +60,10 @@ class Status(StrEnum):
     MISSING = "missing"
     AGENT_MISMATCH = "agent_mismatch"
     EXTRA = "extra"
+    WOULD_DELETE = "would_delete"
+    DELETED = "deleted"
+    KEPT = "kept"
+    DELETE_FAILED = "delete_failed"
 
     @property
     def ok(self) -> bool:
@@ -71,17 +76,32 @@ OK_STATUSES = frozenset(
         Status.IMPORTED,
         Status.ALREADY_IMPORTED,
         Status.PATCHED,
+        Status.AGENT_FIXED,
         Status.DUPLICATE,
         Status.VALID,
         Status.IN_SYNC,
         Status.EXTRA,
+        Status.WOULD_DELETE,
+        Status.DELETED,
+        Status.KEPT,
     }
 )
 
-#: Statuses ``--resume`` keeps: the number is in Cartesia (retry-patch finishes webhook failures).
+#: Statuses ``--resume`` keeps: the number is in Cartesia (retry-patch finishes the agent).
 RESUME_KEEP = frozenset(
-    {Status.IMPORTED, Status.ALREADY_IMPORTED, Status.PATCHED, Status.WEBHOOK_FAILED}
+    {
+        Status.IMPORTED,
+        Status.ALREADY_IMPORTED,
+        Status.PATCHED,
+        Status.PATCH_FAILED,
+        Status.AGENT_FIXED,
+        Status.WEBHOOK_FAILED,
+    }
 )
+
+#: Statuses that say this tool created the number (``rollback`` may delete it): imported, with
+#: its agent or without (a webhook failure), then assigned by ``retry-patch`` or not.
+CREATED = frozenset({Status.IMPORTED, Status.WEBHOOK_FAILED, Status.PATCHED, Status.PATCH_FAILED})
 
 REGIONS = ("us1", "ie1", "au1")
 

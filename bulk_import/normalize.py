@@ -9,21 +9,22 @@ be filtered by it.
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import re
 import signal
 import string
 import threading
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from bulk_import.config import InputOptions
 from bulk_import.e164 import check_region_code, to_e164
 from bulk_import.errors import UsageError
 from bulk_import.models import REGIONS, Provider, RawRow, Row, Status
 from bulk_import.sources.header import Columns
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = [
     "LABEL_FIELDS",
@@ -170,6 +171,10 @@ def _numbers(
         for raw in rows:
             yield raw, to_e164(raw.number, region)
         return
+    # Imported here: only a large file is parsed on several processes (start-up, for the rest).
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_sigint) as pool:
         window: deque[tuple[list[RawRow], Future[list[tuple[str, str]]]]] = deque()

@@ -3,7 +3,8 @@
 # webhook failures), finish the webhook failures, let the account drift, reconcile it; then
 # read a Twilio account straight from Twilio's API (the sandbox's Twilio stand-in): validate,
 # link it to Cartesia, import, a number is bought in the console, the nightly reconcile finds
-# it and imports it; then the parent's subaccounts: the plan, keys made and linked, the import.
+# it and imports it; then the parent's subaccounts: the plan, keys made and linked, the import;
+# last, the plan of a rollback of the migration (not applied): what --apply would delete.
 # Run it with `make demo`, which puts bulk-import on PATH.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,11 +16,14 @@ export TWILIO_ACCOUNT_SID=AC00000000000000000000000000000000
 export TWILIO_API_KEY=SK00000000000000000000000000000000 TWILIO_API_SECRET=sandbox_secret
 unset TWILIO_AUTH_TOKEN
 
+# The log exists before the sandbox starts: the loop below may read it before the background
+# job has opened it ("sed: can't read .demo/sandbox.log" on a fresh clone).
+: > "$work/sandbox.log"
 bulk-import sandbox --port 0 --faults "$here/demo-faults.json" --seed 7 > "$work/sandbox.log" 2>&1 &
 sandbox=$!
 trap 'kill $sandbox 2>/dev/null; wait $sandbox 2>/dev/null' EXIT
 for _ in $(seq 100); do
-  url=$(sed -n 's/^sandbox listening on //p' "$work/sandbox.log")
+  url=$(sed -n 's/^sandbox listening on //p' "$work/sandbox.log" 2>/dev/null)
   [ -n "$url" ] && break
   sleep 0.1
 done
@@ -103,6 +107,19 @@ step 0 "15. a key made in each subaccount not linked, and linked at once" -- \
   "${as_parent[@]}" bulk-import providers link twilio: --subaccounts --create-keys
 step 0 "16. migrate the whole organisation: each number with its own account (the parent's are there already)" -- \
   "${as_parent[@]}" bulk-import run twilio: --subaccounts --agent-id agent_sandbox --concurrency 16 --report "$work/twilio-org.report.csv"
+
+echo
+echo "== and if the migration of step 2 was a mistake (the wrong agent, the wrong account):"
+undo="$work/twilio-export.rollback.csv"
+step 0 "17. plan its rollback: each number it created is looked up; only GETs, nothing changed" -- \
+  bulk-import rollback "$report" --report "$undo"
+python - "$undo" <<'PY'
+import collections, csv, sys
+rows = list(csv.DictReader(open(sys.argv[1], newline="")))
+for (status, why), n in collections.Counter((r["status"], r["error"]) for r in rows).most_common():
+    print(f"   {n:>3}  {status:<12}  {why or '(created by the run, unchanged since)'}")
+PY
+echo "   not applied here: bulk-import rollback $report --apply would delete them"
 
 echo
 echo "reports are in $work/"

@@ -1,8 +1,11 @@
 """Write the example inputs: a Twilio console export, a hand-typed ops sheet, a messy file.
 
-Run from anywhere: ``python examples/make_examples.py``. The numbers are in ranges set aside
-for fiction (US 555-01xx, Ofcom's drama ranges) and each one is valid for ``phonenumbers``;
-``tests/test_normalize.py`` checks that every file still says what it is meant to.
+Run from anywhere: ``python examples/make_examples.py``. They are written into the package
+(``bulk_import/sandbox/demo/``), which ships them: ``bulk-import sandbox --demo`` writes them
+out from an installed wheel, and ``examples/`` in a clone links to them. The numbers are in
+ranges set aside for fiction (US 555-01xx, Ofcom's drama ranges) and each one is valid for
+``phonenumbers``; ``tests/test_normalize.py`` checks that every file still says what it is
+meant to.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from pathlib import Path
 
 import openpyxl
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parent.parent / "bulk_import" / "sandbox" / "demo"
 
 # Two Twilio (sub)accounts, as a real fleet often has.
 MAIN_ACCOUNT = "AC3f9c2e6b8d1a4f7e9b0c5d2a6e8f1b3c"
@@ -122,7 +125,7 @@ def messy() -> None:
 
 
 def main() -> None:
-    """Write the three example files next to this script."""
+    """Write the three example files into the package's demo folder."""
     twilio_export()
     ops_sheet()
     messy()

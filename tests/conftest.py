@@ -13,6 +13,7 @@ import io
 import json
 import os
 import random
+import socket
 import subprocess
 import sys
 import time
@@ -281,7 +282,7 @@ class Instrument:
     Installed as an aiohttp middleware before the sandbox starts, so the sandbox stays the real
     one: the listing answers as the API does while the POSTs misbehave, which no global fault
     can do (the check before the first row is a GET). ``calls`` counts requests as they arrive,
-    by ``"METHOD /path"``.
+    by ``"METHOD /path"``; ``answered`` counts their answers, by ``"METHOD /path STATUS"``.
     """
 
     def __init__(
@@ -296,6 +297,7 @@ class Instrument:
         #: Answers given instead of the sandbox's, by "METHOD /path".
         self.answers = dict(answers or {})
         self.calls: Counter[str] = Counter()
+        self.answered: Counter[str] = Counter()
 
     def install(self, sandbox: RunningSandbox) -> RunningSandbox:
         """Put the instrument in front of the sandbox's handlers (before it starts)."""
@@ -320,7 +322,9 @@ class Instrument:
                 await asyncio.sleep(self.post_delay_s)
             if self.post_answer is not None:
                 return self.post_answer()
-        return await handler(request)
+        response = await handler(request)
+        self.answered[f"{key} {response.status}"] += 1
+        return response
 
 
 # -- crash and signal points ----------------------------------------------------------------------
@@ -412,6 +416,55 @@ def wait_for(check: Callable[[], bool], *, what: str, timeout: float = 60) -> fl
             raise AssertionError(f"never happened within {timeout} s: {what}")
         time.sleep(0.005)
     return time.monotonic() - started
+
+
+# -- the README's rehearsal ------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def rehearsal_block() -> str:
+    """Return the README's rehearsal block: the shell code under its marker."""
+    readme = (ROOT / "README.md").read_text()
+    marker = readme.index("<!-- rehearsal:")
+    return readme[marker:].split("```sh\n", 1)[1].split("```", 1)[0]
+
+
+def free_port() -> int:
+    """Return a TCP port free on loopback right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def run_rehearsal(folder: Path, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the README's rehearsal block in ``folder`` (on a free port) and check what each
+    command did: exits 0, 1, 0, 0, the run page, and each command's own report."""
+    script = rehearsal_block().replace("8080", str(free_port()))
+    done = subprocess.run(
+        ["bash", "-c", script],
+        cwd=folder,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    exits = [line for line in done.stderr.splitlines() if line.startswith("exit ")]
+    # validate (the export names its accounts), run (3 webhook failures), retry-patch (all
+    # patched), reconcile (in sync)
+    assert exits == ["exit 0", "exit 1", "exit 0", "exit 0"], done.stderr
+    assert (folder / "run.html").exists()
+    assert "sandbox listening on http://127.0.0.1:" in (folder / "sandbox.log").read_text()
+    for suffix in (".validate.csv", ".report.csv", ".reconcile.csv"):
+        assert len(read_report(folder / f"twilio-export{suffix}")) >= 40, suffix
+    run_report = statuses(read_report(folder / "twilio-export.report.csv"))
+    assert run_report["patched"] == 3  # the webhook failures, patched by retry-patch
+    assert run_report["imported"] + run_report["already_imported"] == 37  # 409: a retried POST
+    return done
 
 
 def print_figures(name: str, **figures: object) -> None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+
 import aiohttp
 import httpx
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
 from conftest import answer, error_body
 
 from bulk_import.api.answers import (
@@ -132,7 +135,41 @@ def test_describe_exception_names_the_transports_own_error() -> None:
     cause = aiohttp.ServerDisconnectedError()
     mapped = httpx.ConnectTimeout(str(cause))
     mapped.__cause__ = cause  # what `raise ... from cause` in httpx-aiohttp leaves
-    assert describe_exception(mapped) == "ServerDisconnectedError: Server disconnected"
+    assert describe_exception(mapped) == "the server closed the connection without an answer"
+
+
+#: What aiohttp names the connection a failure was on: 127.0.0.1:9, plain http.
+CONNECTION_KEY = ConnectionKey("127.0.0.1", 9, False, True, None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("cause", "said"),
+    [
+        (
+            aiohttp.ClientConnectorError(
+                CONNECTION_KEY, ConnectionRefusedError(errno.ECONNREFUSED, "Connect call failed")
+            ),
+            "connection refused: cannot connect to 127.0.0.1:9",
+        ),
+        (
+            aiohttp.ClientConnectorError(CONNECTION_KEY, OSError(0, "odd failure")),
+            "odd failure: cannot connect to 127.0.0.1:9",
+        ),
+        (aiohttp.ClientOSError(errno.ECONNRESET, "Connection reset by peer"), "connection reset"),
+        (aiohttp.ClientOSError(0, "something else"), "something else"),
+        (aiohttp.ServerTimeoutError("Timeout on reading data"), "no answer in time"),
+        (
+            aiohttp.ClientPayloadError("Response payload is not completed"),
+            "the answer was cut short",
+        ),
+    ],
+    ids=["refused", "other-connect", "reset", "other-os", "timeout", "payload"],
+)
+def test_a_connection_failure_is_said_in_plain_words(cause: Exception, said: str) -> None:
+    """aiohttp's class names never reach a person: each failure is said as a person says it."""
+    mapped = httpx.ConnectTimeout(str(cause))
+    mapped.__cause__ = cause
+    assert describe_exception(mapped) == said
 
 
 # -- is_webhook_failure -----------------------------------------------------------------------

@@ -77,7 +77,7 @@ def test_validate_writes_report_and_summary(tmp_path: Path) -> None:
 
 
 def test_validate_default_report_path_and_exit_0(tmp_path: Path) -> None:
-    """Without --report the report is <stem>.report.csv here; all valid is exit 0."""
+    """Without --report validate's report is <stem>.validate.csv here; all valid is exit 0."""
     source = write(tmp_path / "Contacts.csv", "phone\n+14155552671\n")
     result = subprocess.run(
         [
@@ -97,11 +97,12 @@ def test_validate_default_report_path_and_exit_0(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert (tmp_path / "Contacts.report.csv").exists()
+    assert (tmp_path / "Contacts.validate.csv").exists()
+    assert not (tmp_path / "Contacts.report.csv").exists()
 
 
 def test_validate_reads_stdin(tmp_path: Path) -> None:
-    """`-` reads CSV from stdin; the default report is stdin.report.csv."""
+    """`-` reads CSV from stdin; validate's default report is stdin.validate.csv."""
     result = subprocess.run(
         [
             sys.executable,
@@ -120,7 +121,7 @@ def test_validate_reads_stdin(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "valid" in (tmp_path / "stdin.report.csv").read_text()
+    assert "valid" in (tmp_path / "stdin.validate.csv").read_text()
 
 
 @pytest.mark.parametrize(
@@ -188,6 +189,34 @@ def test_report_path_problems(tmp_path: Path) -> None:
     assert folder.returncode == 2
     assert "is a directory" in folder.stderr
     assert "Traceback" not in folder.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "report"),
+    [
+        (("run", "fleet.csv"), "fleet.report.csv"),
+        (("reconcile", "fleet.csv"), "fleet.reconcile.csv"),
+        (("retry-patch", "fleet.report.csv"), "fleet.report.csv"),  # REPORT itself
+        (("run", ""), ""),
+    ],
+    ids=["run", "reconcile", "retry-patch", "no-input"],
+)
+def test_a_command_refused_before_it_starts_names_its_own_report(
+    tmp_path: Path, args: tuple[str, ...], report: str
+) -> None:
+    """No API key: the summary JSON of the refusal names the report that command writes."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bulk_import", *args, "--summary-json", "s.json"],
+        cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if not k.startswith("CARTESIA_")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    summary = json.loads((tmp_path / "s.json").read_text())
+    assert (summary["report"], summary["exit_code"]) == (report or ".", 2)
 
 
 def test_run_needs_a_key_and_a_safe_url(tmp_path: Path) -> None:
@@ -304,3 +333,64 @@ def test_entry_shows_click_usage_errors_with_exit_2(
         cli_module.entry()
     assert exited.value.code == 2
     assert "No such command 'bogus'" in capsys.readouterr().err
+
+
+# -- start-up: a dozen numbers pay for nothing they do not use ---------------------------------
+
+LOADED = """
+import sys
+from bulk_import.cli import entry
+
+sys.argv = ["bulk-import", *sys.argv[1:]]
+try:
+    entry()
+except SystemExit:
+    pass
+print("LOADED", sorted(sys.modules))
+"""
+#: What --help and a small validate never need: the network, pandas, the sandbox, a terminal's
+#: progress bar, the spreadsheet reader (for a CSV), the processes of a large file's parsing.
+NOT_FOR_A_DOZEN = (
+    "aiohttp",
+    "httpx",
+    "httpx_aiohttp",
+    "pandas",
+    "numpy",
+    "tenacity",
+    "tqdm",
+    "xlsxwriter",
+    "python_calamine",
+    "concurrent.futures.process",
+    "bulk_import.sandbox",
+    "bulk_import.api.http",
+    "bulk_import.api.cartesia",
+)
+
+
+def loaded_modules(*args: str, cwd: Path) -> list[str]:
+    """Run the CLI with ``args`` in a fresh interpreter; return the heavy modules it imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CARTESIA_", "TWILIO_"))}
+    done = subprocess.run(
+        [sys.executable, "-c", LOADED, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    line = next(line for line in done.stdout.splitlines() if line.startswith("LOADED "))
+    modules: list[str] = eval(line[len("LOADED ") :])  # noqa: S307 - our own print of a list
+    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in NOT_FOR_A_DOZEN)]
+
+
+def test_help_and_a_small_validate_import_nothing_they_do_not_use(tmp_path: Path) -> None:
+    """--help, each command's --help and validate of 10 rows leave the heavy modules unloaded."""
+    rows = "".join(f"+1415555{i:04d},line {i}\n" for i in range(100, 110))
+    write(tmp_path / "ten.csv", "number,label\n" + rows)
+    assert loaded_modules("--help", cwd=tmp_path) == []
+    for name in ("run", "validate", "retry-patch", "reconcile", "sandbox"):
+        assert loaded_modules(name, "--help", cwd=tmp_path) == [], name
+    args = ("validate", "ten.csv", "--provider-id", "p", "--quiet")
+    assert loaded_modules(*args, cwd=tmp_path) == []
+    assert (tmp_path / "ten.validate.csv").exists()

@@ -80,24 +80,30 @@ def test_validate_bare_twilio_needs_no_cartesia_key(fleet: RunningSandbox) -> No
     assert f"listed 2,500 numbers of Twilio account {ACCOUNT_SID} (3 pages, 3 requests)" in (
         result.stderr
     )
-    lines = read_report(Path(REPORT))
+    validated = f"twilio-{ACCOUNT_SID}.validate.csv"
+    lines = read_report(Path(validated))
     assert_each_row_once(lines, 2500)
     assert {line["status"] for line in lines} == {"valid"}
     summary = json.loads(Path("s.json").read_text())
-    assert (summary["input"], summary["report"], summary["requests"]) == ("twilio:", REPORT, 3)
+    assert (summary["input"], summary["report"], summary["requests"]) == ("twilio:", validated, 3)
     assert summary["options"]["twilio_credentials"] == f"the API key from {KEY_ORIGIN}"
     assert fleet.state.stats()["requests"] == 0
 
 
 def test_run_and_reconcile_take_the_twilio_options(fleet: RunningSandbox) -> None:
-    """run twilio:AC... imports the account; reconcile twilio:AC... finds it in sync."""
+    """run twilio:AC... imports the account; reconcile twilio:AC... finds it in sync.
+
+    Each writes its own report: the run's record stays beside the reconcile's.
+    """
     env = env_for(fleet)
     result = invoke("run", f"twilio:{ACCOUNT_SID}", "--agent-id", "agent_sandbox", env=env)
     assert result.exit_code == 0, result.output
     assert fleet.state.stats()["stored"] == 2500
     again = invoke("reconcile", f"twilio:{ACCOUNT_SID}", "--agent-id", "agent_sandbox", env=env)
     assert again.exit_code == 0, again.output
-    assert {line["status"] for line in read_report(Path(REPORT))} == {"in_sync"}
+    reconciled = Path(f"twilio-{ACCOUNT_SID}.reconcile.csv")
+    assert {line["status"] for line in read_report(reconciled)} == {"in_sync"}
+    assert {line["status"] for line in read_report(Path(REPORT))} == {"imported"}
 
 
 @pytest.mark.parametrize(

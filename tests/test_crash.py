@@ -277,7 +277,7 @@ def test_sigkill_at_ten_seeded_points_during_reconcile_apply_then_again(tmp_path
         for i, n in enumerate(held)
     )
     write_input(tmp_path / "fleet.csv", given, agent="agent_sandbox", provider="prov_sandbox")
-    report = tmp_path / "fleet.report.csv"
+    report = tmp_path / "fleet.reconcile.csv"  # reconcile's own default report
     args = ("reconcile", "fleet.csv", *API_ARGS)
     instrument = Instrument()
     faults = Faults(latency_ms=10, existing=existing, agents=("agent_sandbox", "agent_old"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import api_options, output_options, read_report, write_input
+from conftest import api_options, cli, cli_env, output_options, read_report, write_input
 from sandbox_fixtures import us_number
 
 from bulk_import.config import ApiOptions, InputOptions
@@ -220,6 +220,58 @@ def test_retry_patch_unknown_agent_is_patch_failed(tmp_path: Path) -> None:
     assert row["attempts"] == "3"  # the import, the look-up, the PATCH
 
 
+def test_retry_patch_of_agent_mismatch_rows_says_agent_fixed(tmp_path: Path) -> None:
+    """An agent_mismatch row (there before the run) becomes agent_fixed, never patched (which
+    rollback deletes); a fix the API refuses leaves it agent_mismatch with the API's words,
+    while a webhook_failed row of the same report still becomes patched."""
+    numbers = [us_number(i) for i in range(3)]
+    existing = tuple(
+        {"number": n, "provider_id": "prov_sandbox", "agent_id": "agent_b"} for n in numbers
+    )
+    report = tmp_path / "fleet.reconcile.csv"
+    with report.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(REPORT_COLUMNS)
+        for i, (status, agent) in enumerate(
+            [
+                ("agent_mismatch", "agent_sandbox"),
+                ("agent_mismatch", "agent_gone"),
+                ("webhook_failed", "agent_sandbox"),
+            ]
+        ):
+            number = numbers[i]
+            writer.writerow(
+                [
+                    i + 2,
+                    number,
+                    number,
+                    "l",
+                    "prov_sandbox",
+                    agent,
+                    status,
+                    "",
+                    "",
+                    0,
+                    "",
+                    "2026-11-27T05:59:15Z",
+                ]
+            )
+    with RunningSandbox(faults=Faults(existing=existing, agents=AGENTS)) as sandbox:
+        summary = retry_patch(
+            report=report, agent_id=None, api=api(sandbox), output=output_options(report)
+        )
+        held = [sandbox.state.get(n) for n in numbers]
+    assert summary.exit_code == 1
+    assert summary.counts == {"agent_fixed": 1, "agent_mismatch": 1, "patched": 1}
+    rows = read_report(report)
+    assert [r["status"] for r in rows] == ["agent_fixed", "agent_mismatch", "patched"]
+    assert rows[0]["phone_number_id"] == held[0]["id"]  # type: ignore[index]
+    assert held[0]["agent"]["id"] == "agent_sandbox"  # type: ignore[index]
+    assert rows[1]["http_status"] == "404"
+    assert "agent not found" in rows[1]["error"]
+    assert held[1]["agent"]["id"] == "agent_b"  # type: ignore[index]
+
+
 @pytest.mark.parametrize(
     ("pages", "reason"),
     [
@@ -313,3 +365,36 @@ class RevokeAfterFirst(httpx.AsyncBaseTransport):
             return await self._inner.handle_async_request(request)
         self.lookups += 1
         return httpx.Response(401, json={"title": "Unauthorized", "message": "revoked"})
+
+
+@pytest.mark.parametrize(
+    ("first", "kind"),
+    [
+        (("validate", "in.csv"), "a validate report (3 valid): nothing was imported from it"),
+        (
+            ("run", "in.csv", "--report", "in.validate.csv"),
+            "a run report (3 imported): no row is webhook_failed, patch_failed or agent_mismatch",
+        ),
+        (
+            ("reconcile", "in.csv", "--report", "in.validate.csv"),
+            "a reconcile report (3 missing): no agent to fix (reconcile --apply imports the "
+            "missing rows)",
+        ),
+    ],
+    ids=["validate", "run", "reconcile"],
+)
+def test_retry_patch_with_nothing_to_patch_says_which_report_it_is(
+    tmp_path: Path, first: tuple[str, ...], kind: str
+) -> None:
+    """A report with no row to patch: exit 0, no request, one line naming its kind and why."""
+    write_input(tmp_path / "in.csv", [us_number(i) for i in range(3)], provider="prov_sandbox")
+    with RunningSandbox() as sandbox:
+        env = cli_env(sandbox.base_url)
+        assert cli(*first, "--quiet", env=env, cwd=tmp_path).returncode in (0, 1)
+        before = tmp_path.joinpath("in.validate.csv").read_bytes()
+        requests = sandbox.state.stats()["requests"]
+        done = cli("retry-patch", "in.validate.csv", "--no-progress", env=env, cwd=tmp_path)
+        assert sandbox.state.stats()["requests"] == requests
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0] == f"nothing to patch: in.validate.csv is {kind}"
+    assert tmp_path.joinpath("in.validate.csv").read_bytes() == before

@@ -65,7 +65,8 @@ def test_reconcile_reports_each_kind_of_drift(tmp_path: Path, drifted: RunningSa
 
 
 def test_reconcile_apply_fixes_and_never_deletes(tmp_path: Path, drifted: RunningSandbox) -> None:
-    """--apply imports the missing, patches the mismatched, keeps extras; then all is in sync."""
+    """--apply imports the missing, fixes the mismatched (agent_fixed: they were there before,
+    never patched, which rollback deletes), keeps extras; then all is in sync."""
     numbers = [us_number(i) for i in range(240)] + [us_number(1000 + i) for i in range(5)]
     source = fleet(tmp_path / "fleet.csv", numbers)
     report = tmp_path / "fleet.report.csv"
@@ -77,7 +78,7 @@ def test_reconcile_apply_fixes_and_never_deletes(tmp_path: Path, drifted: Runnin
         apply=True,
     )
     assert summary.exit_code == 0
-    assert summary.counts == {"in_sync": 237, "patched": 3, "imported": 5, "extra": 10}
+    assert summary.counts == {"in_sync": 237, "agent_fixed": 3, "imported": 5, "extra": 10}
     assert summary.requests == 3 + 1 + 3 + 5  # list pages, providers, one call per fix
     assert drifted.state.stats()["stored"] == 255  # nothing deleted
     assert drifted.state.get(us_number(50))["agent"]["id"] == "agent_sandbox"  # type: ignore[index]
@@ -161,6 +162,8 @@ def test_an_apply_stopped_early_lists_every_input_row_once(tmp_path: Path) -> No
     assert len(rows) == 43
     assert all(len(statuses) == 1 for statuses in by_number.values())
     assert sorted(n for n, s in by_number.items() if s == ["extra"]) == others
-    reached = [n for n in mine if by_number[n] == ["patch_failed"]]
+    # A fix that fails leaves the row agent_mismatch (never patch_failed: the number was there
+    # before), and counts as a failure in a row.
+    reached = [n for n in mine if by_number[n] == ["agent_mismatch"]]
     assert 5 <= len(reached) == patches < 40
     assert all(by_number[n] == ["not_attempted"] for n in mine if n not in reached)

@@ -1,4 +1,4 @@
-"""validate on large files: parallel parsing gives the same rows, Ctrl-C keeps every row."""
+"""validate: parallel parsing gives the same rows, Ctrl-C keeps every row, no record is erased."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import sys
 import time
 from pathlib import Path
 
+from conftest import cli, cli_env, read_report, write_input
 from sandbox_fixtures import us_number
 
 from bulk_import.config import InputOptions
 from bulk_import.jobs import inputs
-from bulk_import.models import RawRow
+from bulk_import.models import REPORT_COLUMNS, RawRow
 from bulk_import.normalize import e164_chunk, prepare
 from bulk_import.output.report import journal_path
 
@@ -81,3 +82,74 @@ def test_ctrl_c_during_validate_keeps_every_row(tmp_path: Path) -> None:
     assert statuses == {"valid", "not_attempted"}
     assert "stopped early: interrupted" in stderr
     assert os.stat(report).st_mode & 0o777 == 0o600
+
+
+# -- validate never replaces another command's record ---------------------------------------
+
+
+def run_report(tmp_path: Path, name: str, statuses: list[str], error: str = "") -> Path:
+    """Write a report whose rows have these statuses (one row each, from row 2) and error."""
+    path = tmp_path / name
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle, lineterminator="\r\n")
+        out.writerow(REPORT_COLUMNS)
+        for i, status in enumerate(statuses):
+            number = us_number(i)
+            out.writerow([i + 2, number, number, "", "p", "", status, "", "", 1, error, ""])
+    return path
+
+
+def test_validate_refuses_to_replace_a_run_report(tmp_path: Path) -> None:
+    """A run's report (webhook_failed rows: their only record) is left byte for byte, exit 2."""
+    write_input(tmp_path / "in.csv", [us_number(0), us_number(1)], provider="p")
+    report = run_report(tmp_path, "in.report.csv", ["imported", "webhook_failed"])
+    before = report.read_bytes()
+    done = cli("validate", "in.csv", "--report", "in.report.csv", env=cli_env(None), cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        "bulk-import: error: in.report.csv is a run report (1 imported, 1 webhook_failed): "
+        "validate never replaces another command's record; pass another --report\n"
+    )
+    assert report.read_bytes() == before
+    assert not journal_path(report).exists()
+
+
+def test_validate_refuses_a_journal_a_killed_run_left(tmp_path: Path) -> None:
+    """A killed run's journal beside the report path holds its rows: validate leaves it too."""
+    write_input(tmp_path / "in.csv", [us_number(0)], provider="p")
+    journal = run_report(tmp_path, "in.validate.csv.journal", ["imported"])
+    before = journal.read_bytes()
+    done = cli("validate", "in.csv", env=cli_env(None), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "in.validate.csv.journal is a run report (1 imported)" in done.stderr
+    assert journal.read_bytes() == before
+    assert not (tmp_path / "in.validate.csv").exists()
+
+
+def test_validate_replaces_its_own_report_even_an_interrupted_one(tmp_path: Path) -> None:
+    """valid, invalid, duplicate and validate's own not_attempted rows are validate's to redo."""
+    write_input(tmp_path / "in.csv", [us_number(0), us_number(1)], provider="p")
+    statuses = ["valid", "not_attempted"]
+    report = run_report(tmp_path, "in.validate.csv", statuses, error="validation interrupted")
+    done = cli("validate", "in.csv", env=cli_env(None), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert [line["status"] for line in read_report(report)] == ["valid", "valid"]
+
+
+def test_validate_refuses_a_run_s_not_attempted_rows(tmp_path: Path) -> None:
+    """A run stopped early left not_attempted rows of its own: not validate's to replace."""
+    write_input(tmp_path / "in.csv", [us_number(0)], provider="p")
+    report = run_report(tmp_path, "mine.csv", ["not_attempted"])
+    done = cli("validate", "in.csv", "--report", "mine.csv", env=cli_env(None), cwd=tmp_path)
+    assert done.returncode == 2
+    assert "(1 not_attempted)" in done.stderr
+    assert "not_attempted" in report.read_text()
+
+
+def test_validate_to_stdout_checks_no_file(tmp_path: Path) -> None:
+    """--report - writes to stdout: no file named '-' is read or refused."""
+    write_input(tmp_path / "in.csv", [us_number(0)], provider="p")
+    done = cli("validate", "in.csv", "--report", "-", env=cli_env(None), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1].split(",")[6] == "valid"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]

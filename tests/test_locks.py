@@ -197,7 +197,7 @@ def test_a_second_command_on_the_same_report_is_refused_at_once(tmp_path: Path, 
     assert refused is not None, err
     assert (refused["report"], int(refused["pid"])) == (case.report, first.pid)
     assert refused["command"].startswith(" ".join(case.args[:2]))
-    assert "--summary-json first.json" in refused["command"]
+    assert "--summary-json=first.json" in refused["command"]
     assert dt.datetime.strptime(refused["started"], "%Y-%m-%dT%H:%M:%SZ")
     assert out == ""
     assert second_requests == 0

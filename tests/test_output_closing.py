@@ -211,7 +211,7 @@ def test_report_and_summary_json_dash_write_to_stdout(tmp_path: Path) -> None:
         assert done.returncode == 1  # no provider: invalid rows
         assert json.loads(done.stdout)["counts"] == {"invalid": 3}
     assert not (tmp_path / "-").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "in.report.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv", "in.validate.csv"]
     assert source.exists()
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import io
 import re
 import time
+from pathlib import Path
 
-from bulk_import.models import Outcome, Row, Status, Summary
+from bulk_import.models import REPORT_COLUMNS, Outcome, Row, Status, Summary
 from bulk_import.output.progress import Progress, in_flight_text
 from bulk_import.output.summary import (
     as_json,
@@ -147,16 +149,43 @@ def test_render_names_counts_hints_and_stop() -> None:
 def test_next_steps_name_the_exact_command() -> None:
     """Each status that needs care gets the exact command: the rerun, retry-patch, reconcile."""
     s = summary(not_attempted=4, webhook_failed=2, failed=1, imported=3)
-    s.invocation = ("run", "fleet.csv", "--agent-id", "agent_1", "--concurrency", "16")
+    s.invocation = ("run", "fleet.csv", "--agent-id=agent_1", "--concurrency=16")
     s.with_agent = {"webhook_failed": 2}
     s.agent_id = "agent_1"
     assert next_steps(s) == [
         "4 not_attempted: never sent: "
         "`bulk-import run fleet.csv --agent-id agent_1 --concurrency 16 --resume` sends them",
         "2 webhook_failed: imported without their agent: run "
-        "`bulk-import retry-patch in.report.csv`",
-        "1 failed: see the error column; "
-        "`bulk-import run fleet.csv --agent-id agent_1 --concurrency 16 --resume` retries them",
+        "`bulk-import retry-patch in.report.csv --concurrency 16`",
+        "1 failed: see the error column; `bulk-import run fleet.csv --agent-id agent_1 "
+        "--concurrency 16 --resume` tries them again",
+    ]
+
+
+def test_next_steps_carry_the_options_each_command_takes() -> None:
+    """reconcile gets the input, Twilio and API options; retry-patch the API ones; not outputs."""
+    s = summary(webhook_failed=1, already_imported=2)
+    s.invocation = (
+        "run",
+        "ops.xlsx",
+        "--sheet=Numbers",
+        "--provider-id=prov_1",
+        "--default-label={number} desk",
+        "--agent-id=agent_1",
+        "--base-url=http://127.0.0.1:8080",
+        "--report=ops.report.xlsx",
+        "--html=ops.html",
+        "--no-progress",
+    )
+    s.report = "ops.report.xlsx"
+    s.with_agent = {"webhook_failed": 1, "already_imported": 2}
+    assert next_steps(s) == [
+        "2 already_imported: there already; their agent was not checked: "
+        "`bulk-import reconcile ops.xlsx --sheet Numbers --provider-id prov_1 "
+        "--default-label '{number} desk' --agent-id agent_1 --base-url http://127.0.0.1:8080` "
+        "checks it",
+        "1 webhook_failed: imported without their agent: run "
+        "`bulk-import retry-patch ops.report.xlsx --base-url http://127.0.0.1:8080`",
     ]
 
 
@@ -249,8 +278,8 @@ def test_retry_patch_hints_only_at_the_rows_it_patches() -> None:
     s.command = "retry-patch"
     s.with_agent = {"already_imported": 2}
     assert next_steps(s) == [
-        "1 patch_failed: agent still not assigned: see the error column, then "
-        "`bulk-import retry-patch in.report.csv`",
+        "1 patch_failed: agent still not assigned: see the error column; "
+        "`bulk-import retry-patch in.report.csv` tries them again",
         "1 agent_mismatch: agent not assigned yet: run "
         "`bulk-import retry-patch in.report.csv` again",
     ]
@@ -263,3 +292,57 @@ def test_the_rate_counts_rows_done_not_rows_a_stop_left_unsent() -> None:
     assert render(s, elapsed_s=2.0).splitlines()[0] == (
         "run: 1000 rows in 2.0 s, 10 rows/s, 22 requests"
     )
+
+
+def test_failed_rows_split_into_refused_for_good_and_worth_a_resume(tmp_path: Path) -> None:
+    """Of 3 failed rows, the 2 refused by a 4xx are told to fix the input; the 1 that ran out
+    of retries gets the exact --resume."""
+    report = tmp_path / "in.report.csv"
+    lines = [
+        ["2", "a", "+14155550100", "", "p", "", "failed", "400", "", "1", "not in account", ""],
+        ["3", "b", "+14155550101", "", "p", "", "failed", "404", "", "1", "no provider", ""],
+        ["4", "c", "+14155550102", "", "p", "", "failed", "503", "", "6", "unavailable", ""],
+    ]
+    with report.open("w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle, lineterminator="\r\n")
+        out.writerow(REPORT_COLUMNS)
+        out.writerows(lines)
+    s = summary(failed=3)
+    s.report = str(report)
+    s.report_written = True
+    assert next_steps(s) == [
+        "3 failed: 2 refused by the API (HTTP 4xx, not retried): fix what the error column "
+        "names, in the input or the account; sent again unchanged they fail the same way; the "
+        "other 1: see the error column; `bulk-import run in.csv --resume` tries them again"
+    ]
+
+
+def test_rollback_exit_codes_and_hints() -> None:
+    """A rollback is exit 0 with kept rows and 1 with delete_failed; its hints name the exact
+    next command: --apply after a plan, --force for kept rows (unless forced), a rerun."""
+    assert exit_code(summary(deleted=5, kept=3, agent_fixed=1)) == 0
+    assert exit_code(summary(would_delete=5, kept=3)) == 0
+    assert exit_code(summary(deleted=5, delete_failed=1)) == 1
+    plan = summary(would_delete=5, kept=3, failed=1)
+    plan.command, plan.input = "rollback", "in.report.csv"
+    plan.invocation = ("rollback", "in.report.csv", "--concurrency=4")
+    assert next_steps(plan) == [
+        "5 would_delete: would be deleted: "
+        "`bulk-import rollback in.report.csv --concurrency 4 --apply` deletes them",
+        "3 kept: not deleted: the error column says why (not created by the run, or changed "
+        "since); if some changed since, `bulk-import rollback in.report.csv --concurrency 4 "
+        "--force` takes them too",
+        "1 failed: not checked (the look-up failed): "
+        "`bulk-import rollback in.report.csv --concurrency 4` checks them again",
+    ]
+    forced = summary(deleted=5, kept=2, delete_failed=1, not_attempted=1)
+    forced.command, forced.input = "rollback", "in.report.csv"
+    forced.invocation = ("rollback", "in.report.csv", "--apply", "--force")
+    forced.options = {"force": True}
+    assert next_steps(forced) == [
+        "2 kept: not deleted: the error column says why (not created by the run, or changed since)",
+        "1 delete_failed: not deleted: see the error column, then "
+        "`bulk-import rollback in.report.csv --apply --force` tries them again",
+        "1 not_attempted: not reached: run "
+        "`bulk-import rollback in.report.csv --apply --force` again",
+    ]

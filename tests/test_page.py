@@ -34,7 +34,9 @@ from bulk_import.metrics import RunMetrics
 from bulk_import.models import REPORT_COLUMNS, Status
 from bulk_import.output.aggregate import report_facts, series
 from bulk_import.output.files import private_replacement
-from bulk_import.output.page import render_page, write_page
+from bulk_import.output.page import STATUS_MEANINGS, render_page, write_page
+from bulk_import.output.style import STATUS_CSS
+from bulk_import.output.workbook import write_workbook
 from bulk_import.sandbox import DEFAULT_API_KEY, Faults, RunningSandbox
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,6 +45,7 @@ ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "header", "main", "footer", "section",
     "h1", "h2", "p", "span", "strong", "code", "pre", "ol", "li", "div", "table", "tr", "th",
     "td", "details", "summary", "figure", "figcaption", "svg", "line", "polyline", "polygon",
+    "rect",
 }  # fmt: skip
 
 
@@ -208,6 +211,13 @@ def test_every_status_of_the_report_appears(tmp_path: Path) -> None:
     report = write_report(tmp_path / "all.csv", rows)
     page = render_page(summary={"exit_code": 1}, report=report, metrics=None)
     assert shown_counts(page) == {status.value: i + 1 for i, status in enumerate(Status)}
+
+
+def test_every_status_has_a_colour_and_a_meaning() -> None:
+    """Each status (rollback's and agent_fixed included) has its colour and its words."""
+    every = {status.value for status in Status}
+    assert set(STATUS_CSS) == every
+    assert set(STATUS_MEANINGS) == every
 
 
 def test_the_top_errors_group_rows_and_show_examples(real_run: RealRun) -> None:
@@ -438,16 +448,82 @@ def test_a_long_run_is_downsampled_to_a_bounded_number_of_points() -> None:
     assert len(page.encode()) < 200_000
 
 
-def test_a_run_under_a_second_draws_level_lines() -> None:
-    """A run that fits in its first second has one point a series, drawn across the chart."""
+def test_a_run_under_a_second_draws_one_bar_a_series() -> None:
+    """A run that fits in its first second has one point a series: a bar, not a level line."""
     clock = [0.0]
     metrics = RunMetrics(clock=lambda: clock[0])
     for _ in range(3):
         metrics.answered(metrics.sent(), status=201, retry=False)
         metrics.row_finished(ok=True)
     page = render_page(summary={"exit_code": 0}, report=None, metrics=metrics)
-    assert '<polyline class="line st-imported" points="0,80 1000,80"' in page
-    assert '<div class="xaxis"><span>0 s</span><span>0.5 s</span><span>1 s</span></div>' in page
+    assert '<rect class="col st-imported" x="100" y="80" width="400" height="120"' in page
+    assert '<polyline class="line st-imported"' not in page
+    assert '<div class="xaxis" style="justify-content:space-around"><span>0 s</span></div>' in page
+
+
+def test_a_run_of_a_few_seconds_is_drawn_second_by_second() -> None:
+    """A 2-second run: a bar per second and series, the limit as steps; never a slope to 0."""
+    clock = [0.0]
+    metrics = RunMetrics(clock=lambda: clock[0])
+    metrics.limit(8)
+    for i in range(300):  # 296 rows in the first second, 4 in the last, partial one
+        clock[0] = i / 296
+        metrics.answered(metrics.sent(), status=201, retry=False)
+        metrics.row_finished(ok=True)
+    page = render_page(summary={"exit_code": 0}, report=None, metrics=metrics)
+    charts = page.split("<figure")[1:]
+    rows = charts[0]
+    assert rows.count('<rect class="col st-imported"') == 2
+    assert "<polyline" not in rows
+    assert "<polygon" not in rows
+    assert "<span>0 s</span><span>1 s</span>" in rows
+    flight = charts[2]
+    assert re.search(r'<polyline class="line s-limit" points="0,\S+ 500,\S+ 500,\S+ 1000,', flight)
+
+
+def test_the_in_flight_legend_says_a_peak_above_the_limit_is_no_breach() -> None:
+    """The legend names in flight as each second's most and the limit as its end value."""
+    page = render_page(summary={"exit_code": 0}, report=None, metrics=busy_metrics())
+    assert "in flight: each second&#x27;s most at once" in page
+    assert "limit as each second ended (in flight may pass it within the second)" in page
+    assert "that is no breach" in page
+
+
+def test_the_answers_say_which_requests_they_were() -> None:
+    """200s of a run are the checks before the first row; of a reconcile, its listing."""
+    http = {"200": 2, "201": 9, "no_answer": 1}
+    run = render_page(summary={"command": "run", "http": http}, report=None, metrics=None)
+    assert '200<span class="muted"> · the checks before the first row (GET: the key' in run
+    assert '201<span class="muted"> · imported</span>' in run
+    assert "no answer (a dropped connection, a timeout): retried" in run
+    listing = render_page(summary={"command": "reconcile", "http": http}, report=None, metrics=None)
+    assert '200<span class="muted"> · the account&#x27;s listing, page by page' in listing
+
+
+def test_an_unlisted_answer_is_named_by_its_reason_phrase() -> None:
+    """A status the table does not list reads as HTTP's own phrase; a 200 of another command
+    as what it was; a key that is no status as itself alone."""
+    http = {"200": 1, "418": 1, "odd": 1}
+    page = render_page(summary={"command": "providers", "http": http}, report=None, metrics=None)
+    assert '418<span class="muted"> · I&#x27;m a Teapot</span>' in page
+    assert '200<span class="muted"> · done (GET look-ups, PATCHes)</span>' in page
+    assert 'odd<span class="muted"> · </span>' in page
+
+
+def test_an_xlsx_report_is_read_like_its_csv(real_run: RealRun, tmp_path: Path) -> None:
+    """A workbook report gives the page its counts and top errors, with no decoding error."""
+    book = tmp_path / "r.xlsx"
+    write_workbook(book, report_csv=real_run.report, summary=real_run.summary)
+    from_csv = render_page(summary=real_run.summary, report=real_run.report, metrics=None)
+    page = render_page(summary=real_run.summary, report=book, metrics=None)
+    assert "cannot read" not in page
+    assert f"counted from the report {book}" in page
+    assert shown_counts(page) == shown_counts(from_csv) == dict(report_counts(real_run.report))
+    assert "Top errors" in page
+    assert (
+        page.split('id="errors"')[1].split("</section>")[0]
+        == (from_csv.split('id="errors"')[1].split("</section>")[0])
+    )
 
 
 def test_quiet_seconds_are_filled_with_what_was_in_flight() -> None:

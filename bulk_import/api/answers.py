@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from bulk_import.api.http import Blocked, Blocker
+from bulk_import.api.http import Blocked, Blocker, connection_words
 from bulk_import.api.retry import RETRY_STATUSES
 from bulk_import.models import Outcome, Row, Status
 
@@ -82,6 +82,8 @@ def describe_exception(exc: BaseException) -> str:
     cause = exc.__cause__
     if isinstance(exc, httpx.TransportError) and cause is not None:
         exc = cause
+    if plain := connection_words(exc):
+        return one_line(plain)[:ERROR_TEXT_LIMIT]
     kind = type(exc).__name__
     # aiohttp names its TLS setting in every connection error ("ssl:default"), on plain
     # http:// too, where it only misleads.

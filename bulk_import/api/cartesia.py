@@ -170,22 +170,30 @@ class CartesiaApi:
         return import_outcome(row, final, stopping=self.stopping)
 
     async def assign_agent(
-        self, row: Row, *, number_id: str, agent_id: str, attempts: int = 0
+        self, row: Row, *, number_id: str, agent_id: str, attempts: int = 0, fix: bool = False
     ) -> Outcome:
-        """PATCH one number's agent; return the row as ``patched`` or ``patch_failed``."""
+        """PATCH one number's agent; return the row as ``patched`` or ``patch_failed``.
+
+        ``fix``: the number was in the account before the run (reconcile's ``agent_mismatch``),
+        so the row becomes ``agent_fixed``, or stays ``agent_mismatch`` with the error: rollback
+        must never take it for a number this tool created.
+        """
+        done_as, failed_as = (Status.PATCHED, Status.PATCH_FAILED)
+        if fix:
+            done_as, failed_as = (Status.AGENT_FIXED, Status.AGENT_MISMATCH)
         body: dict[str, object] = {"agent_id": agent_id}
         path = f"{PHONE_NUMBERS}/{number_id}"
         final = await self.caller.send(lambda: self.http.request("PATCH", path, json=body))
         attempts += final.attempts
         response = final.response
         if response is None:
-            status = Status.NOT_ATTEMPTED if final.not_sent else Status.PATCH_FAILED
+            status = Status.NOT_ATTEMPTED if final.not_sent else failed_as
             error = final.error if final.not_sent else f"PATCH failed: {final.error}"
             return Outcome(row, status, None, number_id, attempts, error)
         code = response.status_code
         if code == 200:
             done = replace(row, agent_id=agent_id)
-            return Outcome(done, Status.PATCHED, code, number_id, attempts)
+            return Outcome(done, done_as, code, number_id, attempts)
         self.control.stop_if_refused(code, url=self.base_url)
         error = failure_text(response, final, stopping=self.stopping, expected="200 OK")
-        return Outcome(row, Status.PATCH_FAILED, code, number_id, attempts, error)
+        return Outcome(row, failed_as, code, number_id, attempts, error)

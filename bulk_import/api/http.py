@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import errno
 import ipaddress
 import os
 import socket
@@ -30,6 +31,37 @@ from bulk_import.api.proxies import DIRECT, Route, route_for
 from bulk_import.errors import UsageError
 
 PROXY_AUTH_REQUIRED = 407
+#: A connection failure's OS error in the words a person uses (aiohttp's class names are not).
+_OS_WORDS = {
+    errno.ECONNREFUSED: "connection refused",
+    errno.ECONNRESET: "connection reset",
+    errno.ECONNABORTED: "connection aborted",
+    errno.ETIMEDOUT: "connection timed out",
+    errno.EHOSTUNREACH: "host unreachable",
+    errno.ENETUNREACH: "network unreachable",
+    errno.EPIPE: "connection closed while sending",
+}
+
+
+def connection_words(exc: BaseException) -> str:
+    """Say what an aiohttp connection failure was in plain words, or "" when it is another.
+
+    ``ClientConnectorError: Cannot connect to host 127.0.0.1:9 ssl:default [Connect call
+    failed ...]`` becomes ``connection refused: cannot connect to 127.0.0.1:9``.
+    """
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        error = exc.os_error
+        words = _OS_WORDS.get(error.errno or 0) or " ".join(str(error.strerror or error).split())
+        return f"{words or 'cannot connect'}: cannot connect to {exc.host}:{exc.port}"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the server closed the connection without an answer"
+    if isinstance(exc, aiohttp.ServerTimeoutError):
+        return "no answer in time"
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the answer was cut short"
+    if isinstance(exc, aiohttp.ClientOSError):
+        return _OS_WORDS.get(exc.errno or 0) or " ".join(str(exc.strerror or exc).split())
+    return ""
 
 
 def check_base_url(url: str, *, option: str = "--base-url", example: str = "") -> str:
@@ -176,10 +208,9 @@ class Http:
             # httpx-aiohttp lets a malformed answer's error through unmapped (a server or proxy
             # that does not speak HTTP): make it a transport error like the others, not a crash.
             if isinstance(exc, aiohttp.ClientResponseError):
-                detail = f"not a valid HTTP answer: {exc.message}"
-            else:
-                detail = f"{type(exc).__name__}: {exc}"
-            raise httpx.RemoteProtocolError(detail) from None
+                raise httpx.RemoteProtocolError(f"not a valid HTTP answer: {exc.message}") from None
+            # The cause stays: the answer's words say it as a person would (connection_words).
+            raise httpx.RemoteProtocolError(f"{type(exc).__name__}: {exc}") from exc
         if response.status_code == PROXY_AUTH_REQUIRED:  # from a proxy of a plain-http URL
             raise self._block(
                 f"HTTP 407 {response.reason_phrase}", Blocker.PROXY, self._host, status=407

@@ -36,13 +36,18 @@ class Lookup:
     attempts: int
     #: The run stopped before the look-up's first request went out.
     not_sent: bool = False
+    #: The listing answered, and the number is not in it.
+    missing: bool = False
+    #: What the account holds under the id found.
+    held: Held | None = None
 
 
 class ListingError(Exception):
     """Say why the account could not be listed to the end."""
 
 
-def _held(item: dict[str, object]) -> Held:
+def number_held(item: dict[str, object]) -> Held:
+    """Return what one PhoneNumberResponse says (``item`` has an ``id`` and a ``number``)."""
     agent = item.get("agent")
     provider = item.get("provider")
     return Held(
@@ -89,7 +94,7 @@ async def list_account(api: CartesiaApi, *, provider_id: str | None = None) -> d
                 raise ListingError(api.control.reason)
         data, has_more = _page(final)
         for item in data:
-            found = _held(item)
+            found = number_held(item)
             held[found.number] = found
         if not has_more or not data:
             return held
@@ -107,6 +112,7 @@ async def list_account(api: CartesiaApi, *, provider_id: str | None = None) -> d
 async def find_number_id(api: CartesiaApi, *, number: str) -> Lookup:
     """Look a number's id up by its E.164 text (``q=<number>``, the exact match), a few pages."""
     attempts = 0
+    ended = False
     params: dict[str, str | int] = {"q": number, "limit": PAGE_LIMIT}
     for _ in range(LOOKUP_PAGES):
         final = await api.get(PHONE_NUMBERS, dict(params))
@@ -123,10 +129,15 @@ async def find_number_id(api: CartesiaApi, *, number: str) -> Lookup:
             return Lookup("", "look-up failed: the listing's answer has no data list", attempts)
         for item in data:
             if isinstance(item, dict) and item.get("number") == number and item.get("id"):
-                return Lookup(str(item["id"]), "", attempts)
+                return Lookup(str(item["id"]), "", attempts, held=number_held(item))
         if not body.get("has_more") or not data or not isinstance(data[-1], dict):
+            ended = True
             break
         params["starting_after"] = str(data[-1].get("id", ""))
+    # Only a listing read to its end says the number is missing (rollback counts it gone).
     return Lookup(
-        "", f"{number} not found in the account (GET {PHONE_NUMBERS}?q={number})", attempts
+        "",
+        f"{number} not found in the account (GET {PHONE_NUMBERS}?q={number})",
+        attempts,
+        missing=ended,
     )

@@ -7,6 +7,7 @@ one line on stderr and its exit code.
 """
 
 from bulk_import.cli import providers as _providers  # noqa: F401 - registers the providers group
+from bulk_import.cli import rollback as _rollback  # noqa: F401  # registers the command
 from bulk_import.cli.commands import entry, main
 
 __all__ = ["entry", "main"]

@@ -14,6 +14,7 @@ import click
 
 from bulk_import.cli.help import Command, Main
 from bulk_import.cli.options import (
+    REPORT_SUFFIXES,
     api_option,
     api_options,
     default_report,
@@ -30,7 +31,7 @@ from bulk_import.cli.twilio import listed_account, make_twilio_options
 from bulk_import.config import InputOptions, OutputOptions, TwilioOptions
 from bulk_import.errors import BulkImportError, InternalError, UsageError
 from bulk_import.models import Exit, Summary, utc_now
-from bulk_import.output.closing import close_output
+from bulk_import.output.report import journal_path
 
 
 class Finished(Protocol):
@@ -47,8 +48,7 @@ Call = Callable[[], Finished]
 def _refused_before_start(name: str, params: dict[str, Any], exc: BulkImportError) -> None:
     """Write ``--summary-json`` and ``--html`` for a command refused before it started (exit 2)."""
     source = str(params.get("input") or params.get("report_in") or "")
-    default = default_report(source, account_sid=listed_account(source)) if source else Path("")
-    report = params.get("report") or default
+    report = params.get("report") or _default(name, source)
     summary = Summary(
         command=name,
         input=source,
@@ -62,9 +62,20 @@ def _refused_before_start(name: str, params: dict[str, Any], exc: BulkImportErro
     output = OutputOptions(
         report=Path(str(report)), summary_json=params.get("summary_json"), html=params.get("html")
     )
+    from bulk_import.output.closing import close_output  # not for --help: only on an error
+
     # Their folder may be what is wrong: the error line says so already.
     with contextlib.suppress(OSError, BulkImportError):
         close_output(summary, output=output, elapsed_s=0.0, stream=sys.stderr, printed=False)
+
+
+def _default(name: str, source: str) -> Path:
+    """Return the report a command writes when --report is not given ("" when unknown)."""
+    if not source:
+        return Path("")
+    if name not in REPORT_SUFFIXES:  # retry-patch rewrites its REPORT
+        return Path(source)
+    return default_report(source, command=name, account_sid=listed_account(source))
 
 
 def command(name: str) -> Callable[[Callable[..., Call]], Callable[..., None]]:
@@ -117,15 +128,14 @@ def command(name: str) -> Callable[[Callable[..., Call]], Callable[..., None]]:
 
 
 def _input_config(
-    params: dict[str, Any], source: str
+    name: str, params: dict[str, Any], source: str
 ) -> tuple[InputOptions, TwilioOptions | None, OutputOptions]:
     """Build the options of a command that reads INPUT (a twilio: INPUT's account, too)."""
     inputs = make_input_options(params)
     twilio = make_twilio_options(params, source)
     account = twilio.account_sid if twilio else None
-    output = make_output_options(
-        params, default=default_report(source, account_sid=account), source=source
-    )
+    default = default_report(source, command=name, account_sid=account)
+    output = make_output_options(params, default=default, source=source)
     return inputs, twilio, output
 
 
@@ -138,7 +148,8 @@ def main() -> None:
     """Import phone numbers into Cartesia's voice-agent platform in bulk.
 
     Options follow the command: bulk-import run INPUT --concurrency 16. Rehearse against the
-    local sandbox first (bulk-import sandbox; see the README).
+    local sandbox first: bulk-import sandbox --demo serves the demo's faults and writes the
+    sample inputs the examples of every --help name (examples/ here); see the README.
     """
 
 
@@ -146,7 +157,7 @@ def main() -> None:
     cls=Command,
     examples=(
         "bulk-import validate examples/twilio-export.csv",
-        "bulk-import validate examples/messy.csv --default-region GB --report messy.report.csv",
+        "bulk-import validate examples/messy.csv --default-region GB",
     ),
 )
 @click.argument("input", metavar="INPUT")
@@ -158,7 +169,7 @@ def validate(**params: Any) -> Call:
     from bulk_import.jobs.validate import validate as job
 
     source = params["input"]
-    inputs, twilio, output = _input_config(params, source)
+    inputs, twilio, output = _input_config("validate", params, source)
     return lambda: job(source=source, input_options=inputs, output=output, twilio=twilio)
 
 
@@ -182,11 +193,38 @@ def run(**params: Any) -> Call:
     source = params["input"]
     if source == "-" and params.get("api_key_file") == "-":
         raise UsageError("INPUT and --api-key-file cannot both be '-' (stdin)")
-    inputs, twilio, output = _input_config(params, source)
+    inputs, twilio, output = _input_config("run", params, source)
     api = make_api_options(params)
     resume = bool(params.get("resume"))
-    return lambda: job(
-        source=source, input_options=inputs, api=api, output=output, resume=resume, twilio=twilio
+
+    def call() -> Summary:
+        if resume and not output.quiet and output.report is not None:
+            _say_nothing_to_resume(output.report, given=params.get("report") is not None)
+        return job(
+            source=source,
+            input_options=inputs,
+            api=api,
+            output=output,
+            resume=resume,
+            twilio=twilio,
+        )
+
+    return call
+
+
+def _say_nothing_to_resume(report: Path, *, given: bool) -> None:
+    """Say on one line that ``--resume`` has no report to keep rows from, so every row goes.
+
+    Not an error: a first run under ``--resume`` (a cron line written once) is a plain run, and
+    a number already in the account answers 409 (``already_imported``), never a second import.
+    """
+    if report.exists() or journal_path(report).exists():
+        return
+    where = "--report " if given else "the report "
+    click.echo(
+        f"bulk-import: notice: --resume: {where}{report} does not exist yet, so no row is kept: "
+        "every row is sent (a number already in the account is already_imported)",
+        err=True,
     )
 
 
@@ -234,7 +272,7 @@ def reconcile(**params: Any) -> Call:
     from bulk_import.jobs.reconcile import reconcile as job
 
     source = params["input"]
-    inputs, twilio, output = _input_config(params, source)
+    inputs, twilio, output = _input_config("reconcile", params, source)
     api = make_api_options(params)
     apply = bool(params.get("apply"))
     return lambda: job(
@@ -245,8 +283,8 @@ def reconcile(**params: Any) -> Call:
 @main.command(
     cls=Command,
     examples=(
-        "bulk-import sandbox --port 8080 --latency-ms 50",
-        "bulk-import sandbox --faults examples/demo-faults.json --seed 7",
+        "bulk-import sandbox --demo --port 8080",
+        "bulk-import sandbox --port 8080 --latency-ms 50 --seed 7",
     ),
     exit_codes=(
         (0, "stopped by Ctrl-C or SIGTERM"),
@@ -262,12 +300,30 @@ def reconcile(**params: Any) -> Call:
 )
 @click.option("--latency-ms", type=click.FloatRange(min=0), help="Latency added to every request.")
 @click.option("--faults", type=click.Path(dir_okay=False), help="JSON file of faults to inject.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Serve the demo's faults (the README's rehearsal) and write its sample inputs to "
+    "examples/ here, keeping any file already there.",
+)
 @click.option("--seed", type=int, help="Seed of the fault dice, for repeatable runs.")
-def sandbox(port: int, latency_ms: float | None, faults: str | None, seed: int | None) -> None:
+def sandbox(
+    port: int, latency_ms: float | None, faults: str | None, demo: bool, seed: int | None
+) -> None:
     """Run a local Cartesia-compatible API on loopback (for rehearsals, demo, tests, benchmarks)."""
     from bulk_import.sandbox import serve
 
-    sys.exit(serve(port=port, latency_ms=latency_ms, faults_path=faults, seed=seed))
+    if not demo:
+        sys.exit(serve(port=port, latency_ms=latency_ms, faults_path=faults, seed=seed))
+    if faults is not None:
+        raise click.UsageError("--demo serves the demo's faults: drop --faults, or --demo")
+    from bulk_import.sandbox.demo import FAULTS, demo_file, write_samples
+
+    # On stderr, before the URL: stdout's first line stays the URL a parent process waits for.
+    for line in write_samples():
+        click.echo(f"bulk-import sandbox: {line}", err=True)
+    with demo_file(FAULTS) as path:
+        sys.exit(serve(port=port, latency_ms=latency_ms, faults_path=str(path), seed=seed))
 
 
 def entry() -> None:

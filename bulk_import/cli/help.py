@@ -21,16 +21,33 @@ API = "API"
 OUTPUT = "Output"
 GROUP_ORDER = (INPUT, API, OUTPUT)
 
-_CALLING = ("run", "retry-patch", "reconcile", "providers", "link")
-_TWILIO = ("link",)
+#: Said under the examples that name examples/ files: where they come from in a wheel too.
+EXAMPLES_NOTE = (
+    "# examples/: bulk-import sandbox --demo writes it here and serves the API these run against"
+)
+
 #: What each environment variable does, and the commands that read it.
+_API_COMMANDS = ("run", "retry-patch", "reconcile", "rollback", "providers", "link")
+_INPUT_COMMANDS = ("run", "validate", "reconcile")
+#: ``providers link`` reads Twilio's credentials too: the key it links, or the parent's token.
+_TWILIO_COMMANDS = (*_INPUT_COMMANDS, "link")
 ENVIRONMENT = (
-    ("CARTESIA_API_KEY", "the API key (or --api-key-file)", _CALLING),
-    ("CARTESIA_BASE_URL", "the API's base URL (--base-url)", _CALLING),
-    ("TWILIO_API_KEY, TWILIO_API_SECRET", "a Twilio API key and its secret", _TWILIO),
-    ("TWILIO_ACCOUNT_SID", "the account of twilio: alone (and of an auth token)", _TWILIO),
-    ("TWILIO_AUTH_TOKEN", "a Twilio auth token (to list subaccounts, make keys)", _TWILIO),
-    ("TWILIO_BASE_URL", "Twilio's base URL (--twilio-base-url)", _TWILIO),
+    ("CARTESIA_API_KEY", "the API key (or --api-key-file)", _API_COMMANDS),
+    ("CARTESIA_BASE_URL", "the API's base URL (--base-url)", _API_COMMANDS),
+    ("TWILIO_ACCOUNT_SID", "the account twilio: (bare) lists", _TWILIO_COMMANDS),
+    (
+        "TWILIO_API_KEY",
+        "with TWILIO_API_SECRET: a Twilio API key (or --twilio-credentials-file): what a "
+        "twilio: INPUT is listed with, and what providers link links",
+        _TWILIO_COMMANDS,
+    ),
+    ("TWILIO_API_SECRET", "the secret of TWILIO_API_KEY", _TWILIO_COMMANDS),
+    (
+        "TWILIO_AUTH_TOKEN",
+        "else, the auth token of TWILIO_ACCOUNT_SID (a parent's: to list subaccounts, make keys)",
+        _TWILIO_COMMANDS,
+    ),
+    ("TWILIO_BASE_URL", "Twilio's API (--twilio-base-url)", _TWILIO_COMMANDS),
 )
 
 
@@ -82,6 +99,8 @@ class Command(click.Command):
             with formatter.section("Examples"):
                 for example in self.examples:  # never wrapped: they are copied and pasted
                     formatter.write(" " * formatter.current_indent + example + "\n")
+                if any("examples/" in example for example in self.examples):
+                    formatter.write(" " * formatter.current_indent + EXAMPLES_NOTE + "\n")
         name = self.name or ""
         variables = [(var, what) for var, what, commands in ENVIRONMENT if name in commands]
         if variables:

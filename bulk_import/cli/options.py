@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import click
 
@@ -37,6 +37,18 @@ api_option = _grouped(API)
 output_option = _grouped(OUTPUT)
 
 
+class ReportOption(GroupedOption):
+    """``--report``, whose ``--help`` names the default of the command it belongs to."""
+
+    def get_help_record(self, ctx: click.Context) -> tuple[str, str] | None:
+        """Return the help line with this command's own default report."""
+        record = super().get_help_record(ctx)
+        if record is None:  # pragma: no cover - --report is never hidden
+            return None
+        default = report_default_text(ctx.command.name or "")
+        return record[0], f"{record[1]} [default: {default}]"
+
+
 def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     def apply(func: F) -> F:
         for decorator in reversed(decorators):
@@ -52,11 +64,12 @@ quiet_option = output_option(
 debug_option = output_option("--debug", is_flag=True, help="Show tracebacks of errors.")
 
 output_options = _compose(
-    output_option(
+    click.option(
         "--report",
+        cls=ReportOption,
+        group=OUTPUT,
         type=click.Path(dir_okay=False, path_type=Path),
-        help="Where to write the results report: .csv, or .xlsx for a workbook [default: "
-        "<input stem>.report.csv; retry-patch: REPORT itself].",
+        help="Where to write the results report: .csv, or .xlsx for a workbook.",
     ),
     output_option(
         "--summary-json",
@@ -269,7 +282,12 @@ def make_output_options(
 
 
 def invocation(ctx: click.Context) -> tuple[str, ...]:
-    """Return the words of the command line that ran (only what was typed, not defaults)."""
+    """Return the words of the command line that ran (only what was typed, not defaults).
+
+    An option with a value is one word, ``--name=value``, so that the next steps can carry
+    options to another command without knowing which ones are flags
+    (:mod:`bulk_import.output.followup`).
+    """
     words = [ctx.info_name or ""]
     for param in ctx.command.params:
         name = param.name or ""
@@ -282,20 +300,46 @@ def invocation(ctx: click.Context) -> tuple[str, ...]:
             if value:
                 words.append(param.opts[0])
         else:
-            words += [param.opts[0], str(value)]
+            words.append(f"{param.opts[0]}={value}")
     return tuple(words)
 
 
-def default_report(source: str, *, account_sid: str | None = None) -> Path:
-    """Return the default report path: ``<input stem>.report.csv`` in the current directory.
+#: Each command's own default report suffix (SPEC "The report"), so that no command replaces
+#: another's record: ``validate`` after ``run`` never erases the run's webhook failures.
+REPORT_SUFFIXES: Final = {
+    "run": ".report.csv",
+    "validate": ".validate.csv",
+    "reconcile": ".reconcile.csv",
+    "rollback": ".rollback.csv",
+}
 
-    A ``twilio:`` INPUT's is ``twilio-<AccountSid>.report.csv`` (``account_sid``: the account
-    it lists).
+
+def default_report(source: str, *, command: str, account_sid: str | None = None) -> Path:
+    """Return ``command``'s default report in the current directory: ``<stem><suffix>``.
+
+    ``source`` is INPUT (``rollback``: its REPORT), ``-`` giving the stem ``stdin``; a
+    ``twilio:`` INPUT's stem is ``twilio-<AccountSid>`` (``account_sid``: the account it lists).
+    ``retry-patch`` has none: it rewrites its REPORT.
     """
+    try:
+        suffix = REPORT_SUFFIXES[command]
+    except KeyError:
+        raise ValueError(f"{command} has no default report of its own") from None
     if account_sid is not None:
-        return Path(f"twilio-{account_sid}.report.csv")
-    stem = "stdin" if source == "-" else Path(source).stem
-    return Path(f"{stem}.report.csv")
+        stem = f"twilio-{account_sid}"
+    else:
+        stem = "stdin" if source == "-" else Path(source).stem
+    return Path(f"{stem}{suffix}")
+
+
+def report_default_text(command: str) -> str:
+    """Say, for ``--help``, where ``command`` writes its report when ``--report`` is not given."""
+    if command not in REPORT_SUFFIXES:
+        return "REPORT itself"
+    suffix = REPORT_SUFFIXES[command]
+    stem = "<REPORT stem>" if command == "rollback" else "<input stem>"
+    twilio = "" if command == "rollback" else f", twilio-<AccountSid>{suffix} for twilio:"
+    return f"{stem}{suffix} here{twilio}"
 
 
 def given_options(params: dict[str, Any]) -> dict[str, object]:

@@ -33,11 +33,8 @@ import time
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ParamSpec, Protocol, TextIO
+from typing import TYPE_CHECKING, ParamSpec, Protocol, TextIO
 
-import httpx
-
-from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.control import StopControl
 from bulk_import.config import ApiOptions, OutputOptions, Secret
 from bulk_import.errors import BulkImportError, InternalError
@@ -47,6 +44,11 @@ from bulk_import.models import Exit, Outcome, Row, Status, Summary, iso, utc_now
 from bulk_import.output.closing import close_output
 from bulk_import.output.files import check_writable, is_stdout
 from bulk_import.output.lock import Holder, ReportLock
+
+if TYPE_CHECKING:  # httpx and the API layer cost start-up: a job that sends nothing skips them
+    import httpx
+
+    from bulk_import.api.cartesia import CartesiaApi
 
 
 class Job(Protocol):

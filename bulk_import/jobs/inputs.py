@@ -15,8 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from bulk_import.api.twilio import list_numbers
-from bulk_import.api.twilio_org import list_organisation
 from bulk_import.cells import unneutralise
 from bulk_import.config import InputOptions, TwilioOptions
 from bulk_import.errors import InputError, UsageError
@@ -24,7 +22,7 @@ from bulk_import.models import RESUME_KEEP, Provider, RawRow, Row
 from bulk_import.normalize import check_input_options, prepare, resolve_provider, to_e164
 from bulk_import.output.recovery import Named, ReportLine, scan_numbers
 from bulk_import.output.report import journal_path
-from bulk_import.sources import Given, Source, header_key, open_input
+from bulk_import.sources import Given, InputSource, Source, header_key, open_input
 from bulk_import.sources.header import Columns
 from bulk_import.sources.twilio import TwilioSource, check_scheme, is_twilio, twilio_source
 
@@ -112,6 +110,8 @@ def _open_twilio(options: InputOptions, twilio: TwilioOptions | None) -> Source:
                 f"imported as twilio:<account_sid>:<region>); drop {option}"
             )
     if twilio.subaccounts:
+        from bulk_import.api.twilio_org import list_organisation  # httpx: only for twilio:
+
         org = list_organisation(twilio)
         return twilio_source(
             account_sid=org.parent,
@@ -121,6 +121,8 @@ def _open_twilio(options: InputOptions, twilio: TwilioOptions | None) -> Source:
             holders=[(listing.account_sid, len(listing.numbers)) for listing in org.listings],
             skipped=[(account.sid, account.status) for account in org.skipped],
         )
+    from bulk_import.api.twilio import list_numbers  # httpx: only for a twilio: INPUT
+
     listing = list_numbers(twilio)
     return twilio_source(
         account_sid=listing.account_sid,
@@ -131,9 +133,14 @@ def _open_twilio(options: InputOptions, twilio: TwilioOptions | None) -> Source:
 
 
 def opening_news(source: Source) -> tuple[list[str], int]:
-    """Return what opening INPUT is worth saying, and the HTTP requests it sent (twilio:)."""
+    """Return what opening INPUT is worth saying, and the HTTP requests it sent (twilio:).
+
+    A file's warnings too: numbers a spreadsheet may have rounded, said before the rows go.
+    """
     if isinstance(source, TwilioSource):
         return [source.news()], source.requests
+    if isinstance(source, InputSource):
+        return list(source.warnings), 0
     return [], 0
 
 

@@ -4,13 +4,16 @@ A ``webhook_failed`` row is a number that is in Cartesia without its agent; an
 ``agent_mismatch`` row (from ``reconcile``) one with another agent. Its id comes from the
 report, else from ``GET /agents/phone-numbers?q=<number>``; then ``PATCH
 /agents/phone-numbers/{id}`` sends ``{"agent_id": ...}``. Rows become ``patched`` or
-``patch_failed``; every other row of the report keeps its line, and so does a row the run did
-not reach. The REPORT is the only record of these rows, so it is never rewritten until the end:
-while the run goes, finished rows go to the journal beside it (SPEC "Crash safety").
+``patch_failed`` (an ``agent_mismatch`` row: ``agent_fixed``, or ``agent_mismatch`` with the
+error, as the number was there before the run); every other row of the report keeps its line,
+and so does a row the run did not reach. The REPORT is the only record of these rows, so it is
+never rewritten until the end: while the run goes, finished rows go to the journal beside it
+(SPEC "Crash safety").
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from bulk_import.config import ApiOptions, OutputOptions
 from bulk_import.jobs.engine import Command, Job, Plan, Work, executed, options_in_force
 from bulk_import.models import Outcome, Provider, Row, Status
 from bulk_import.normalize import parse_provider
+from bulk_import.output.digest import report_kind, shown_counts
 from bulk_import.output.files import is_stdout
 from bulk_import.output.lock import refuse_if_held
 from bulk_import.output.recovery import GivenReport, ReportLine, read_report, sort_lines
@@ -74,9 +78,13 @@ class PatchJob:
         assert row.row_number is not None
         line = self._lines[row.row_number]
         attempts = int(line.cells["attempts"] or 0)
+        # A number that was in the account before (agent_mismatch) is agent_fixed once patched,
+        # and stays agent_mismatch when the fix fails: never "patched", which rollback deletes.
+        fix = line.status is Status.AGENT_MISMATCH
+        failed = Status.AGENT_MISMATCH if fix else Status.PATCH_FAILED
         agent_id = self._agent_id or row.agent_id
         if not agent_id:
-            return Outcome(row, Status.PATCH_FAILED, attempts=attempts, error=NO_AGENT)
+            return Outcome(row, failed, attempts=attempts, error=NO_AGENT)
         number_id = unneutralise(line.cells["phone_number_id"])
         if not number_id:
             found = await find_number_id(api, number=row.number)
@@ -84,10 +92,10 @@ class PatchJob:
                 return None
             attempts += found.attempts
             if not found.id:
-                return Outcome(row, Status.PATCH_FAILED, attempts=attempts, error=found.error)
+                return Outcome(row, failed, attempts=attempts, error=found.error)
             number_id = found.id
         outcome = await api.assign_agent(
-            row, number_id=number_id, agent_id=agent_id, attempts=attempts
+            row, number_id=number_id, agent_id=agent_id, attempts=attempts, fix=fix
         )
         return None if outcome.status is Status.NOT_ATTEMPTED else outcome
 
@@ -109,6 +117,21 @@ def read_work(report: Path, output: Path) -> list[ReportLine]:
     return sort_lines(by_key)
 
 
+def nothing_to_patch(report: str, lines: list[ReportLine]) -> str:
+    """Say which kind of report has no row to patch, and why that is so."""
+    statuses = Counter(line.cells["status"] for line in lines)
+    kind = report_kind(statuses)
+    why = {
+        "a validate report": ": nothing was imported from it",
+        "a report of rows never sent": ": none of its rows was sent",
+        "a rollback report": ": rollback assigns no agent",
+    }.get(kind, ": no row is webhook_failed, patch_failed or agent_mismatch")
+    if kind == "a reconcile report":
+        missing = ": no agent to fix (reconcile --apply imports the missing rows)"
+        why = missing if statuses["missing"] else ", in sync"
+    return f"nothing to patch: {report} is {kind} ({shown_counts(statuses)}){why}"
+
+
 def plan_retry_patch(
     *,
     report: Path | GivenReport,
@@ -122,6 +145,8 @@ def plan_retry_patch(
     ``report`` is REPORT's path, or a report given in memory (a library call's DataFrame).
     """
 
+    name = str(report) if isinstance(report, Path) else report.name
+
     def prepare() -> tuple[Job, Work]:
         out = output.report
         if not isinstance(report, Path):
@@ -134,6 +159,8 @@ def plan_retry_patch(
         news = []
         if out is not None and journal_path(out).exists():
             news.append(f"a killed run left {journal_path(out)}: its rows are kept")
+        if not todo:
+            news.append(nothing_to_patch(name, lines))
         work = Work(
             rows=iter([row_from_line(line) for line in todo.values()]),
             total=len(todo),
@@ -145,7 +172,7 @@ def plan_retry_patch(
 
     command = Command(
         name="retry-patch",
-        input=str(report) if isinstance(report, Path) else report.name,
+        input=name,
         output=output,
         api=api,
         options=options_in_force(api, output, agent_id=agent_id),

@@ -17,7 +17,7 @@ from bulk_import.api.control import StopControl
 from bulk_import.errors import BulkImportError
 from bulk_import.models import Exit, Outcome, Row, Status
 
-FAILURES = frozenset({Status.FAILED, Status.PATCH_FAILED})
+FAILURES = frozenset({Status.FAILED, Status.PATCH_FAILED, Status.DELETE_FAILED})
 #: Rows a worker handles between two turns it gives the event loop when its handler never
 #: waits (validate): signals are only seen when the loop runs.
 YIELD_EVERY = 256
@@ -79,7 +79,7 @@ async def run_pool(
         emit(row, outcome)
         if outcome is None or outcome.status is Status.NOT_ATTEMPTED:
             return
-        if outcome.status in FAILURES:
+        if failed(outcome):
             consecutive += 1
             if consecutive >= max_consecutive_failures:
                 control.stop(
@@ -122,6 +122,15 @@ async def run_pool(
     for result in results:
         if isinstance(result, BaseException):
             raise result
+
+
+def failed(outcome: Outcome) -> bool:
+    """Say whether a row failed (for ``--max-consecutive-failures``)."""
+    if outcome.status is Status.AGENT_MISMATCH:
+        # A fix that failed leaves the row agent_mismatch, with the requests it made; reconcile's
+        # plan finds agent_mismatch rows with none, and they are drift, not failures.
+        return outcome.attempts > 0
+    return outcome.status in FAILURES
 
 
 @contextlib.contextmanager

@@ -88,7 +88,7 @@ class ReconcileJob:
                 phone_number_id=have.id,
                 error=f"the account assigns {have.agent_id or 'no agent'}",
             )
-        return await api.assign_agent(row, number_id=have.id, agent_id=row.agent_id)
+        return await api.assign_agent(row, number_id=have.id, agent_id=row.agent_id, fix=True)
 
     def not_sent(self, row: Row, reason: str) -> Outcome | None:
         """Mark a row the stopped run did not reach ``not_attempted``."""

@@ -10,9 +10,6 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING, TextIO
 
-import httpx
-
-from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.control import StopControl
 from bulk_import.errors import WriteError
 from bulk_import.jobs.pool import run_pool, stop_on_signals
@@ -22,7 +19,10 @@ from bulk_import.models import Exit, Summary
 from bulk_import.output.progress import Progress, in_flight_text
 from bulk_import.output.summary import exit_code
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # httpx and the API layer cost start-up: a job that sends nothing skips them
+    import httpx
+
+    from bulk_import.api.cartesia import CartesiaApi
     from bulk_import.jobs.engine import Caller, Command, Job, Work
 
 
@@ -58,6 +58,8 @@ class Runner:
         options = self.command.api
         api = None
         if options is not None:
+            from bulk_import.api.cartesia import CartesiaApi
+
             api = CartesiaApi(
                 options,
                 control=control,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
-from typing import BinaryIO
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, Final
 
-from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.config import InputOptions, OutputOptions, TwilioOptions
+from bulk_import.errors import UsageError
 from bulk_import.jobs.engine import Command, Job, Plan, Work, executed, options_in_force
 from bulk_import.jobs.inputs import (
     Input,
@@ -18,10 +20,18 @@ from bulk_import.jobs.inputs import (
     parse_workers,
 )
 from bulk_import.models import Outcome, Row, Status
+from bulk_import.output.digest import read_digest, report_kind, shown_counts
+from bulk_import.output.files import is_stdout
+from bulk_import.output.report import journal_path
+
+if TYPE_CHECKING:  # validate sends nothing: the API layer is never imported for it
+    from bulk_import.api.cartesia import CartesiaApi
 
 #: validate flushes its journal at most this often: it sends nothing, so nothing can be lost.
 FLUSH_EVERY_S = 0.2
 INTERRUPTED = "validation interrupted"
+#: The statuses of validate's own reports: the only ones it replaces.
+OWN_STATUSES: Final = frozenset({Status.VALID, Status.INVALID, Status.DUPLICATE})
 
 
 class ValidateJob:
@@ -46,6 +56,30 @@ class ValidateJob:
         return ()
 
 
+def check_replaceable(report: Path) -> None:
+    """Refuse a report (or a killed run's journal beside it) holding another command's rows.
+
+    Only valid, invalid and duplicate rows are validate's, and the ``not_attempted`` rows an
+    interrupted validate left: a run's, a retry-patch's or a reconcile's report is the only
+    record of what was done in the account. Raise :class:`UsageError` (exit 2) naming it.
+    """
+    for path in (report, journal_path(report)):
+        found = read_digest(path)
+        if found is None:
+            continue
+        foreign = Counter(
+            {status: n for status, n in found.statuses.items() if status not in OWN_STATUSES}
+        )
+        foreign["not_attempted"] -= found.unsent[INTERRUPTED]
+        foreign = +foreign  # keeps the counts above zero only
+        if foreign:
+            kind = report_kind(found.statuses)
+            raise UsageError(
+                f"{path} is {kind} ({shown_counts(foreign)}): validate never replaces another "
+                "command's record; pass another --report"
+            )
+
+
 def plan_validate(
     *,
     source: Input,
@@ -62,6 +96,8 @@ def plan_validate(
     """
 
     def prepare() -> tuple[Job, Work]:
+        if output.report is not None and not is_stdout(output.report):
+            check_replaceable(output.report)
         opened = open_source(source, input_options, stdin, twilio=twilio)
         news, requests = opening_news(opened)
 

@@ -29,8 +29,21 @@ _PER_ROW: Final = (
     (r"\brow \d+\b", "row N"),
     (r"(?<![\w-])(?=[\w-]*\d)[\w-]{6,}(?![\w-])", "…"),
 )
-# Rows whose error text is a note, not a problem: in the account, or in sync.
-_NOTE_STATUSES: Final = frozenset({"extra", "imported", "already_imported", "patched", "in_sync"})
+# Rows whose error text is a note, not a problem: in the account, in sync, or (rollback) why a
+# number was kept or how it went.
+_NOTE_STATUSES: Final = frozenset(
+    {
+        "extra",
+        "imported",
+        "already_imported",
+        "patched",
+        "agent_fixed",
+        "in_sync",
+        "would_delete",
+        "deleted",
+        "kept",
+    }
+)
 _MESSAGE_CHARS: Final = 300
 
 
@@ -87,10 +100,18 @@ def report_facts(path: Path, *, top: int = 8, examples: int = 3) -> ReportFacts:
 
 
 def read_report_frame(path: Path, *, columns: Sequence[str] = REPORT_COLUMNS) -> pd.DataFrame:
-    """Read a CSV report's ``columns`` as text, every line as it is ("" for a missing cell).
+    """Read a report's ``columns`` as text, every line as it is ("" for a missing cell).
 
-    Raise :class:`InputError` when the file cannot be read or its header is not a report's.
+    A ``.xlsx`` report is read as its sheet ``Report`` (cells marked as the CSV marks them), a
+    CSV one as CSV. Raise :class:`InputError` when the file cannot be read or its header is not
+    a report's.
     """
+    if path.suffix.lower() == ".xlsx":
+        # workbook.py reads its CSV with this module: imported here, not at the top
+        from bulk_import.output.workbook import read_workbook
+
+        rows = read_workbook(path)
+        return pd.DataFrame(rows[1:], columns=rows[0], dtype=str)[list(columns)]
     try:
         header = pd.read_csv(path, dtype=str, keep_default_na=False, nrows=0, encoding="utf-8-sig")
     except FileNotFoundError:

@@ -23,6 +23,7 @@ from bulk_import.output import markup
 from bulk_import.output.aggregate import ReportFacts, Series, report_facts, series
 from bulk_import.output.charts import Line, Segment, level_bars, line_chart, number, stacked_bar
 from bulk_import.output.files import private_replacement
+from bulk_import.output.meanings import answer_meaning
 from bulk_import.output.style import CSS, STATUS_CSS
 
 STATUS_MEANINGS: Final = {
@@ -31,6 +32,7 @@ STATUS_MEANINGS: Final = {
     "webhook_failed": "imported, agent not assigned: retry-patch assigns it",
     "patched": "retry-patch assigned the agent",
     "patch_failed": "agent still not assigned",
+    "agent_fixed": "in the account before the run; its agent fixed by PATCH",
     "invalid": "failed local validation; not sent",
     "duplicate": "same number earlier in the file; not sent",
     "failed": "refused by the API, or retries exhausted",
@@ -40,7 +42,20 @@ STATUS_MEANINGS: Final = {
     "missing": "in the input, not in the account",
     "agent_mismatch": "in the account with another agent, or none",
     "extra": "in the account, not in the input (reported, never deleted)",
+    "would_delete": "rollback --apply would delete the number this row imported",
+    "deleted": "deleted by rollback (or gone already: 404)",
+    "kept": "not deleted: the run did not create it, or it changed since (see the error)",
+    "delete_failed": "the API refused the unassign or the DELETE",
 }
+#: The in-flight chart's legend and note: in flight is each second's most, the limit its value
+#: as the second ended, so a peak above the line is not a breach of the limit.
+IN_FLIGHT_LEGEND: Final = "in flight: each second's most at once"
+LIMIT_LEGEND: Final = "limit as each second ended (in flight may pass it within the second)"
+LIMIT_NOTE: Final = (
+    "in flight may peak above the limit's line within a second, and that is no breach: the "
+    "limit was higher before a 429 or slow answers lowered it, and its fractional slot lets "
+    "one more request go now and then"
+)
 # An option with one of these names would hold a secret: its value is never shown.
 _SECRET_NAME = re.compile(r"(^|_)(api_key|key|secret|token|password|auth_token)$", re.IGNORECASE)
 
@@ -204,7 +219,7 @@ def _counts(summary: Mapping[str, object], facts: ReportFacts | None, note: str)
 
 
 _ORDER: Final = {status.value: i for i, status in enumerate(Status)}
-_NOTED: Final = frozenset({Status.DUPLICATE.value, Status.EXTRA.value})
+_NOTED: Final = frozenset({Status.DUPLICATE.value, Status.EXTRA.value, Status.KEPT.value})
 
 
 def _rank(status: str) -> tuple[int, int]:
@@ -290,16 +305,14 @@ def _activity(metrics: RunMetrics | None) -> str:
             + (f"; {note}" if note else "")
         ),
     )
-    lines = [Line("in flight (most)", columns["in_flight"], "s-flight", area=True)]
+    lines = [Line(IN_FLIGHT_LEGEND, columns["in_flight"], "s-flight", area=True)]
+    flight_note = f"at most {data.peaks['in_flight']:,.0f} at once"
+    if data.bin_s > 1:
+        flight_note += f"; each point is the most over {data.bin_s} s"
     if data.peaks["limit"]:
-        lines.append(Line("limit as each second ended", columns["limit"], "s-limit", dashed=True))
-    flight = line_chart(
-        title="Requests in flight",
-        x=x,
-        lines=lines,
-        note=f"at most {data.peaks['in_flight']:,.0f} at once"
-        + (f"; each point is the most over {data.bin_s} s" if data.bin_s > 1 else ""),
-    )
+        lines.append(Line(LIMIT_LEGEND, columns["limit"], "s-limit", dashed=True))
+        flight_note += f"; {LIMIT_NOTE}"
+    flight = line_chart(title="Requests in flight", x=x, lines=lines, note=flight_note)
     return markup.card(
         "Over time", f'<div class="charts">{rows}{trouble}{flight}</div>', anchor="activity"
     )
@@ -334,9 +347,18 @@ def _answers(summary: Mapping[str, object], metrics: RunMetrics | None) -> str:
         cards.append(markup.card("Latency of answers", level_bars(rows, css="s-flight")))
     if http:
         total = sum(http.values()) or 1
+        command = markup.text(summary.get("command"))
         table = markup.table(
             ["HTTP status", "answers", "share"],
-            [[escape(key), f"{n:,}", f"{n / total:.1%}"] for key, n in http.items()],
+            [
+                [
+                    f"{escape(key)}"
+                    f'<span class="muted"> · {escape(answer_meaning(command, key))}</span>',
+                    f"{n:,}",
+                    f"{n / total:.1%}",
+                ]
+                for key, n in http.items()
+            ],
             numeric=frozenset({1, 2}),
         )
         cards.append(markup.card("HTTP answers", table))

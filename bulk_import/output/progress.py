@@ -12,11 +12,12 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any, TextIO
-
-from tqdm import tqdm
+from typing import TYPE_CHECKING, Any, TextIO
 
 from bulk_import.models import Outcome, Status
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 class Progress:
@@ -49,6 +50,8 @@ class Progress:
 
             self._bar = auto_tqdm(total=total, desc=desc, unit="row", smoothing=0.1)
         elif self._stream.isatty():
+            from tqdm import tqdm  # only for a terminal: cron and scripts never draw a bar
+
             self._bar = tqdm(
                 total=total,
                 desc=desc,

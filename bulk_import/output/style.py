@@ -9,6 +9,7 @@ STATUS_CSS: Final = {
     "imported": "st-imported",
     "already_imported": "st-already",
     "patched": "st-patched",
+    "agent_fixed": "st-patched",
     "valid": "st-imported",
     "in_sync": "st-imported",
     "duplicate": "st-neutral",
@@ -20,6 +21,10 @@ STATUS_CSS: Final = {
     "invalid": "st-invalid",
     "failed": "st-failed",
     "not_attempted": "st-skipped",
+    "would_delete": "st-patched",
+    "deleted": "st-imported",
+    "kept": "st-neutral",
+    "delete_failed": "st-failed",
 }
 
 CSS: Final = """

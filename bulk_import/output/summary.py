@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import shlex
+from collections import Counter
 from pathlib import Path
 
 from bulk_import import __version__
 from bulk_import.models import OK_STATUSES, Exit, Status, Summary, iso
-from bulk_import.output.files import write_json
+from bulk_import.output import followup
+from bulk_import.output.digest import Digest, read_digest
+from bulk_import.output.files import is_stdout, write_json
 
 _OK_VALUES = frozenset(status.value for status in OK_STATUSES)
 _PATCHED_BY_RETRY = frozenset({Status.WEBHOOK_FAILED, Status.PATCH_FAILED, Status.AGENT_MISMATCH})
@@ -38,56 +40,84 @@ def duration_s(summary: Summary) -> float:
     return (summary.finished_at - summary.started_at).total_seconds()
 
 
-def _cmd(*words: str) -> str:
-    return "`" + shlex.join(["bulk-import", *words]) + "`"
+def _digest(summary: Summary) -> Digest | None:
+    """Return what the finished report holds (None before it is written, or on stdout)."""
+    if not summary.report_written or is_stdout(Path(summary.report)):
+        return None
+    return read_digest(Path(summary.report))
 
 
-def _rerun(summary: Summary, *extra: str) -> str:
-    """Return the command line that ran, with ``extra`` options added (once)."""
-    words = list(summary.invocation) or [summary.command, summary.input]
-    for option in extra:
-        if option not in words:
-            words.append(option)
-    return _cmd(*words)
-
-
-def _reconcile(summary: Summary, *extra: str) -> str:
-    words = ["reconcile", summary.input]
-    if summary.agent_id:
-        words += ["--agent-id", summary.agent_id]
-    return _cmd(*words, *extra)
+def _failed(summary: Summary, status: Status, again: str) -> str:
+    """Say what rows that failed need: refused for good (4xx), or ``again`` tries them again."""
+    found = _digest(summary)
+    count = summary.counts.get(status.value, 0)
+    refused = min(found.refused[status.value], count) if found is not None else 0
+    fix = (
+        "refused by the API (HTTP 4xx, not retried): fix what the error column names, in the "
+        "input or the account; sent again unchanged they fail the same way"
+    )
+    if refused == count:
+        return fix
+    retry = f"see the error column; {again} tries them again"
+    if not refused:
+        return retry
+    return f"{refused:,} {fix}; the other {count - refused:,}: {retry}"
 
 
 def hint(summary: Summary, status: Status) -> str:
     """Say what to do about the rows of one status, with the exact command when one applies."""
     command = summary.command
-    report = summary.report
     if command == "retry-patch" and status not in _PATCHED_BY_RETRY:
         return ""  # the rows it does not patch are the earlier command's to explain
     if command == "retry-patch" and status is Status.AGENT_MISMATCH:
-        return "agent not assigned yet: run " + _cmd("retry-patch", report) + " again"
+        return "agent not assigned yet: run " + followup.retry_patch(summary) + " again"
+    if command == "rollback":
+        return _rollback_hint(summary, status)
     if status is Status.WEBHOOK_FAILED:
         need_agent = summary.counts.get(status.value, 0) > summary.with_agent.get(status.value, 0)
-        agent = ["--agent-id", "AGENT_ID"] if need_agent and not summary.agent_id else []
-        return "imported without their agent: run " + _cmd("retry-patch", report, *agent)
+        agent = ["--agent-id=AGENT_ID"] if need_agent and not summary.agent_id else []
+        return "imported without their agent: run " + followup.retry_patch(summary, *agent)
     if status is Status.PATCH_FAILED:
-        return "agent still not assigned: see the error column, then " + _cmd("retry-patch", report)
+        again = followup.retry_patch(summary)
+        return "agent still not assigned: " + _failed(summary, status, again)
     if status is Status.INVALID:
-        return "not sent: fix them in the input (see the error column)"
+        found = _digest(summary)
+        return followup.invalid_advice(found.reasons if found is not None else Counter())
     if status is Status.FAILED:
-        if command == "reconcile":
-            return "see the error column; " + _rerun(summary, "--apply") + " tries them again"
-        return "see the error column; " + _rerun(summary, "--resume") + " retries them"
+        again = "--apply" if command == "reconcile" else "--resume"
+        return _failed(summary, status, followup.rerun(summary, again))
     if status is Status.NOT_ATTEMPTED:
         if command == "run":
-            return "never sent: " + _rerun(summary, "--resume") + " sends them"
-        return "not reached: run " + _rerun(summary) + " again"
+            return "never sent: " + followup.rerun(summary, "--resume") + " sends them"
+        return "not reached: run " + followup.rerun(summary) + " again"
     if status is Status.MISSING:
-        return "not in the account: " + _reconcile(summary, "--apply") + " imports them"
+        return "not in the account: " + followup.reconcile(summary, "--apply") + " imports them"
     if status is Status.AGENT_MISMATCH:
-        return "another agent in the account: " + _reconcile(summary, "--apply") + " fixes them"
+        fix = followup.reconcile(summary, "--apply")
+        return f"another agent in the account: {fix} fixes them"
     if status is Status.ALREADY_IMPORTED and summary.with_agent.get(status.value):
-        return "there already; their agent was not checked: " + _reconcile(summary) + " checks it"
+        check = followup.reconcile(summary)
+        return f"there already; their agent was not checked: {check} checks it"
+    return ""
+
+
+def _rollback_hint(summary: Summary, status: Status) -> str:
+    """Say what to do about a rollback's rows of one status."""
+    if status is Status.WOULD_DELETE:
+        return "would be deleted: " + followup.rerun(summary, "--apply") + " deletes them"
+    if status is Status.KEPT:
+        why = "not deleted: the error column says why (not created by the run, or changed since)"
+        if summary.options.get("force"):
+            return why
+        force = followup.rerun(summary, "--force")
+        return f"{why}; if some changed since, {force} takes them too"
+    if status is Status.DELETE_FAILED:
+        again = followup.rerun(summary)
+        return f"not deleted: see the error column, then {again} tries them again"
+    if status is Status.FAILED:
+        return "not checked (the look-up failed): " + followup.rerun(summary) + " checks them again"
+    if status is Status.NOT_ATTEMPTED:
+        return "not reached: run " + followup.rerun(summary) + " again"
     return ""
 
 
@@ -198,7 +228,13 @@ def quiet_line(summary: Summary) -> str:
         for status, count in sorted(summary.counts.items(), key=lambda item: -item[1])
         if count and status not in _OK_VALUES
     ]
-    return f"{head}: {', '.join(attention) or 'see the report'} ({where})"
+    line = f"{head}: {', '.join(attention) or 'see the report'} ({where})"
+    if summary.counts.get(Status.INVALID.value):
+        # One option or column often fixes every invalid row: the mail a person reads says it.
+        advice = hint(summary, Status.INVALID)
+        if not advice.startswith("not sent:"):
+            line += f"; {advice}"
+    return line
 
 
 def _n(count: int, noun: str) -> str:

@@ -1,6 +1,6 @@
 """Serve a local stand-in for Cartesia's phone-number API, with faults on demand.
 
-The sandbox answers ``POST``/``GET /agents/phone-numbers`` and ``GET``/``PATCH
+The sandbox answers ``POST``/``GET /agents/phone-numbers`` and ``GET``/``PATCH``/``DELETE
 /agents/phone-numbers/{id}`` with the real paths, status codes and JSON error bodies
 (``error_code``, ``title``, ``message``, ``request_id``), on 127.0.0.1 only. It is what the demo,
 the tests and the benchmarks run against, and what a migration is rehearsed on.

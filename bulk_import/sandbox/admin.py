@@ -14,9 +14,9 @@ from aiohttp import web
 
 from bulk_import.sandbox.faults import EXISTING_KEYS
 from bulk_import.sandbox.handlers import key_check
+from bulk_import.sandbox.registry import Reject
 from bulk_import.sandbox.responses import body_object, error, json_response, load_json, required_str
 from bulk_import.sandbox.state import SandboxState
-from bulk_import.sandbox.store import Reject
 
 _Endpoint = Callable[["Admin", web.Request], Awaitable[web.Response]]
 

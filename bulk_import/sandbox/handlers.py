@@ -16,6 +16,7 @@ Every API request goes through these steps, in this order (the first that answer
 7. the operation itself. For an import: body validation (400), unknown provider or unlinked
    Twilio account (404), unknown agent (404), number already there (409), ``not_in_account`` (400),
    webhook failure (stored with no agent, 400), else stored (201, or 500 for ``stored_then_500``).
+   For a delete: unknown id (404), a number still assigned to an agent (400), else gone (204).
 
 A 429 says when to retry according to ``retry_after``. For an injected ``error_429`` the wait is
 ``retry_after_s`` (1 s when not set); for the rate limiter it is the time until a token is free,
@@ -36,6 +37,7 @@ from aiohttp import web
 
 from bulk_import.config import DEFAULT_API_VERSION
 from bulk_import.sandbox.faults import E164
+from bulk_import.sandbox.registry import Reject
 from bulk_import.sandbox.responses import (
     ERROR_ANSWERS,
     NO_BODY,
@@ -47,7 +49,7 @@ from bulk_import.sandbox.responses import (
     retry_headers,
 )
 from bulk_import.sandbox.state import SandboxState
-from bulk_import.sandbox.store import PATH, Reject
+from bulk_import.sandbox.store import PATH
 
 API_VERSION: Final = DEFAULT_API_VERSION
 _LIMIT = re.compile(r"[0-9]{1,4}")
@@ -308,6 +310,20 @@ class Handlers:
         store.update(record, label=label, agent=agent, provider=provider)
         return json_response(200, store.public(record))
 
+    def _delete(self, request: web.Request, _body: object) -> web.Response:
+        """Delete a number by id: only once no agent is assigned, as the API requires."""
+        store = self.store
+        record = store.find(request.match_info["id"])
+        if record.agent_id is not None:
+            raise Reject(
+                400,
+                "Phone number is assigned",
+                f"Phone number {record.id} is assigned to agent {record.agent_id}; unassign it "
+                f'first with PATCH {PATH}/{record.id} and {{"agent_id": null}}.',
+            )
+        store.delete(record)
+        return web.Response(status=204)
+
     # -- handlers -------------------------------------------------------------------------------
 
     async def post_numbers(self, request: web.Request) -> web.Response:
@@ -325,3 +341,7 @@ class Handlers:
     async def patch_number(self, request: web.Request) -> web.Response:
         """Handle ``PATCH /agents/phone-numbers/{id}``."""
         return await self._api(request, self._patch)
+
+    async def delete_number(self, request: web.Request) -> web.Response:
+        """Handle ``DELETE /agents/phone-numbers/{id}``."""
+        return await self._api(request, self._delete)

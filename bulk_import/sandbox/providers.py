@@ -26,9 +26,9 @@ from aiohttp import web
 from bulk_import.models import REGIONS
 from bulk_import.sandbox.faults import ACCOUNT_SID
 from bulk_import.sandbox.handlers import Handlers
+from bulk_import.sandbox.registry import Reject
 from bulk_import.sandbox.responses import body_object, json_response, required_str
 from bulk_import.sandbox.state import SandboxState
-from bulk_import.sandbox.store import Reject
 
 KEY_SID: Final = re.compile(r"SK[0-9a-fA-F]{32}")
 _FIELDS: Final = frozenset({"type", "account_sid", "api_key_sid", "api_key_secret", "region"})

@@ -12,7 +12,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from bulk_import.sandbox.store import Reject
+from bulk_import.sandbox.registry import Reject
 
 NO_BODY: Final = object()
 BAD_JSON: Final = object()

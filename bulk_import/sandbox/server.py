@@ -53,6 +53,7 @@ def make_app(*, faults: Faults, api_key: str, seed: int | None = None) -> web.Ap
     app.router.add_post(PATH + "/providers", providers.create_provider)
     app.router.add_get(PATH + "/{id}", api.get_number, allow_head=False)
     app.router.add_patch(PATH + "/{id}", api.patch_number)
+    app.router.add_delete(PATH + "/{id}", api.delete_number)
     app.router.add_get("/_sandbox/stats", admin.stats, allow_head=False)
     app.router.add_post("/_sandbox/numbers", admin.add)
     app.router.add_post("/_sandbox/reset", admin.reset)

@@ -1,27 +1,18 @@
-"""Keep the sandbox's phone numbers, providers and agents, and page through them."""
+"""Keep the sandbox's phone numbers, and page through them (providers and agents:
+:mod:`bulk_import.sandbox.registry`, whose :class:`Registry` the store extends)."""
 
 from __future__ import annotations
 
-import hashlib
-import threading
 import time
-from typing import Any, Final
+from typing import Any, Final, cast
 
-from bulk_import.models import REGIONS
-from bulk_import.sandbox.faults import ACCOUNT_SID, E164, Faults
+from bulk_import.sandbox.faults import E164, Faults
+from bulk_import.sandbox.registry import Registry, Reject
 
 PATH: Final = "/agents/phone-numbers"
 _ID_DIGITS = 12  # "pn_000000000001": ids sort in creation order as plain strings
-
-
-class Reject(Exception):
-    """Carry an error answer (status, title, message) out of the operation that decided it."""
-
-    def __init__(self, status: int, title: str, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.title = title
-        self.message = message
+#: Deleted numbers leave a hole in the creation order until holes are this many and half of it.
+_COMPACT_FROM = 64
 
 
 class StoredNumber:
@@ -67,62 +58,38 @@ def now_iso() -> str:
     return _iso_cache[1]
 
 
-def digest(text: str) -> str:
-    """Return 32 hex digits derived from ``text``: stable fake SIDs for fake providers."""
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-def _provider_object(provider_id: str, account_sid: str, region: str) -> dict[str, str]:
-    """Return a TwilioProviderResponse, with the API key SID masked as the real API does."""
-    return {
-        "type": "twilio",
-        "id": provider_id,
-        "account_sid": account_sid,
-        "api_key_sid": "SK" + "*" * 28 + digest("key" + provider_id)[:4],
-        "region": region,
-    }
-
-
-def _by_account(spec: dict[str, Any]) -> bool:
-    """Say whether a provider object matches the By Twilio Account form of the API's oneOf."""
-    return (
-        spec.get("type") == "twilio"
-        and isinstance(spec.get("account_sid"), str)
-        and spec.get("region", "us1") in REGIONS
-    )
-
-
-class Store:
+class Store(Registry):
     """Hold the numbers in creation order, with the providers and agents they may name.
 
     Numbers are kept in creation order with an id-to-position map, so a page of an unfiltered
-    list costs O(limit) whatever the store's size. Changes are made under a lock, so another
-    thread may read a copy at any time.
+    list costs O(limit) whatever the store's size. A deleted number leaves a hole (``None``) in
+    that order, so a delete costs O(1); the holes are squeezed out once they are half of it.
+    Changes are made under a lock, so another thread may read a copy at any time.
     """
 
     def __init__(self, faults: Faults) -> None:
-        self.faults = faults
-        self.lock = threading.Lock()
-        self._accounts = None if faults.twilio_accounts is None else set(faults.twilio_accounts)
-        self._agents = {a: {"id": a, "name": a} for a in faults.agents}
+        super().__init__(faults)
         self.clear()
 
     def clear(self) -> None:
         """Forget every number and every provider made by a Twilio-account import."""
+        self.clear_providers()
         with self.lock:
-            self.order: list[StoredNumber] = []
+            self._slots: list[StoredNumber | None] = []
+            self._holes = 0
+            self._issued = 0  # ids are never given twice, deletes or not
             self._pos: dict[str, int] = {}
             self._by_number: dict[str, StoredNumber] = {}
-            self._providers: dict[str, dict[str, str]] = {
-                p: _provider_object(p, "AC" + digest(p), "us1") for p in self.faults.providers
-            }
-            # A named provider is its account's us1 provider: an import by account finds it.
-            self._twilio: dict[tuple[str, str], dict[str, str]] = {
-                (p["account_sid"], "us1"): p for p in self._providers.values()
-            }
 
     def __len__(self) -> int:
-        return len(self.order)
+        return len(self._slots) - self._holes
+
+    @property
+    def order(self) -> list[StoredNumber]:
+        """Return the stored numbers in creation order (a new list)."""
+        if not self._holes:
+            return list(cast(list[StoredNumber], self._slots))  # no hole: every slot a number
+        return [n for n in self._slots if n is not None]
 
     def public(self, n: StoredNumber) -> dict[str, Any]:
         """Return a stored number as a PhoneNumberResponse (sharing provider and agent objects)."""
@@ -148,116 +115,6 @@ class Store:
         """Return the stored number with this E.164 number, or None."""
         return self._by_number.get(number)
 
-    # -- providers and agents -------------------------------------------------------------------
-
-    def provider(self, spec: object) -> dict[str, str]:
-        """Return the provider an import or update names, or reject it (400 shape, 404 unknown)."""
-        if not isinstance(spec, dict):
-            raise Reject(400, "Invalid request", "provider must be an object")
-        if "id" in spec:
-            if _by_account(spec):
-                raise Reject(
-                    400,
-                    "Invalid request",
-                    'provider matches both {"id": ...} and {"type": "twilio", "account_sid": '
-                    "...}; the API takes one of them (oneOf), not both",
-                )
-            provider_id = spec["id"]
-            if not isinstance(provider_id, str):
-                raise Reject(400, "Invalid request", "provider.id must be a string")
-            found = self._providers.get(provider_id)
-            if found is None:
-                raise Reject(404, "Not found", f"provider not found: no provider {provider_id!r}")
-            return found
-        kind = spec.get("type")
-        if kind is None:
-            raise Reject(
-                400,
-                "Invalid request",
-                'provider must be {"id": ...} or {"type": "twilio", "account_sid": ...}',
-            )
-        if kind != "twilio":
-            raise Reject(400, "Unsupported provider type", 'provider.type must be "twilio"')
-        sid = spec.get("account_sid")
-        if not isinstance(sid, str):
-            raise Reject(400, "Invalid request", "provider.account_sid is required (a string)")
-        region = spec.get("region", "us1")
-        if region not in REGIONS:
-            raise Reject(
-                400, "Invalid request", f"provider.region must be one of {', '.join(REGIONS)}"
-            )
-        if not self.linked(sid, region):
-            raise Reject(
-                404, "Not found", f"provider not found: Twilio account {sid} is not linked"
-            )
-        return self._twilio_provider(sid, region)
-
-    def linked(self, sid: str, region: str | None = None) -> bool:
-        """Say whether this Twilio account is linked (in ``region``, when named).
-
-        Listed in ``twilio_accounts`` (or well-formed when none are listed): in every region;
-        linked through the API (:meth:`link`): in its own region.
-        """
-        if region is not None and (sid, region) in self._twilio:
-            return True
-        if self._accounts is None:
-            return ACCOUNT_SID.fullmatch(sid) is not None
-        return sid in self._accounts
-
-    def link(self, sid: str, region: str, key_sid: str) -> dict[str, str]:
-        """Link a Twilio account in a region with an API key; reject it (409) if it is linked."""
-        if self.linked(sid, region):
-            raise Reject(
-                409,
-                "Conflict",
-                "Provider already exists for this account and region. "
-                "Use PATCH to update credentials.",
-            )
-        provider = _provider_object("prov_" + digest(sid + region)[:16], sid, region)
-        provider["api_key_sid"] = key_sid[:2] + "*" * (len(key_sid) - 6) + key_sid[-4:]
-        with self.lock:
-            self._twilio[(sid, region)] = provider
-            self._providers[provider["id"]] = provider
-        return dict(provider)
-
-    def _twilio_provider(self, sid: str, region: str) -> dict[str, str]:
-        """Return the provider of a linked Twilio account in a region, made on first use."""
-        found = self._twilio.get((sid, region))
-        if found is None:
-            found = _provider_object("prov_" + digest(sid + region)[:16], sid, region)
-            with self.lock:
-                self._twilio[(sid, region)] = found
-                self._providers[found["id"]] = found
-        return found
-
-    def providers(self, *, account_sid: str | None = None) -> list[dict[str, str]]:
-        """Return the providers known, as TwilioProviderResponse objects, oldest first.
-
-        Those are the faults' ``providers``, the Twilio accounts' providers made so far, and
-        those of every listed ``twilio_accounts``. With ``account_sid``, only that account's:
-        a linked account is linked in every region, as an import by account finds it.
-        """
-        sids = [account_sid] if account_sid is not None else sorted(self._accounts or ())
-        for sid in sids:
-            if self.linked(sid):
-                for region in REGIONS:
-                    self._twilio_provider(sid, region)
-        with self.lock:
-            found = [dict(p) for p in self._providers.values()]
-        if account_sid is None:
-            return found
-        return [p for p in found if p["account_sid"] == account_sid]
-
-    def agent(self, agent_id: object) -> str | None:
-        """Return a known agent id (or None for null), or reject it (400 type, 404 unknown)."""
-        if agent_id is None:
-            return None
-        if not isinstance(agent_id, str):
-            raise Reject(400, "Invalid request", "agent_id must be a string")
-        if agent_id not in self._agents:
-            raise Reject(404, "Not found", f"agent not found: no agent {agent_id!r}")
-        return agent_id
-
     # -- numbers --------------------------------------------------------------------------------
 
     def insert(
@@ -265,10 +122,11 @@ class Store:
     ) -> StoredNumber:
         """Store a new number under the next id (the caller has checked it is not there)."""
         with self.lock:
-            pn_id = f"pn_{len(self.order) + 1:0{_ID_DIGITS}d}"
+            self._issued += 1
+            pn_id = f"pn_{self._issued:0{_ID_DIGITS}d}"
             record = StoredNumber(pn_id, number, label, agent_id, provider)
-            self._pos[pn_id] = len(self.order)
-            self.order.append(record)
+            self._pos[pn_id] = len(self._slots)
+            self._slots.append(record)
             self._by_number[number] = record
         return record
 
@@ -304,7 +162,22 @@ class Store:
         pos = self._pos.get(pn_id)
         if pos is None:
             raise Reject(404, "Not found", f"phone number not found: no phone number {pn_id!r}")
-        return self.order[pos]
+        found = self._slots[pos]
+        assert found is not None, "a deleted number has no position"
+        return found
+
+    def delete(self, record: StoredNumber) -> None:
+        """Forget a stored number: its id and its E.164 number are free again."""
+        with self.lock:
+            pos = self._pos.pop(record.id)
+            self._slots[pos] = None
+            del self._by_number[record.number]
+            self._holes += 1
+            if self._holes >= _COMPACT_FROM and 2 * self._holes >= len(self._slots):
+                live = [n for n in self._slots if n is not None]
+                self._pos = {n.id: i for i, n in enumerate(live)}
+                self._slots = list[StoredNumber | None](live)
+                self._holes = 0
 
     def update(
         self,
@@ -336,7 +209,7 @@ class Store:
         q: str | None,
     ) -> tuple[list[StoredNumber], bool]:
         """Return one page of numbers in creation order and whether more lie beyond it."""
-        order = self.order
+        order = self._slots
         if starting_after is not None and ending_before is not None:
             raise Reject(400, "Invalid request", "give starting_after or ending_before, not both")
         cursor = starting_after if starting_after is not None else ending_before
@@ -348,12 +221,13 @@ class Store:
                 raise Reject(400, "Invalid request", f"{name}: no phone number {cursor!r}")
             pos = found
         backwards = ending_before is not None
-        if agent_id is None and provider_id is None and kind is None and not q:
+        if agent_id is None and provider_id is None and kind is None and not q and not self._holes:
+            whole = cast(list[StoredNumber], order)  # no hole: every slot holds a number
             if backwards:
                 start = max(0, pos - limit)
-                return order[start:pos], start > 0
+                return whole[start:pos], start > 0
             start = pos + 1 if cursor is not None else 0
-            return order[start : start + limit], start + limit < len(order)
+            return whole[start : start + limit], start + limit < len(whole)
 
         needle = (q or "").lower()
         agents_lc = {a: info["name"].lower() for a, info in self._agents.items()}
@@ -375,8 +249,9 @@ class Store:
         found_items: list[StoredNumber] = []
         step, index = (-1, pos - 1) if backwards else (1, pos + 1 if cursor is not None else 0)
         while 0 <= index < len(order) and len(found_items) <= limit:
-            if matches(order[index]):
-                found_items.append(order[index])
+            n = order[index]
+            if n is not None and matches(n):  # None: a deleted number's hole
+                found_items.append(n)
             index += step
         more = len(found_items) > limit
         del found_items[limit:]

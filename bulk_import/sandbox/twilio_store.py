@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
 from bulk_import.sandbox.faults import E164, Faults
-from bulk_import.sandbox.store import Reject, digest
+from bulk_import.sandbox.registry import Reject, digest
 from bulk_import.sandbox.twilio_objects import account_object, key_object, number_object
 
 ACCOUNT_SID: Final = "AC" + "0" * 32

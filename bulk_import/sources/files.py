@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import stat
 import sys
@@ -21,6 +22,8 @@ __all__ = ["ACCEPTED_EXTENSIONS", "open_input"]
 TEXT_EXTENSIONS: Final = (".csv", ".tsv", ".txt")
 SHEET_EXTENSIONS: Final = (".xlsx", ".xls", ".ods")
 ACCEPTED_EXTENSIONS: Final = TEXT_EXTENSIONS + SHEET_EXTENSIONS
+# "twilio", "twilio-AC...": a twilio: INPUT typed without its colon.
+_TWILIO_WITHOUT_COLON: Final = re.compile(r"twilio(?:[-_ ]?(AC[0-9a-fA-F]{32}))?", re.IGNORECASE)
 
 
 def open_input(
@@ -57,7 +60,7 @@ def open_input(
     try:
         mode = file.stat().st_mode
     except (FileNotFoundError, NotADirectoryError, ValueError):  # ValueError: a NUL in the path
-        raise InputError(f"cannot read {path}: no such file; check the path") from None
+        raise InputError(_no_such_file(path)) from None
     except PermissionError:
         raise InputError(_permission_denied(path)) from None
     except OSError as exc:
@@ -87,6 +90,16 @@ def open_input(
         return CsvRecords(_reopen(file, path), encoding, delimiter, name=path)
 
     return build_source(records, name=path, columns=columns)
+
+
+def _no_such_file(path: str) -> str:
+    """Say that ``path`` does not exist; a name that meant ``twilio:`` (the colon left out)
+    gets the INPUT it meant."""
+    found = _TWILIO_WITHOUT_COLON.fullmatch(path.strip())
+    if found is not None:
+        meant = f"twilio:{found[1]}" if found[1] else "twilio:"
+        return f'no such file "{path}"; did you mean {meant} (a Twilio account)?'
+    return f"cannot read {path}: no such file; check the path"
 
 
 def _permission_denied(path: str) -> str:

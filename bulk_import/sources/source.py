@@ -76,8 +76,9 @@ class InputSource:
     """Name an opened input and yield its data rows as :class:`RawRow` when iterated.
 
     ``columns`` are the header's cells as read (a headerless file's column letters),
-    ``header_row`` its row (0: none), and ``count`` the number of data rows the input held
-    when it was opened: what a progress bar needs as its total. Iterating again reads the
+    ``header_row`` its row (0: none), ``number_index`` the number column's index, ``count``
+    the number of data rows the input held when it was opened (what a progress bar needs as
+    its total), and ``warnings`` what is worth saying before its rows go. Iterating again reads the
     input again from the start. :func:`~bulk_import.sources.open_input` has already checked
     everything that can be checked up front.
     """
@@ -94,7 +95,10 @@ class InputSource:
         self.name = name
         self.columns = list(layout.columns)
         self.header_row = layout.header_row
+        self.number_index = layout.indexes[0]
         self.count = count
+        #: Lines worth saying before the rows go (numbers a spreadsheet may have rounded).
+        self.warnings: list[str] = []
         self._layout = layout
         self._records = records
         self._finalizer = weakref.finalize(self, closer) if closer is not None else None

@@ -96,7 +96,7 @@ def main() -> int:
     command = f"python tests/benchmarks/fig_same_input.py --rows {args.rows}"
     figures = [
         {
-            "key": "14a",
+            "key": "15a",
             "name": f"report-belongs check before a run, {args.rows:,} rows / one bare pass over "
             "INPUT and the report",
             "target": f"<= {TARGET}",
@@ -107,7 +107,7 @@ def main() -> int:
             "note": "",
         },
         {
-            "key": "14b",
+            "key": "15b",
             "name": "the same report read whole, as --resume reads it (ReportLine per line)",
             "target": "report",
             "shown": f"{full:.3f} s",

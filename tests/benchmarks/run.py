@@ -51,6 +51,8 @@ from benchmarks import (  # noqa: E402
     fig_providers,
     fig_rate,
     fig_reconcile,
+    fig_rollback,
+    fig_startup,
     fig_validation,
 )
 from benchmarks.harness import Entry, script  # noqa: E402
@@ -75,6 +77,8 @@ FIGURES: tuple[Entry, ...] = (
     script(
         "15", "report-belongs check, 100,000 rows", "fig_same_input.py", quick=["--rows", "10000"]
     ),
+    Entry("16", "start-up for a dozen numbers", fig_startup.measure),
+    Entry("17", "rollback against the run", fig_rollback.measure),
 )
 
 

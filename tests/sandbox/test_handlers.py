@@ -227,6 +227,51 @@ def test_patch_errors(
     assert client.get(f"{PATH}/{created['id']}").json() == created
 
 
+def test_delete_refuses_an_assigned_number_until_patch_unassigns_it(
+    sandbox: RunningSandbox, client: httpx.Client
+) -> None:
+    """DELETE of an assigned number is 400 naming the fix (nothing deleted); PATCH agent_id
+    null unassigns it; DELETE is then 204 with no body, and the number is gone (GET 404, not
+    listed, importable again); a DELETE again, or of an unknown id, is 404. Each is counted."""
+    created = post(client, import_body("+14155550100", agent_id="agent_sandbox")).json()
+    url = f"{PATH}/{created['id']}"
+    refused = assert_error_body(client.delete(url), 400, "assigned to agent agent_sandbox")
+    assert '{"agent_id": null}' in refused["message"]
+    assert client.get(url).json() == created
+    unassigned = client.patch(url, json={"agent_id": None})
+    assert unassigned.status_code == 200
+    assert unassigned.json()["agent"] is None
+    gone = client.delete(url)
+    assert (gone.status_code, gone.content) == (204, b"")
+    assert_error_body(client.get(url), 404, "phone number not found")
+    assert_error_body(client.delete(url), 404, "phone number not found")
+    assert_error_body(client.delete(f"{PATH}/pn_999"), 404, "phone number not found")
+    assert client.get(PATH).json() == {"data": [], "has_more": False}
+    assert sandbox.state.get("+14155550100") is None
+    again = post(client, import_body("+14155550100"))
+    assert again.status_code == 201
+    assert again.json()["id"] != created["id"]
+    stats = sandbox.state.stats()
+    assert stats["by_method"] == {"POST": 2, "DELETE": 4, "GET": 3, "PATCH": 1}
+    assert stats["by_status"]["204"] == 1
+    assert stats["stored"] == 1
+
+
+def test_delete_goes_through_the_fault_steps() -> None:
+    """A DELETE meets the key check, the version check and the fault dice like any request."""
+    with RunningSandbox(faults=Faults(error_503=1.0)) as sb, client_for(sb) as c:
+        created = sb.state.add_number("+14155550100")
+        assert c.delete(f"{PATH}/{created['id']}").status_code == 503
+        assert sb.state.get("+14155550100") is not None
+    with RunningSandbox() as sb, client_for(sb, key="sk_car_wrong") as c:
+        created = sb.state.add_number("+14155550100")
+        assert_error_body(c.delete(f"{PATH}/{created['id']}"), 401, "invalid api key")
+        headers = {**api_headers(), "Cartesia-Version": "2025-01-01"}
+        r = httpx.delete(f"{sb.base_url}{PATH}/{created['id']}", headers=headers)
+        assert_error_body(r, 400, "Cartesia-Version")
+        assert sb.state.get("+14155550100") is not None
+
+
 @pytest.mark.parametrize("mode", ["seconds", "ms", "date", "none"])
 def test_rate_limit_answers_429_with_retry_after(mode: str) -> None:
     """Past the rate limit the sandbox answers 429, saying when to retry in the chosen form."""

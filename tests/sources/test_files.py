@@ -68,6 +68,22 @@ def test_missing_file(tmp_path: Path) -> None:
     assert message(path) == f"cannot read {path}: no such file; check the path"
 
 
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("twilio", "twilio:"),
+        ("Twilio", "twilio:"),
+        ("twilio-AC3f9c2e6b8d1a4f7e9b0c5d2a6e8f1b3c", "twilio:AC3f9c2e6b8d1a4f7e9b0c5d2a6e8f1b3c"),
+    ],
+)
+def test_twilio_without_its_colon_names_the_input_it_meant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, typed: str, meant: str
+) -> None:
+    """`run twilio` (no colon, no such file): the error names twilio: as what was meant."""
+    monkeypatch.chdir(tmp_path)
+    assert message(typed) == f'no such file "{typed}"; did you mean {meant} (a Twilio account)?'
+
+
 def test_path_with_a_nul_byte(tmp_path: Path) -> None:
     """A path no file can have is reported as missing, not as a traceback."""
     path = f"{tmp_path}/bad\x00name.csv"

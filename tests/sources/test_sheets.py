@@ -8,7 +8,7 @@ from pathlib import Path
 
 import openpyxl
 import pytest
-from source_helpers import message, numbers, write_ods, write_xlsx
+from source_helpers import Cell, message, numbers, write_ods, write_xlsx
 
 from bulk_import.errors import InputError
 from bulk_import.sources import open_input, sheets
@@ -283,3 +283,36 @@ def test_every_sheet_error_names_the_sheet_even_in_a_workbook_of_one(tmp_path: P
     assert message(bare, header_row=3) == (
         f'--header-row 3: {bare}, sheet "Numbers" has 2 rows; pass the row that holds the header'
     )
+
+
+def test_numeric_cells_that_look_rounded_are_warned_of_not_changed(tmp_path: Path) -> None:
+    """447911000000 typed as a number (4.48E+11 shown) is warned of, named by row; kept as is."""
+    cells: dict[str, Cell] = {"A1": "Phone", "B1": "Name", "A2": 447911000000}
+    cells |= {"A3": 447911123456, "A4": "447911000000", "A5": 14155552671, "B6": "blank"}
+    path = write_xlsx(tmp_path / "ops.xlsx", {"Numbers": cells})
+    with open_input(str(path)) as source:
+        assert source.warnings == [
+            f'warning: {path}, sheet "Numbers": the number in row 2, 447911000000, is a numeric '
+            "cell ending in 6 or more zeros, as 4.48E+11 typed into a cell would be: Excel may "
+            "have rounded it; check it against its source, or format the number column as text "
+            "and type it again"
+        ]
+        assert numbers(source)[0] == (2, "447911000000")  # never guessed
+
+
+def test_many_rounded_cells_are_listed_once(tmp_path: Path) -> None:
+    """Seven rounded numbers: one line, the first five rows and how many more."""
+    cells: dict[str, Cell] = {"A1": "number"}
+    cells |= {f"A{row}": 447911000000 + row * 10**6 for row in range(2, 9)}
+    path = write_xlsx(tmp_path / "many.xlsx", {"S": cells})
+    with open_input(str(path)) as source:
+        [line] = source.warnings
+    assert (
+        f'warning: {path}, sheet "S": 7 numbers are numeric cells ending in 6 or more zeros '
+        in line
+    )
+    assert "(rows 2, 3, 4, 5, 6 and 2 more; row 2 holds 447913000000, shown as 4.48E+11" in line
+    with open_input(
+        str(write_xlsx(tmp_path / "two.xlsx", {"S": {"A1": "number", "A2": 1e7, "A4": 2e7}}))
+    ) as source:
+        assert "(rows 2 and 4; row 2 holds 10000000, shown as 1.00E+07" in source.warnings[0]

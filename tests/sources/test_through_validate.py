@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import openpyxl
@@ -86,3 +88,25 @@ def test_a_header_only_file_is_refused_and_no_report_is_written(tmp_path: Path) 
         validate(path)
     assert caught.value.exit_code == 2
     assert not path.with_suffix(".report.csv").exists()
+
+
+def test_a_rounded_looking_number_is_warned_of_before_the_rows(tmp_path: Path) -> None:
+    """validate ops.xlsx: the warning is the first line on stderr; the row stays valid."""
+    book = openpyxl.Workbook()
+    book.active.append(["Phone", "Name"])
+    book.active.append([447911000000, "London, rounded?"])
+    book.active.append([14155552671, "Reception"])
+    book.save(tmp_path / "ops.xlsx")
+    done = subprocess.run(
+        [sys.executable, "-m", "bulk_import", "validate", "ops.xlsx", "--provider-id", "p"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    first = done.stderr.splitlines()[0]
+    assert first.startswith('warning: ops.xlsx, sheet "Sheet": the number in row 2, 447911000000')
+    with (tmp_path / "ops.validate.csv").open(newline="", encoding="utf-8") as handle:
+        assert [line["status"] for line in csv.DictReader(handle)] == ["valid", "valid"]
