@@ -35,8 +35,9 @@ def input_options(params: Params, *, naming: Naming) -> InputOptions:
     if chosen is not None and chosen not in REGIONS:
         raise UsageError(f"{naming.given('region', chosen)}: use {', '.join(REGIONS)}")
     header_row = params.get("header_row")
-    if header_row is not None:
-        header_row = _whole(params, "header_row", naming, low=1, high=None)
+    if header_row is not None and (isinstance(header_row, bool) or not isinstance(header_row, int)):
+        # Its range (rows count from 1) is checked with the columns, for both callers.
+        raise UsageError(f"{naming.given('header_row', header_row)}: must be a whole number")
     return InputOptions(
         **_given(
             sheet=_sheet(params, naming),
