@@ -9,11 +9,11 @@ README's "From Python" shows it in a notebook)::
     result.report      # a DataFrame: one row per input row, every cell a str
     result.summary     # the summary JSON's dict; result.exit_code, result.ok
 
-:func:`validate`, :func:`run`, :func:`retry_patch` and :func:`reconcile`, each with an
-``async`` twin (:func:`run_async`, ...), take their source first and the CLI's options as
-keyword-only arguments, and return a :class:`Result`. The names are loaded when first used
-(:mod:`bulk_import.library`): ``import bulk_import`` imports neither pandas nor httpx, so that
-``bulk-import --help`` starts fast.
+:func:`validate`, :func:`run`, :func:`retry_patch`, :func:`reconcile` and :func:`rollback`,
+each with an ``async`` twin (:func:`run_async`, ...), take their source first and the CLI's
+options as keyword-only arguments, and return a :class:`Result`. The names are loaded when
+first used (:mod:`bulk_import.library`): ``import bulk_import`` imports neither pandas nor
+httpx, so that ``bulk-import --help`` starts fast.
 
 Data flows one way: ``sources`` (files, stdin, a ``twilio:`` account listed through
 ``api.twilio``, rows given in memory) -> ``normalize`` -> ``jobs`` (the engine and one handler
@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # what the type checker sees; at run time __getattr__ loads t
         reconcile_async,
         retry_patch,
         retry_patch_async,
+        rollback,
+        rollback_async,
         run,
         run_async,
         validate,
@@ -53,6 +55,8 @@ _LAZY = {
     "retry_patch_async": "bulk_import.library.calls",
     "reconcile": "bulk_import.library.calls",
     "reconcile_async": "bulk_import.library.calls",
+    "rollback": "bulk_import.library.calls",
+    "rollback_async": "bulk_import.library.calls",
     "Result": "bulk_import.library.result",
     "SummaryJson": "bulk_import.library.result",
     "Interrupted": "bulk_import.library.result",
@@ -73,6 +77,8 @@ __all__ = [
     "reconcile_async",
     "retry_patch",
     "retry_patch_async",
+    "rollback",
+    "rollback_async",
     "run",
     "run_async",
     "validate",
