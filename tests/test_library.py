@@ -238,6 +238,34 @@ def test_each_function_works_inside_a_running_loop_and_its_twin_is_awaited(
     assert results[4].summary["input"] == "<DataFrame>"
 
 
+def test_rollback_undoes_a_results_run_and_its_twin_applies(tmp_path: Path) -> None:
+    """rollback of a Result's report plans, its twin (awaited) deletes only what the run made:
+    a number there before the run is kept."""
+    given = numbers(5)
+    with RunningSandbox(faults=Faults(existing=({"number": given[0]},))) as sandbox:
+        api = library_api(sandbox)
+        done = bulk_import.run(given, provider_id=PROVIDER, agent_id=AGENT, **api)
+
+        async def notebook() -> tuple[bulk_import.Result, bulk_import.Result]:
+            plan = bulk_import.rollback(done.report, **api)
+            undone = await bulk_import.rollback_async(
+                done.report, apply=True, report=tmp_path / "undo.csv", **api
+            )
+            return plan, undone
+
+        plan, undone = asyncio.run(notebook())
+        stored = sandbox.state.numbers
+    assert done.summary["counts"] == {"already_imported": 1, "imported": 4}
+    assert plan.summary["counts"] == {"kept": 1, "would_delete": 4}
+    assert undone.summary["counts"] == {"deleted": 4, "kept": 1}
+    assert (plan.exit_code, undone.exit_code) == (0, 0)
+    assert sorted(stored) == [given[0]]
+    assert [line["status"] for line in read_report(tmp_path / "undo.csv")] == list(
+        undone.report["status"]
+    )
+    assert undone.summary["input"] == "<DataFrame>"
+
+
 def test_retry_patch_rewrites_a_report_file_only_when_asked(tmp_path: Path) -> None:
     """From a path: without report= the file stays as it was; report= the path rewrites it."""
     given = numbers(4)
