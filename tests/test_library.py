@@ -266,6 +266,36 @@ def test_rollback_undoes_a_results_run_and_its_twin_applies(tmp_path: Path) -> N
     assert undone.summary["input"] == "<DataFrame>"
 
 
+def test_the_next_steps_are_python_calls_that_work_as_pasted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A call's summary names the next call in Python, with its options (never the key);
+    evaluated as written (the source as ``frame``, the Result as ``result``), it does the work."""
+    frame = pd.DataFrame({"number": numbers(3)})
+    with RunningSandbox(faults=Faults(webhook_fail_numbers=(numbers(3)[1],))) as sandbox:
+        monkeypatch.setenv("CARTESIA_API_KEY", sandbox.api_key)
+        result = bulk_import.run(
+            frame, provider_id=PROVIDER, agent_id=AGENT, base_url=sandbox.base_url, concurrency=2
+        )
+        (step,) = result.summary["next_steps"]
+        call = step.split("`")[1]
+        assert call == (
+            f"bulk_import.retry_patch(result.report, base_url={sandbox.base_url!r}, concurrency=2)"
+        )
+        patched = eval(call, {"bulk_import": bulk_import, "result": result, "frame": frame})  # noqa: S307
+        assert patched.summary["counts"] == {"imported": 2, "patched": 1}
+        checked = bulk_import.reconcile(
+            frame, provider_id=PROVIDER, agent_id="agent_other", base_url=sandbox.base_url
+        )
+        (step,) = checked.summary["next_steps"]
+    assert step.startswith(
+        "3 agent_mismatch: another agent in the account: `bulk_import.reconcile("
+    )
+    assert "frame, provider_id='prov_sandbox', agent_id='agent_other'" in step
+    assert step.endswith(", apply=True)` fixes them")
+    assert sandbox.api_key not in json.dumps(checked.summary)
+
+
 def test_retry_patch_rewrites_a_report_file_only_when_asked(tmp_path: Path) -> None:
     """From a path: without report= the file stays as it was; report= the path rewrites it."""
     given = numbers(4)

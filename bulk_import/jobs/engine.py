@@ -159,6 +159,9 @@ class Caller:
     signals: bool = True
     #: Keep the report's lines in memory too: :attr:`Execution.report_csv`.
     memory: bool = False
+    #: A library call as words (``run``, the source, ``--name=<Python literal>``): the summary's
+    #: next steps are then Python calls (:mod:`bulk_import.output.followup`).
+    python: tuple[str, ...] | None = None
 
 
 CLI = Caller()
@@ -209,8 +212,9 @@ class Execution:
             started_at=utc_now(),
             calls_api=command.api is not None,
             options=command.options,
-            invocation=out.invocation,
+            invocation=out.invocation if caller.python is None else caller.python,
             agent_id=command.agent_id,
+            python=caller.python is not None,
         )
         self.metrics = RunMetrics() if command.api is not None else None
         self.stream = caller.stream if caller.stream is not None else sys.stderr

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias
 
 from bulk_import.errors import UsageError
+from bulk_import.jobs.engine import Plan
 from bulk_import.jobs.inputs import Input
 from bulk_import.library import running
 from bulk_import.library.keywords import (
@@ -39,7 +40,7 @@ from bulk_import.library.options import api_options, flag, input_options, output
 from bulk_import.library.result import Result
 from bulk_import.library.twilio import twilio_options
 from bulk_import.output.files import STDOUT
-from bulk_import.sources.frame import given_rows
+from bulk_import.sources.frame import DICTS, FRAME, NUMBERS, given_rows
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -83,7 +84,7 @@ def _validate(source: Source, **options: Unpack[ValidateOptions]) -> running.Cal
     params = _params("validate", ValidateOptions, source, options)
     given, inputs, twilio, output = _input_config(params)
     plan = plan_validate(source=given, input_options=inputs, output=output, twilio=twilio)
-    return running.Call(plan, verbose=flag(params, "verbose", PYTHON))
+    return _planned(plan, params)
 
 
 def _run(source: Source, **options: Unpack[RunOptions]) -> running.Call:
@@ -98,7 +99,7 @@ def _run(source: Source, **options: Unpack[RunOptions]) -> running.Call:
     plan = plan_run(
         source=given, input_options=inputs, api=api, output=output, resume=resume, twilio=twilio
     )
-    return running.Call(plan, verbose=flag(params, "verbose", PYTHON))
+    return _planned(plan, params)
 
 
 def _retry_patch(source: ReportSource, **options: Unpack[RetryPatchOptions]) -> running.Call:
@@ -110,7 +111,7 @@ def _retry_patch(source: ReportSource, **options: Unpack[RetryPatchOptions]) -> 
     agent = text(params, "agent_id", PYTHON)
     report = _report_in(source)
     plan = plan_retry_patch(report=report, agent_id=agent, api=api, output=output)
-    return running.Call(plan, verbose=flag(params, "verbose", PYTHON))
+    return _planned(plan, params)
 
 
 def _reconcile(source: Source, **options: Unpack[ReconcileOptions]) -> running.Call:
@@ -123,7 +124,7 @@ def _reconcile(source: Source, **options: Unpack[ReconcileOptions]) -> running.C
     plan = plan_reconcile(
         source=given, input_options=inputs, api=api, output=output, apply=apply, twilio=twilio
     )
-    return running.Call(plan, verbose=flag(params, "verbose", PYTHON))
+    return _planned(plan, params)
 
 
 def _rollback(source: ReportSource, **options: Unpack[RollbackOptions]) -> running.Call:
@@ -135,7 +136,39 @@ def _rollback(source: ReportSource, **options: Unpack[RollbackOptions]) -> runni
     api = api_options(params, naming=PYTHON)
     apply, force = flag(params, "apply", PYTHON), flag(params, "force", PYTHON)
     plan = plan_rollback(report=report, api=api, output=output, apply=apply, force=force)
-    return running.Call(plan, verbose=flag(params, "verbose", PYTHON))
+    return _planned(plan, params)
+
+
+def _planned(plan: Plan, params: dict[str, object]) -> running.Call:
+    """Return the call of a plan: how it shows, and the words its next steps are written with."""
+    return running.Call(plan, verbose=flag(params, "verbose", PYTHON), words=_words(plan, params))
+
+
+#: Options of no next step: how a call shows (the next one shows as it likes), and the key,
+#: never written anywhere.
+_NOT_CARRIED = frozenset({"source", "api_key", "progress", "verbose"})
+
+
+def _words(plan: Plan, params: dict[str, object]) -> tuple[str, ...]:
+    """Return the call as the next steps read it: the command, the source, and each option
+    given as ``--name=<Python literal>`` (a flag: ``--name``); never the key."""
+    source = params["source"]
+    if isinstance(source, str | os.PathLike):
+        shown = repr(os.fspath(source))
+    else:  # rows given in memory: the name the caller gave them cannot be known
+        shown = _SOURCE_NAMES.get(plan.command.input, "source")
+    words = [plan.command.name, shown]
+    for name, value in params.items():
+        if name in _NOT_CARRIED or value is None or value is False:
+            continue
+        option = "--" + name.replace("_", "-")
+        if isinstance(value, os.PathLike):
+            value = os.fspath(value)
+        words.append(option if value is True else f"{option}={value!r}")
+    return tuple(words)
+
+
+_SOURCE_NAMES = {FRAME: "frame", DICTS: "rows", NUMBERS: "numbers"}
 
 
 def _params(

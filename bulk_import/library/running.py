@@ -37,12 +37,14 @@ class Call:
 
     plan: Plan
     verbose: bool
+    #: The call as words, for next steps written as Python calls (:attr:`Caller.python`).
+    words: tuple[str, ...] = ()
 
 
 def _caller(call: Call, *, signals: bool) -> Caller:
     # Nothing is printed unless verbose: the lines of news and the summary go nowhere.
     stream = sys.stderr if call.verbose else io.StringIO()
-    return Caller(stream=stream, bar="auto", signals=signals, memory=True)
+    return Caller(stream=stream, bar="auto", signals=signals, memory=True, python=call.words)
 
 
 def run_sync(call: Call) -> Result:
