@@ -7,7 +7,8 @@ cell (what pandas makes of a numeric column, ``1.4155552671e10``) is written as 
 a numeric Excel cell is (:func:`~bulk_import.sources.sheets.sheet_text`); NaN, None,
 ``pd.NA`` and ``NaT`` are blank; the text ``NA`` stays ``NA``. Rows are numbered as a
 spreadsheet numbers them: the header (the column names, or the dicts' keys) is row 1 and the
-first row row 2, by position (a DataFrame's index does not count).
+first row row 2, by position (a DataFrame's index does not count). A whole float that looks
+rounded by a spreadsheet (``447911000000``) is warned of, as a sheet's numeric cell is.
 
 - a DataFrame: its column names are the header;
 - dicts: their keys, in the order first seen, are the header; a key a dict lacks is a blank;
@@ -19,16 +20,17 @@ pandas is only looked up, never imported here: whoever made a DataFrame has impo
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Final
 
 from bulk_import.errors import UsageError
 from bulk_import.sources.header import Columns
-from bulk_import.sources.sheets import sheet_text
+from bulk_import.sources.sheets import rounded_cells, rounded_warning, sheet_text
 from bulk_import.sources.source import InputSource, Record, RecordStream, build_source
 
 __all__ = ["GivenRows", "cell_texts", "given_rows"]
@@ -51,10 +53,19 @@ class GivenRows:
     as long as the others.
     """
 
-    def __init__(self, *, name: str, header: list[str], columns: list[list[str]]) -> None:
+    def __init__(
+        self,
+        *,
+        name: str,
+        header: list[str],
+        columns: list[list[str]],
+        values: Sequence[Sequence[object]] = (),
+    ) -> None:
         self.name = name
         self.header = header
         self.columns = columns
+        #: Each column's values as given (floats and all), for the rounded-number warning.
+        self.values = values
 
     def __repr__(self) -> str:
         rows = len(self.columns[0]) if self.columns else 0
@@ -81,7 +92,17 @@ class GivenRows:
         def records() -> AbstractContextManager[RecordStream]:
             return nullcontext(RecordStream(self._records(header)))
 
-        return build_source(records, name=self.name, columns=columns)
+        source = build_source(records, name=self.name, columns=columns)
+        index = source.number_index
+        if index is not None and index < len(self.values):
+            # A float the number column holds may have been rounded by a spreadsheet before
+            # pandas read it (447911000000 from 4.48E+11): said as a sheet's numeric cells are.
+            above: list[list[object]] = [[None]] if header is not None else []
+            rows = itertools.chain(above, ([value] for value in self.values[index]))
+            rounded = rounded_cells(rows, 0, after=len(above))
+            if rounded:
+                source.warnings.append(rounded_warning(self.name, rounded))
+        return source
 
     def _records(self, header: list[str] | None) -> Iterator[Record]:
         if header is not None:
@@ -110,7 +131,9 @@ def given_rows(data: object) -> GivenRows | None:
         )
     if mappings:
         return _dicts(rows)
-    return GivenRows(name=NUMBERS, header=[NUMBER_COLUMN], columns=[cell_texts(rows)])
+    return GivenRows(
+        name=NUMBERS, header=[NUMBER_COLUMN], columns=[cell_texts(rows)], values=[rows]
+    )
 
 
 def _frame(frame: object) -> GivenRows:
@@ -119,8 +142,9 @@ def _frame(frame: object) -> GivenRows:
 
     assert isinstance(frame, pd.DataFrame)
     header = [_text(name) for name in frame.columns]
-    columns = [cell_texts(frame.iloc[:, i].to_numpy(dtype=object)) for i in range(frame.shape[1])]
-    return GivenRows(name=FRAME, header=header, columns=columns)
+    values = [list(frame.iloc[:, i].to_numpy(dtype=object)) for i in range(frame.shape[1])]
+    columns = [cell_texts(column) for column in values]
+    return GivenRows(name=FRAME, header=header, columns=columns, values=values)
 
 
 def _dicts(rows: list[Mapping[object, object]]) -> GivenRows:
@@ -129,8 +153,9 @@ def _dicts(rows: list[Mapping[object, object]]) -> GivenRows:
     for row in rows:
         keys.update(dict.fromkeys(row))
     header = [_text(key) for key in keys]
-    columns = [cell_texts([row.get(key) for row in rows]) for key in keys]
-    return GivenRows(name=DICTS, header=header, columns=columns)
+    values = [[row.get(key) for row in rows] for key in keys]
+    columns = [cell_texts(column) for column in values]
+    return GivenRows(name=DICTS, header=header, columns=columns, values=values)
 
 
 def cell_texts(values: Iterable[object]) -> list[str]:

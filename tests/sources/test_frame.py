@@ -170,3 +170,26 @@ def test_what_cannot_be_read_is_refused_in_one_line() -> None:
     assert given_rows("fleet.csv") is None
     assert given_rows(Path("fleet.csv")) is None
     assert FRAME in repr(given)
+
+
+def test_a_float_that_looks_rounded_is_warned_of_as_a_sheets_cell_is() -> None:
+    """447911000000 in a float column is warned of (row 3), as a numeric Excel cell would be."""
+    frame = pd.DataFrame({"number": [14155552671.0, 447911000000.0], "label": ["a", "b"]})
+    given = given_rows(frame)
+    assert given is not None
+    source = given.open(sheet=None, columns=Columns())
+    (warning,) = source.warnings
+    assert warning.startswith("warning: <DataFrame>: the number in row 3, 447911000000, is a")
+    assert (
+        given.open(sheet=None, columns=Columns(no_header=True))
+        .warnings[0]
+        .startswith("warning: <DataFrame>: the number in row 2, 447911000000")
+    )
+    assert not opened_warnings(["+447911000000"])  # text is what was typed: nothing to say
+
+
+def opened_warnings(data: object) -> list[str]:
+    """Return the warnings opening ``data`` gives."""
+    given = given_rows(data)
+    assert given is not None
+    return given.open(sheet=None, columns=Columns()).warnings
