@@ -27,6 +27,7 @@ from conftest import (
     kill_points,
     library_api,
     numbers,
+    print_figures,
     read_report,
     read_state,
     rows_of,
@@ -147,6 +148,14 @@ def test_ctrl_c_stops_a_call_as_sigint_stops_the_cli_then_resume_finishes(
     }
     assert sorted(posts) == sorted(given)
     assert set(posts.values()) == {1}, "a number was sent twice"
+    print_figures(
+        f"library-ctrl-c-{way}",
+        rows=ROWS,
+        imported_at_stop=counts["imported"],
+        not_attempted=counts["not_attempted"],
+        posts=sum(posts.values()),
+        max_posts_per_number=max(posts.values()),
+    )
 
 
 def test_sigkill_of_a_script_leaves_a_journal_the_same_call_finishes(tmp_path: Path) -> None:
@@ -182,6 +191,15 @@ def test_sigkill_of_a_script_leaves_a_journal_the_same_call_finishes(tmp_path: P
     assert sorted(stored) == sorted(given)
     resent = {n: posts[n] - c for n, c in frozen.items() if posts[n] != c}
     assert not resent, f"done rows sent again after a kill: {resent}"
+    print_figures(
+        "library-sigkill",
+        rows=len(given),
+        kills=len(points),
+        journaled_before_the_last_run=len(frozen),
+        posts=sum(posts.values()),
+        numbers_posted_more_than_once=sum(1 for n in posts.values() if n > 1),
+        resent=0,
+    )
 
 
 async def test_a_cancelled_async_call_finishes_its_report_then_resume_finishes(
