@@ -13,12 +13,15 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from collections import Counter
+from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
 from conftest import (
     OK,
+    Instrument,
     JournalWatch,
     Point,
     cli,
@@ -35,6 +38,7 @@ from conftest import (
 )
 
 import bulk_import
+from bulk_import.jobs.pool import IN_FLIGHT_UNKNOWN
 from bulk_import.output.report import journal_path
 from bulk_import.sandbox import Faults, RunningSandbox
 
@@ -202,21 +206,31 @@ def test_sigkill_of_a_script_leaves_a_journal_the_same_call_finishes(tmp_path: P
     )
 
 
+Task = asyncio.Future[bulk_import.Result]
+
+
+async def started(report: Path, rows: int, call: Awaitable[bulk_import.Result]) -> Task:
+    """Start ``call`` as a task; return it once its journal holds ``rows`` rows."""
+    task = asyncio.ensure_future(call)
+    watch = JournalWatch(report)
+    while watch.poll() < rows and not task.done():
+        await asyncio.sleep(0.01)
+    return task
+
+
 async def test_a_cancelled_async_call_finishes_its_report_then_resume_finishes(
     tmp_path: Path,
 ) -> None:
     """Cancelling run_async stops it as Ctrl-C does: CancelledError once the report is written
-    (the rows not sent not_attempted); a second cancel abandons what is in flight."""
+    (the rows not sent not_attempted); resume=True then sends the rest, none twice."""
     given = numbers(200)
     report = tmp_path / "fleet.report.csv"
     with RunningSandbox(faults=Faults(latency_ms=20)) as sandbox:
         api = library_api(sandbox)
-        task = asyncio.create_task(
-            bulk_import.run_async(given, provider_id=PROVIDER, report=report, concurrency=4, **api)
+        call = bulk_import.run_async(
+            given, provider_id=PROVIDER, report=report, concurrency=4, **api
         )
-        watch = JournalWatch(report)
-        while watch.poll() < 30:
-            await asyncio.sleep(0.01)
+        task = await started(report, 30, call)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -236,6 +250,32 @@ async def test_a_cancelled_async_call_finishes_its_report_then_resume_finishes(
     assert set(posts.values()) == {1}
 
 
+async def test_a_second_cancel_abandons_the_requests_in_flight(tmp_path: Path) -> None:
+    """Cancelled twice, a call whose POSTs hang does not wait for them: their rows are failed
+    (outcome unknown), the rest not_attempted, the report written at once."""
+    report = tmp_path / "fleet.report.csv"
+    instrument = Instrument(post_delay_s=10)
+    with instrument.install(RunningSandbox()) as sandbox:
+        call = bulk_import.run_async(
+            numbers(20), provider_id=PROVIDER, report=report, concurrency=4, **library_api(sandbox)
+        )
+        task = asyncio.ensure_future(call)
+        while instrument.count("POST") < 4:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.sleep(0.1)
+        assert not task.done(), "the first cancel waits for the requests in flight"
+        task.cancel()
+        began = time.monotonic()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        waited = time.monotonic() - began
+    lines = read_report(report)
+    assert waited < 3
+    assert Counter(line["status"] for line in lines) == {"failed": 4, "not_attempted": 16}
+    assert {line["error"] for line in lines if line["status"] == "failed"} == {IN_FLIGHT_UNKNOWN}
+
+
 async def test_a_report_is_held_for_the_whole_call(tmp_path: Path) -> None:
     """While a call writes report=, another call (or the CLI) on it is refused, exit 2 / a
     ValueError naming the holder; the first finishes alone and no lock file is left."""
@@ -243,12 +283,10 @@ async def test_a_report_is_held_for_the_whole_call(tmp_path: Path) -> None:
     report = tmp_path / "fleet.report.csv"
     with RunningSandbox(faults=Faults(latency_ms=50)) as sandbox:  # 3 s at concurrency 2
         api = library_api(sandbox)
-        first = asyncio.create_task(
-            bulk_import.run_async(given, provider_id=PROVIDER, report=report, concurrency=2, **api)
+        call = bulk_import.run_async(
+            given, provider_id=PROVIDER, report=report, concurrency=2, **api
         )
-        watch = JournalWatch(report)
-        while watch.poll() < 5:
-            await asyncio.sleep(0.01)
+        first = await started(report, 5, call)
         with pytest.raises(
             ValueError, match=r"fleet.report.csv is in use by another bulk-import"
         ) as held:
