@@ -20,6 +20,9 @@ DEFAULT_REGION = "us1"
 DEFAULT_COUNTRY = "US"
 DEFAULT_LABEL = "{number}"
 DEFAULT_TWILIO_BASE_URL = "https://api.twilio.com"
+#: The bounds the command line (click's types) and Python (library.options) hold options to.
+MAX_CONCURRENCY = 512
+MAX_ATTEMPTS_LIMIT = 100
 
 
 class Secret:
@@ -93,9 +96,13 @@ class ApiOptions:
 
 @dataclass(frozen=True, slots=True)
 class OutputOptions:
-    """Say where the report and summary go and how much to show."""
+    """Say where the report and summary go and how much to show.
 
-    report: Path
+    ``report`` None keeps the report in memory only (a library call without ``report=``):
+    nothing is written to disk, no lock is taken, and nothing survives a crash.
+    """
+
+    report: Path | None
     summary_json: Path | None = None
     #: The run page (``--html``): one self-contained HTML file about the run.
     html: Path | None = None

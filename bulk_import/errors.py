@@ -8,6 +8,9 @@
     └── WriteError             a file it writes cannot be written (disk full, read-only): exit 3
     InternalError              a bug ended a command; says what was kept for the next run: exit 4
 
+``UsageError`` and ``InputError`` are ``ValueError`` s too: from Python (:mod:`bulk_import.library`)
+a bad option or an unusable source is what ``except ValueError`` expects.
+
 Stops during a run (401/403, an unreachable API, too many failures, Ctrl-C) are not exceptions:
 they end the run with every row accounted for, and the summary carries the exit code (3 or 130);
 a :class:`WriteError` during a run becomes such a stop.
@@ -26,11 +29,11 @@ class BulkImportError(Exception):
     exit_code = 2
 
 
-class UsageError(BulkImportError):
+class UsageError(BulkImportError, ValueError):
     """Reject options or environment that cannot work (exit 2, nothing sent)."""
 
 
-class InputError(BulkImportError):
+class InputError(BulkImportError, ValueError):
     """Reject an input file that cannot be read as rows of phone numbers (exit 2, nothing sent)."""
 
 

@@ -254,6 +254,9 @@ class Summary:
     calls_api: bool = False
     #: The command line's words after ``bulk-import`` (for the exact next command).
     invocation: tuple[str, ...] = ()
+    #: Whether the next steps are written as Python calls (a library call's summary), the
+    #: invocation's words holding Python literals (``--provider-id='prov_1'``).
+    python: bool = False
     #: The ``--agent-id`` given, if any.
     agent_id: str = ""
     #: Rows per status that name an agent (hints: an agent not checked, one still to assign).

@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import pytest
@@ -223,6 +223,18 @@ def output_options(report: Path, **overrides: object) -> OutputOptions:
     values: dict[str, object] = {"quiet": True, "progress": False}
     values.update(overrides)
     return OutputOptions(report=report, **values)  # type: ignore[arg-type]
+
+
+class LibraryApi(TypedDict):
+    """The keyword options that point a library call (``bulk_import.run``, ...) at a sandbox."""
+
+    base_url: str
+    api_key: str
+
+
+def library_api(sandbox: RunningSandbox) -> LibraryApi:
+    """Return the options that point a library call at ``sandbox``, with its key."""
+    return {"base_url": sandbox.base_url, "api_key": sandbox.api_key}
 
 
 def cli_env(

@@ -88,3 +88,43 @@ def test_the_rehearsal_runs_from_a_wheel_installed_outside_the_repo(tmp_path: Pa
     done = run_rehearsal(work, env)
     assert "wrote the demo's sample inputs to examples/: twilio-export.csv" in done.stderr
     assert (work / "examples" / "demo-faults.json").exists()
+
+
+#: A user's script: one call as the README shows it, then a misspelt option and a wrong type.
+TYPED_SCRIPT = """\
+import pandas as pd
+
+import bulk_import
+
+frame = pd.DataFrame({"number": ["+14155552671"]})
+result: bulk_import.Result = bulk_import.validate(frame, provider_id="prov_1")
+counts: dict[str, int] = result.summary["counts"]
+bulk_import.run(frame, agentid="agent_1")
+bulk_import.run(frame, concurrency="8")
+"""
+
+
+def test_the_installed_package_is_typed_for_a_users_mypy(tmp_path: Path) -> None:
+    """The wheel ships py.typed: mypy --strict on a user's script, against the installed
+    package, finds a misspelt option and a wrong type, and nothing else."""
+    wheel = build_wheel(tmp_path)
+    bin_folder = fresh_venv(tmp_path, wheel)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "script.py").write_text(TYPED_SCRIPT)
+    mypy = (sys.executable, "-m", "mypy", "--strict", "--no-incremental")
+    done = subprocess.run(
+        [*mypy, "--python-executable", str(bin_folder / "python"), "script.py"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    assert errors == [
+        'script.py:8: error: Unexpected keyword argument "agentid"; did you mean "agent_id"?  '
+        "[call-arg]",
+        'script.py:9: error: Argument "concurrency" has incompatible type "str"; expected '
+        '"int | None"  [arg-type]',
+    ], done.stdout

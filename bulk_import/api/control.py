@@ -47,6 +47,18 @@ class StopControl:
                 exit_code=Exit.STOPPED,
             )
 
+    def interrupt(self, name: str) -> None:
+        """Stop as Ctrl-C stops a run: send nothing new; a second time, abandon what is in flight.
+
+        ``name`` says what interrupted (``SIGINT``, ``SIGTERM``, ``cancellation``). Call it on the
+        run's event loop (from another thread: ``loop.call_soon_threadsafe``).
+        """
+        self.signals += 1
+        if self.signals == 1:
+            self.stop(f"interrupted by {name}", exit_code=Exit.INTERRUPTED)
+        else:
+            self.cancel_in_flight()
+
     def track(self, workers: list[asyncio.Task[None]]) -> None:
         """Remember the worker tasks, so that a second Ctrl-C can cancel them."""
         self._workers = workers

@@ -198,7 +198,7 @@ def run(**params: Any) -> Call:
     resume = bool(params.get("resume"))
 
     def call() -> Summary:
-        if resume and not output.quiet:
+        if resume and not output.quiet and output.report is not None:
             _say_nothing_to_resume(output.report, given=params.get("report") is not None)
         return job(
             source=source,

@@ -1,13 +1,13 @@
 """Turn the command line's options into the frozen config of :mod:`bulk_import.config`.
 
-The option groups every command shares, and the builders that check what can be checked before
-anything is read or sent. Defaults live in the config module, not here.
+The option groups every command shares (click: parsing, types, ``--help``), and the builders,
+which hand the parameters to the checks Python's calls use too (:mod:`bulk_import.library.options`,
+every message naming the option as the command line writes it). Defaults live in the config
+module, not here.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -16,9 +16,10 @@ import click
 
 from bulk_import import config as cfg
 from bulk_import.cli.help import API, INPUT, OUTPUT, GroupedOption
-from bulk_import.config import ApiOptions, InputOptions, OutputOptions, Secret
-from bulk_import.errors import UsageError
-from bulk_import.output.files import STDOUT
+from bulk_import.config import ApiOptions, InputOptions, OutputOptions
+from bulk_import.library import options
+from bulk_import.library.naming import CLI
+from bulk_import.models import REGIONS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -139,7 +140,7 @@ input_options = _compose(
     input_option("--twilio-account-sid", help="Twilio account SID for rows that name no provider."),
     input_option(
         "--region",
-        type=click.Choice(["us1", "ie1", "au1"]),
+        type=click.Choice(REGIONS),
         help="Twilio region for --twilio-account-sid and account_sid rows "
         f"[default: {cfg.DEFAULT_REGION}].",
     ),
@@ -163,7 +164,7 @@ api_options = _compose(
     ),
     api_option(
         "--concurrency",
-        type=click.IntRange(1, 512),
+        type=click.IntRange(1, cfg.MAX_CONCURRENCY),
         help=f"Requests in flight at most [default: {cfg.DEFAULT_CONCURRENCY}].",
     ),
     api_option(
@@ -173,7 +174,7 @@ api_options = _compose(
     ),
     api_option(
         "--max-attempts",
-        type=click.IntRange(1, 100),
+        type=click.IntRange(1, cfg.MAX_ATTEMPTS_LIMIT),
         help=f"Tries per request, retries included [default: {cfg.DEFAULT_MAX_ATTEMPTS}].",
     ),
     api_option(
@@ -190,93 +191,27 @@ api_options = _compose(
 )
 
 
-def _drop_none(**values: Any) -> dict[str, Any]:
-    return {key: value for key, value in values.items() if value is not None}
-
-
 def make_input_options(params: dict[str, Any]) -> InputOptions:
     """Build :class:`InputOptions` from the CLI's parameters (the jobs check them, once)."""
-    return InputOptions(
-        **_drop_none(
-            sheet=params.get("sheet"),
-            number_column=params.get("number_column"),
-            label_column=params.get("label_column"),
-            header_row=params.get("header_row"),
-            no_header=bool(params.get("no_header")),
-            default_label=params.get("default_label"),
-            default_region=(params.get("default_region") or "").upper() or None,
-            provider_id=params.get("provider_id"),
-            twilio_account_sid=params.get("twilio_account_sid"),
-            region=params.get("region"),
-            agent_id=params.get("agent_id"),
-        )
-    )
-
-
-def read_api_key(key_file: str | None) -> Secret:
-    """Return the API key from ``--api-key-file`` or ``CARTESIA_API_KEY``; exit 2 when none."""
-    if key_file is not None:
-        try:
-            text = sys.stdin.read() if key_file == "-" else Path(key_file).read_text()
-        except OSError as exc:
-            raise UsageError(f"cannot read --api-key-file {key_file}: {exc.strerror}") from None
-        key = text.strip()
-        if not key:
-            raise UsageError(f"--api-key-file {key_file} holds no API key")
-        return Secret(key)
-    key = os.environ.get("CARTESIA_API_KEY", "").strip()
-    if not key:
-        raise UsageError(
-            "no API key: set CARTESIA_API_KEY, or pass --api-key-file PATH ('-' reads stdin)"
-        )
-    return Secret(key)
+    return options.input_options(params, naming=CLI)
 
 
 def make_api_options(params: dict[str, Any]) -> ApiOptions:
     """Build :class:`ApiOptions` from the CLI's parameters; the key is read last."""
     # The base URL is checked once, by the API layer that will use it (api.http.check_base_url).
-    return ApiOptions(
-        api_key=read_api_key(params.get("api_key_file")),
-        **_drop_none(
-            base_url=params.get("base_url"),
-            api_version=params.get("api_version"),
-            concurrency=params.get("concurrency"),
-            rate=params.get("rate"),
-            max_attempts=params.get("max_attempts"),
-            timeout=params.get("timeout"),
-            max_consecutive_failures=params.get("max_consecutive_failures"),
-        ),
-    )
+    return options.api_options(params, naming=CLI)
 
 
 def make_output_options(
     params: dict[str, Any], *, default: Path, source: str | None
 ) -> OutputOptions:
     """Build :class:`OutputOptions`, refusing a report that would overwrite the input."""
-    report: Path = params.get("report") or default
-    on_stdout = [
-        f"--{name.replace('_', '-')}"
-        for name in ("report", "summary_json", "html")
-        if params.get(name) == STDOUT
-    ]
-    if len(on_stdout) > 1:
-        raise UsageError(f"{' and '.join(on_stdout)} cannot both be '-' (stdout); name a file")
-    if params.get("html") == STDOUT:
-        raise UsageError("--html - is not offered: name the run page's file")
-    if report == STDOUT and params.get("resume"):
-        raise UsageError("--resume needs the report's file; --report - writes it to stdout")
-    for path in (report, params.get("summary_json"), params.get("html")):
-        if path is not None and path != STDOUT and not path.parent.resolve().is_dir():
-            raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
-    if source not in (None, "-") and report.resolve() == Path(str(source)).resolve():
-        raise UsageError(f"--report {report} is the input file itself; choose another report path")
-    return OutputOptions(
-        report=report,
-        summary_json=params.get("summary_json"),
-        html=params.get("html"),
-        quiet=bool(params.get("quiet")),
-        progress=not params.get("no_progress"),
-        debug=bool(params.get("debug")),
+    given = {**params, "progress": not params.get("no_progress")}
+    return options.output_options(
+        given,
+        default=default,
+        source=source,
+        naming=CLI,
         invocation=invocation(click.get_current_context()),
     )
 

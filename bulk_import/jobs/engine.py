@@ -2,7 +2,9 @@
 
 Every command (``validate``, ``run``, ``retry-patch``, ``reconcile``) is a :class:`Job` (a row
 handler plus what it checks before the first row and adds after the last) and the
-:class:`Work` it was given (its rows, and the report lines it keeps). :func:`execute` does the
+:class:`Work` it was given (its rows, and the report lines it keeps), which each job module
+plans (a :class:`Plan`: ``plan_run``, ...). :func:`execute` (the CLI) and :class:`Execution`
+(the library: in this thread, or awaited on a running loop, the report in memory too) do the
 rest once, for all of them, keeping SPEC's promises:
 
 - one command at a time per report: the report's lock (:mod:`bulk_import.output.lock`) is
@@ -20,29 +22,28 @@ rest once, for all of them, keeping SPEC's promises:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import functools
 import os
 import shlex
 import socket
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, ParamSpec, Protocol, TextIO
 
 from bulk_import.api.control import StopControl
 from bulk_import.config import ApiOptions, OutputOptions, Secret
-from bulk_import.errors import BulkImportError, InternalError, WriteError
-from bulk_import.jobs.pool import run_pool, stop_on_signals
-from bulk_import.jobs.records import Records
+from bulk_import.errors import BulkImportError, InternalError
+from bulk_import.jobs.runner import Runner
 from bulk_import.metrics import RunMetrics
 from bulk_import.models import Exit, Outcome, Row, Status, Summary, iso, utc_now
 from bulk_import.output.closing import close_output
 from bulk_import.output.files import check_writable, is_stdout
 from bulk_import.output.lock import Holder, ReportLock
-from bulk_import.output.progress import Progress, in_flight_text
-from bulk_import.output.summary import exit_code
 
 if TYPE_CHECKING:  # httpx and the API layer cost start-up: a job that sends nothing skips them
     import httpx
@@ -97,6 +98,7 @@ class Work:
 
 
 Prepare = Callable[[], tuple[Job, Work]]
+P = ParamSpec("P")
 
 
 def options_in_force(*configs: object, **extra: object) -> dict[str, object]:
@@ -124,84 +126,219 @@ class Command:
     agent_id: str = ""
 
 
-def execute(
-    command: Command,
-    prepare: Prepare,
-    *,
-    transport: httpx.AsyncBaseTransport | None = None,
-    stderr: TextIO | None = None,
-) -> Summary:
-    """Run ``command``: hold its report, prepare its job, run it, close with the summary.
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Say what one run of a command is: the command, how to open its work, where to send.
 
-    A :class:`BulkImportError` from the lock, ``prepare`` or the job's checks is raised after
-    the summary JSON (with ``error``) is written: the caller prints it as one line and exits 2.
-    Any other exception is a bug: it is raised as :class:`InternalError` (exit 4), saying what
-    was kept for the next run of the same command.
+    Each job module makes one (``plan_validate``, ...); :func:`execute` (the CLI) or an
+    :class:`Execution` (the library) runs it.
     """
-    out = command.output
-    stream = stderr if stderr is not None else sys.stderr
-    summary = Summary(
-        command=command.name,
-        input=command.input,
-        report=str(out.report),
-        started_at=utc_now(),
-        calls_api=command.api is not None,
-        options=command.options,
-        invocation=out.invocation,
-        agent_id=command.agent_id,
-    )
-    started = time.monotonic()
-    metrics = RunMetrics() if command.api is not None else None
 
-    def close(*, printed: bool) -> None:
-        summary.finished_at = utc_now()
+    command: Command
+    prepare: Prepare
+    #: The HTTP transport (tests inject one); None: the network.
+    transport: httpx.AsyncBaseTransport | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Say how the caller of a run shows it and stops it: the CLI's way by default.
+
+    A library call (:mod:`bulk_import.library`) prints nothing unless asked, draws ``tqdm.auto``
+    (a widget in Jupyter), keeps the report in memory for its ``Result``, and off the main
+    thread or awaited, hears Ctrl-C as a KeyboardInterrupt forwarded to
+    :meth:`StopControl.interrupt` or as a cancellation, not as a signal.
+    """
+
+    #: Where the summary and the lines of news go (None: stderr).
+    stream: TextIO | None = None
+    #: "terminal": a tqdm bar when the stream is a terminal (``--no-progress`` turns it off);
+    #: "auto": ``tqdm.auto`` on stderr, whatever stderr is (a library call's ``progress=True``).
+    bar: str = "terminal"
+    #: Turn SIGINT and SIGTERM into a graceful stop while the rows go (main thread only).
+    signals: bool = True
+    #: Keep the report's lines in memory too: :attr:`Execution.report_csv`.
+    memory: bool = False
+    #: A library call as words (``run``, the source, ``--name=<Python literal>``): the summary's
+    #: next steps are then Python calls (:mod:`bulk_import.output.followup`).
+    python: tuple[str, ...] | None = None
+
+
+CLI = Caller()
+
+
+def execute(plan: Plan) -> Summary:
+    """Run ``plan`` as the CLI does: hold its report, prepare its job, run it, close.
+
+    A :class:`BulkImportError` from the lock, the preparation or the job's checks is raised
+    after the summary JSON (with ``error``) is written: the caller prints it as one line and
+    exits 2. Any other exception is a bug: it is raised as :class:`InternalError` (exit 4),
+    saying what was kept for the next run of the same command.
+    """
+    return Execution(plan).run()
+
+
+def executed(planner: Callable[P, Plan]) -> Callable[P, Summary]:
+    """Return a function that makes the planner's plan and executes it (a job's entry point)."""
+
+    @functools.wraps(planner)
+    def run(*args: P.args, **kwargs: P.kwargs) -> Summary:
+        return execute(planner(*args, **kwargs))
+
+    run.__name__ = run.__qualname__ = planner.__name__.removeprefix("plan_")
+    run.__doc__ = f"Execute :func:`{planner.__name__}`'s plan as the CLI does; return the summary."
+    return run
+
+
+class Execution:
+    """Run one plan once, in this thread (:meth:`run`) or on a running loop (:meth:`run_async`).
+
+    :attr:`summary` and :attr:`control` are there from the start, so that a caller can stop the
+    run from another thread and read what it did whatever ends it.
+    """
+
+    def __init__(
+        self, plan: Plan, *, caller: Caller = CLI, control: StopControl | None = None
+    ) -> None:
+        command = plan.command
+        out = command.output
+        self.plan = plan
+        self.caller = caller
+        self.control = control if control is not None else StopControl()
+        self.summary = Summary(
+            command=command.name,
+            input=command.input,
+            report="" if out.report is None else str(out.report),
+            started_at=utc_now(),
+            calls_api=command.api is not None,
+            options=command.options,
+            invocation=out.invocation if caller.python is None else caller.python,
+            agent_id=command.agent_id,
+            python=caller.python is not None,
+        )
+        self.metrics = RunMetrics() if command.api is not None else None
+        self.stream = caller.stream if caller.stream is not None else sys.stderr
+        self.runner: Runner | None = None
+        #: Seconds from start to close (the summary's ``duration_s``), once closed.
+        self.elapsed_s: float | None = None
+        self._started = time.monotonic()
+
+    @property
+    def report_csv(self) -> bytes | None:
+        """Return the report as CSV bytes, sorted, ``'`` marks and all (:attr:`Caller.memory`).
+
+        None when the run did no row (it stopped before its first).
+        """
+        records = self.runner.records if self.runner is not None else None
+        return records.memory_csv if records is not None else None
+
+    def run(self) -> Summary:
+        """Run to the end in this thread, on an event loop of its own."""
+        with self._held():
+            job, work = self.plan.prepare()
+            self.runner = self._runner(job, work)
+            asyncio.run(self.runner.run())
+        return self.summary
+
+    async def run_async(self) -> Summary:
+        """Run to the end on the running loop; the input is opened on a worker thread.
+
+        A cancellation stops the run as Ctrl-C does (nothing new sent, requests in flight
+        finish, the report written), then is raised again once the run is closed.
+        """
+        with self._held():
+            # Opening may read a large file or list a Twilio account (its own asyncio.run):
+            # never on the caller's loop.
+            job, work = await asyncio.to_thread(self.plan.prepare)
+            self.runner = self._runner(job, work)
+            cancelled = await _despite_cancellation(self.runner.run(), self.control)
+        if cancelled:
+            raise asyncio.CancelledError
+        return self.summary
+
+    def _runner(self, job: Job, work: Work) -> Runner:
+        return Runner(
+            self.plan.command,
+            self.summary,
+            job,
+            work,
+            transport=self.plan.transport,
+            stream=self.stream,
+            metrics=self.metrics,
+            control=self.control,
+            caller=self.caller,
+        )
+
+    def _close(self, *, printed: bool) -> None:
+        self.summary.finished_at = utc_now()
+        self.elapsed_s = time.monotonic() - self._started
         close_output(
-            summary,
-            output=out,
-            elapsed_s=time.monotonic() - started,
-            stream=stream,
+            self.summary,
+            output=self.plan.command.output,
+            elapsed_s=self.elapsed_s,
+            stream=self.stream,
             printed=printed,
-            metrics=metrics,
+            metrics=self.metrics,
         )
 
-    lock: ReportLock | None = None
-    try:
-        lock = _hold(command, summary)
-        job, work = prepare()
-        runner = _Runner(
-            command, summary, job, work, transport=transport, stream=stream, metrics=metrics
-        )
-        asyncio.run(runner.run())
-    except BulkImportError as exc:
-        summary.error = str(exc)
-        summary.exit_code = exc.exit_code
-        close(printed=False)
-        raise
-    except KeyboardInterrupt:
-        summary.error = "interrupted before the first row"
-        summary.exit_code = Exit.INTERRUPTED
-        close(printed=False)
-        raise
-    except Exception as exc:  # a bug: what finished is kept for the next run, never published
-        summary.error = f"internal error: {type(exc).__name__}: {exc}"
-        summary.exit_code = Exit.INTERNAL
-        close(printed=False)
-        raise InternalError(exc, kept=_kept(summary)) from exc
-    else:
-        close(printed=True)
-    finally:
-        if lock is not None:
-            lock.release()
-    return summary
+    @contextlib.contextmanager
+    def _held(self) -> Iterator[None]:
+        """Hold the report while the body runs; close with the summary however it ends."""
+        summary = self.summary
+        lock: ReportLock | None = None
+        try:
+            lock = _hold(self.plan.command, summary)
+            yield
+        except BulkImportError as exc:
+            summary.error = str(exc)
+            summary.exit_code = exc.exit_code
+            self._close(printed=False)
+            raise
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            summary.error = "interrupted before the first row"
+            summary.exit_code = Exit.INTERRUPTED
+            self._close(printed=False)
+            raise
+        except Exception as exc:  # a bug: what finished is kept for the next run, never published
+            summary.error = f"internal error: {type(exc).__name__}: {exc}"
+            summary.exit_code = Exit.INTERNAL
+            self._close(printed=False)
+            raise InternalError(exc, kept=_kept(summary)) from exc
+        else:
+            self._close(printed=True)
+        finally:
+            if lock is not None:
+                lock.release()
+
+
+async def _despite_cancellation(run: Coroutine[object, object, None], control: StopControl) -> bool:
+    """Await ``run`` to its end; say whether the caller's task was cancelled meanwhile.
+
+    A cancellation is an interrupt (:meth:`StopControl.interrupt`): the first stops sending,
+    the next abandons what is in flight; the run always finishes its report.
+    """
+    task = asyncio.ensure_future(run)
+    cancelled = False
+    while True:
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if task.done():  # the run itself was cancelled, not this caller
+                raise
+            cancelled = True
+            control.interrupt("cancellation")
+        else:
+            return cancelled
 
 
 def _hold(command: Command, summary: Summary) -> ReportLock | None:
-    """Take the report's lock (none for a report on stdout); check the other outputs' folders."""
+    """Take the report's lock (none for a report on stdout or in memory); check the other
+    outputs' folders."""
     out = command.output
     for path, what in ((out.summary_json, "summary JSON"), (out.html, "run page")):
         if path is not None and not is_stdout(path):
             check_writable(path, what=what)
-    if is_stdout(out.report):
+    if out.report is None or is_stdout(out.report):
         return None
     words = out.invocation or (command.name, command.input)
     holder = Holder(
@@ -222,136 +359,6 @@ def _kept(summary: Summary) -> str:
         )
     if summary.report_written:
         return "the report holds only the rows that finished"
+    if not summary.report:
+        return "nothing was written: the report was kept in memory only"
     return "nothing was written: the report is as it was"
-
-
-class _Runner:
-    """Run one job's rows through the pool into the records, counting as they finish."""
-
-    def __init__(
-        self,
-        command: Command,
-        summary: Summary,
-        job: Job,
-        work: Work,
-        *,
-        transport: httpx.AsyncBaseTransport | None,
-        stream: TextIO,
-        metrics: RunMetrics | None,
-    ) -> None:
-        self.command = command
-        self.metrics = metrics
-        self.summary = summary
-        self.job = job
-        self.work = work
-        self.transport = transport
-        self.stream = stream
-        self.records: Records | None = None
-
-    async def run(self) -> None:
-        control = StopControl()
-        options = self.command.api
-        api = None
-        if options is not None:
-            from bulk_import.api.cartesia import CartesiaApi
-
-            api = CartesiaApi(
-                options,
-                control=control,
-                recorder=self.metrics,
-                transport=self.transport,
-                log=None if self.command.output.quiet else self._say,
-            )
-            if self.command.output.debug:  # credentials masked: Route never shows them
-                print(
-                    f"bulk-import: debug: requests to {api.base_url} go {api.http.route}",
-                    file=self.stream,
-                )
-        whole = False
-        try:
-            with stop_on_signals(control):
-                self.work.news.extend(await self.job.start(api))
-                if control.stopping:
-                    # Nothing was done: the report stays as it was, and the reason is the error.
-                    self.summary.error = control.reason
-                    return
-                await self._rows(control, api)
-            whole = True
-        finally:
-            summary = self.summary
-            summary.requests = self.work.requests
-            summary.twilio = self.work.twilio
-            if api is not None:
-                await api.__aexit__()
-                summary.requests += api.counters.requests
-                summary.concurrency = api.limiter.snapshot()
-            if self.metrics is not None:
-                summary.http = self.metrics.http_counts()
-                summary.latency_ms = self.metrics.latency_ms()
-            summary.stopped = control.reason if control.stopping else ""
-            summary.exit_code = exit_code(
-                summary, stop_exit=control.exit_code, judged=self.job.judged
-            )
-            if self.records is not None and self.records.journal is not None:
-                self.records.close(whole=whole)
-
-    async def _rows(self, control: StopControl, api: CartesiaApi | None) -> None:
-        work = self.work
-        out = self.command.output
-        progress = Progress(
-            enabled=out.progress,
-            quiet=out.quiet,
-            total=work.total,
-            desc=self.command.name,
-            extra=(lambda: _in_flight(api)) if api is not None else None,
-            stream=self.stream,
-        )
-        self.records = records = Records(
-            report=out.report,
-            summary=self.summary,
-            control=control,
-            progress=progress,
-            metrics=self.metrics,
-            stream=self.stream,
-        )
-        try:
-            try:
-                records.open(work.base, flush_every_s=work.flush_every_s)
-            except WriteError as exc:  # found before the first row: nothing is sent
-                control.stop(str(exc), exit_code=Exit.STOPPED)
-                self.summary.error = str(exc)
-                return
-            for line in work.news:
-                progress.log(line)
-            await run_pool(
-                work.rows,
-                handle=self.job.handle,
-                emit=records.emit,
-                not_sent=self.job.not_sent,
-                control=control,
-                workers=work.workers,
-                max_consecutive_failures=(
-                    self.command.api.max_consecutive_failures if self.command.api else 1 << 62
-                ),
-                rest=work.rest,
-            )
-            for outcome in self.job.finish():
-                records.emit(outcome.row, outcome)
-        finally:
-            progress.close()
-
-    def _say(self, line: str) -> None:
-        """Print a line of news before the rows (the bar, which would hold it, is not up yet)."""
-        print(line, file=self.stream, flush=True)
-
-
-def _in_flight(api: CartesiaApi) -> str:
-    """Say what the API layer is doing: requests retrying, in flight, under which limit."""
-    limiter = api.limiter
-    return in_flight_text(
-        retrying=api.counters.retrying,
-        in_flight=limiter.in_flight,
-        window=limiter.window,
-        limit=limiter.limit,
-        ceiling=limiter.ceiling,
-    )

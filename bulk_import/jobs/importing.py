@@ -10,6 +10,7 @@ short) is refused, with or without ``--resume``: replacing it would lose that in
 from __future__ import annotations
 
 from collections.abc import Iterable
+from pathlib import Path
 from typing import BinaryIO
 
 import httpx
@@ -17,9 +18,12 @@ import httpx
 from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.providers import check_providers
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions, TwilioOptions
-from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
+from bulk_import.jobs.engine import Command, Job, Plan, Work, executed, options_in_force
 from bulk_import.jobs.inputs import (
+    Input,
     check_report_belongs,
+    input_name,
+    is_listed,
     kept_lines,
     normalised,
     open_source,
@@ -28,11 +32,11 @@ from bulk_import.jobs.inputs import (
     providers_named,
     skip_kept,
 )
-from bulk_import.models import Outcome, Provider, Row, Status, Summary
+from bulk_import.models import Outcome, Provider, Row, Status
 from bulk_import.output.files import is_stdout
-from bulk_import.output.recovery import has_journal, numbers_named, recover
+from bulk_import.output.recovery import ReportLine, has_journal, numbers_named, recover
 from bulk_import.output.report import journal_path
-from bulk_import.sources.twilio import is_twilio
+from bulk_import.sources import Source
 
 
 class ImportJob:
@@ -67,9 +71,33 @@ class ImportJob:
         return ()
 
 
-def run(
+def _kept_before(
+    opened: Source, report: Path, *, resume: bool, listed: bool, region: str, news: list[str]
+) -> dict[int, ReportLine]:
+    """Return the lines of ``report`` (with ``resume``) or of its journal that are done, by row;
+    refuse another input's; add what was kept to ``news``."""
+    journal = has_journal(report)
+    if resume:
+        lines = recover(report)
+        check_report_belongs(opened, report, region=region, named=numbers_named(lines))
+        kept = kept_lines(lines)
+    else:
+        kept = kept_lines(recover(report, journal_only=True)) if journal else {}
+        # A twilio: listing's rows move as numbers are bought and released: only the rows
+        # a killed run finished are held to this listing.
+        named = numbers_named(kept.values()) if listed else None
+        if not is_stdout(report) and (named is None or named):
+            check_report_belongs(opened, report, region=region, named=named)
+    if kept:
+        if journal:
+            news.append(f"a killed run left {journal_path(report)}: the rows it finished are kept")
+        news.append(f"resuming: {len(kept)} rows already done in {report} are kept")
+    return kept
+
+
+def plan_run(
     *,
-    source: str,
+    source: Input,
     input_options: InputOptions,
     api: ApiOptions,
     output: OutputOptions,
@@ -77,35 +105,26 @@ def run(
     stdin: BinaryIO | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     twilio: TwilioOptions | None = None,
-) -> Summary:
-    """Import every row of ``source``; write the report; return the summary.
+) -> Plan:
+    """Plan importing every row of ``source``, and the report.
 
     A ``twilio:`` INPUT is listed whole (``twilio``) before the key is checked or a row sent.
     """
 
     def prepare() -> tuple[Job, Work]:
         opened = open_source(source, input_options, stdin, twilio=twilio)
-        report = output.report
-        region = input_options.default_region
         news, requests = opening_news(opened)
-        journal = has_journal(report)
-        if resume:
-            lines = recover(report)
-            check_report_belongs(opened, report, region=region, named=numbers_named(lines))
-            kept = kept_lines(lines)
-        else:
-            kept = kept_lines(recover(report, journal_only=True)) if journal else {}
-            # A twilio: listing's rows move as numbers are bought and released: only the rows
-            # a killed run finished are held to this listing.
-            named = numbers_named(kept.values()) if is_twilio(source) else None
-            if not is_stdout(report) and (named is None or named):
-                check_report_belongs(opened, report, region=region, named=named)
-        if kept:
-            if journal:
-                news.append(
-                    f"a killed run left {journal_path(report)}: the rows it finished are kept"
-                )
-            news.append(f"resuming: {len(kept)} rows already done in {report} are kept")
+        report = output.report
+        kept: dict[int, ReportLine] = {}
+        if report is not None:  # a report kept in memory has nothing from before
+            kept = _kept_before(
+                opened,
+                report,
+                resume=resume,
+                listed=is_listed(source),
+                region=input_options.default_region,
+                news=news,
+            )
         rows = normalised(opened, input_options)
         work = Work(
             rows=skip_kept(rows, kept) if kept else rows,
@@ -120,7 +139,7 @@ def run(
 
     command = Command(
         name="run",
-        input=source,
+        input=input_name(source),
         output=output,
         api=api,
         options=options_in_force(
@@ -128,4 +147,7 @@ def run(
         ),
         agent_id=input_options.agent_id or "",
     )
-    return execute(command, prepare, transport=transport)
+    return Plan(command, prepare, transport)
+
+
+run = executed(plan_run)

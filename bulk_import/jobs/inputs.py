@@ -22,11 +22,14 @@ from bulk_import.models import RESUME_KEEP, Provider, RawRow, Row
 from bulk_import.normalize import check_input_options, prepare, resolve_provider, to_e164
 from bulk_import.output.recovery import Named, ReportLine, scan_numbers
 from bulk_import.output.report import journal_path
-from bulk_import.sources import InputSource, Source, header_key, open_input
+from bulk_import.sources import Given, InputSource, Source, header_key, open_input
+from bulk_import.sources.header import Columns
 from bulk_import.sources.twilio import TwilioSource, check_scheme, is_twilio, twilio_source
 
 #: Files this large have their numbers parsed on every core (a 1M-row CSV is about 40 MB).
 PARALLEL_FROM_BYTES = 4 * 1024 * 1024
+#: Rows given in memory this many have theirs parsed on every core (about 4 MB of CSV).
+PARALLEL_FROM_ROWS = 100_000
 MAX_PARSE_WORKERS = 4
 
 
@@ -42,8 +45,23 @@ _NOT_FOR_TWILIO = (
 )
 
 
+#: What a command reads: INPUT as the command line names it (a path, ``-``, ``twilio:...``),
+#: or rows given in memory (a library call's DataFrame, dicts or numbers).
+Input = str | Given
+
+
+def input_name(source: Input) -> str:
+    """Return what the summary and messages call the input."""
+    return source if isinstance(source, str) else source.name
+
+
+def is_listed(source: Input) -> bool:
+    """Say whether the input is a ``twilio:`` account's listing."""
+    return isinstance(source, str) and is_twilio(source)
+
+
 def open_source(
-    source: str,
+    source: Input,
     options: InputOptions,
     stdin: BinaryIO | None,
     *,
@@ -53,8 +71,17 @@ def open_source(
 
     A ``twilio:`` INPUT needs ``twilio`` (the account, where, the credentials): the account's
     whole listing is read now, so that a listing that fails ends the command before any row.
+    Rows given in memory are read by the same rules as a file.
     """
     check_input_options(options)
+    if not isinstance(source, str):
+        columns = Columns(
+            number_column=options.number_column,
+            label_column=options.label_column,
+            header_row=options.header_row,
+            no_header=options.no_header,
+        )
+        return source.open(sheet=options.sheet, columns=columns)
     if is_twilio(source):
         return _open_twilio(options, twilio)
     check_scheme(source)
@@ -122,13 +149,20 @@ def opening_facts(source: Source) -> dict[str, object]:
     return source.facts() if isinstance(source, TwilioSource) else {}
 
 
-def parse_workers(source: str) -> int:
-    """Return how many processes should parse numbers: all cores for a large file, else one."""
-    try:
-        size = None if source == "-" or is_twilio(source) else os.path.getsize(source)
-    except OSError:  # pragma: no cover - open_input has just read it
-        size = None
-    if size is None or size < PARALLEL_FROM_BYTES:
+def parse_workers(source: Input, *, rows: int = 0) -> int:
+    """Return how many processes should parse numbers: all cores for a large input, else one.
+
+    A file is large by its size; rows given in memory by their number (``rows``).
+    """
+    if not isinstance(source, str):
+        large = rows >= PARALLEL_FROM_ROWS
+    else:
+        try:
+            size = None if source == "-" or is_twilio(source) else os.path.getsize(source)
+        except OSError:  # pragma: no cover - open_input has just read it
+            size = None
+        large = size is not None and size >= PARALLEL_FROM_BYTES
+    if not large:
         return 1
     return max(1, min(os.cpu_count() or 1, MAX_PARSE_WORKERS))
 

@@ -23,13 +23,13 @@ from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.listing import find_number_id
 from bulk_import.cells import unneutralise
 from bulk_import.config import ApiOptions, OutputOptions
-from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
-from bulk_import.models import Outcome, Provider, Row, Status, Summary
+from bulk_import.jobs.engine import Command, Job, Plan, Work, executed, options_in_force
+from bulk_import.models import Outcome, Provider, Row, Status
 from bulk_import.normalize import parse_provider
 from bulk_import.output.digest import report_kind, shown_counts
 from bulk_import.output.files import is_stdout
 from bulk_import.output.lock import refuse_if_held
-from bulk_import.output.recovery import ReportLine, read_report, sort_lines
+from bulk_import.output.recovery import GivenReport, ReportLine, read_report, sort_lines
 from bulk_import.output.report import journal_path
 
 TO_PATCH = frozenset({Status.WEBHOOK_FAILED, Status.PATCH_FAILED, Status.AGENT_MISMATCH})
@@ -117,7 +117,7 @@ def read_work(report: Path, output: Path) -> list[ReportLine]:
     return sort_lines(by_key)
 
 
-def nothing_to_patch(report: Path, lines: list[ReportLine]) -> str:
+def nothing_to_patch(report: str, lines: list[ReportLine]) -> str:
     """Say which kind of report has no row to patch, and why that is so."""
     statuses = Counter(line.cells["status"] for line in lines)
     kind = report_kind(statuses)
@@ -132,26 +132,35 @@ def nothing_to_patch(report: Path, lines: list[ReportLine]) -> str:
     return f"nothing to patch: {report} is {kind} ({shown_counts(statuses)}){why}"
 
 
-def retry_patch(
+def plan_retry_patch(
     *,
-    report: Path,
+    report: Path | GivenReport,
     agent_id: str | None,
     api: ApiOptions,
     output: OutputOptions,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> Summary:
-    """Patch every webhook_failed/patch_failed/agent_mismatch row of ``report``; rewrite it."""
+) -> Plan:
+    """Plan patching every webhook_failed/patch_failed/agent_mismatch row of ``report``.
+
+    ``report`` is REPORT's path, or a report given in memory (a library call's DataFrame).
+    """
+
+    name = str(report) if isinstance(report, Path) else report.name
 
     def prepare() -> tuple[Job, Work]:
-        if is_stdout(output.report) or report.resolve() != output.report.resolve():
-            refuse_if_held(report, reading="REPORT")  # another command's, maybe half-written
-        lines = read_work(report, output.report)
+        out = output.report
+        if not isinstance(report, Path):
+            lines = report.read()
+        else:
+            if out is None or is_stdout(out) or report.resolve() != out.resolve():
+                refuse_if_held(report, reading="REPORT")  # another command's, maybe half-written
+            lines = read_report(report) if out is None else read_work(report, out)
         todo = {line.row: line for line in lines if line.status in TO_PATCH and line.row}
         news = []
-        if journal_path(output.report).exists():
-            news.append(f"a killed run left {journal_path(output.report)}: its rows are kept")
+        if out is not None and journal_path(out).exists():
+            news.append(f"a killed run left {journal_path(out)}: its rows are kept")
         if not todo:
-            news.append(nothing_to_patch(report, lines))
+            news.append(nothing_to_patch(name, lines))
         work = Work(
             rows=iter([row_from_line(line) for line in todo.values()]),
             total=len(todo),
@@ -163,10 +172,13 @@ def retry_patch(
 
     command = Command(
         name="retry-patch",
-        input=str(report),
+        input=name,
         output=output,
         api=api,
         options=options_in_force(api, output, agent_id=agent_id),
         agent_id=agent_id or "",
     )
-    return execute(command, prepare, transport=transport)
+    return Plan(command, prepare, transport)
+
+
+retry_patch = executed(plan_retry_patch)

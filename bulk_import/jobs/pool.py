@@ -137,20 +137,12 @@ def failed(outcome: Outcome) -> bool:
 def stop_on_signals(control: StopControl) -> Iterator[None]:
     """Turn SIGINT and SIGTERM into a graceful stop; a second one cancels what is in flight."""
     loop = asyncio.get_running_loop()
-
-    def on_signal(name: str) -> None:
-        control.signals += 1
-        if control.signals == 1:
-            control.stop(f"interrupted by {name}", exit_code=Exit.INTERRUPTED)
-        else:
-            control.cancel_in_flight()
-
     installed = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
-            loop.add_signal_handler(sig, on_signal, sig.name)
+            loop.add_signal_handler(sig, control.interrupt, sig.name)
             installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):  # pragma: no cover - not main
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
             pass
     try:
         yield

@@ -19,18 +19,20 @@ from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.listing import Held, ListingError, list_account
 from bulk_import.api.providers import check_providers
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions, TwilioOptions
-from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
+from bulk_import.jobs.engine import Command, Job, Plan, Work, executed, options_in_force
 from bulk_import.jobs.inputs import (
+    Input,
     check_report_belongs,
+    input_name,
+    is_listed,
     normalised,
     open_source,
     opening_facts,
     opening_news,
     providers_named,
 )
-from bulk_import.models import Exit, Outcome, Provider, Row, Status, Summary
+from bulk_import.models import Exit, Outcome, Provider, Row, Status
 from bulk_import.output.files import is_stdout
-from bulk_import.sources.twilio import is_twilio
 
 
 class ReconcileJob:
@@ -111,9 +113,9 @@ def _extra(have: Held) -> Outcome:
     return Outcome(row, Status.EXTRA, phone_number_id=have.id, error="in the account, not in INPUT")
 
 
-def reconcile(
+def plan_reconcile(
     *,
-    source: str,
+    source: Input,
     input_options: InputOptions,
     api: ApiOptions,
     output: OutputOptions,
@@ -121,8 +123,8 @@ def reconcile(
     stdin: BinaryIO | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     twilio: TwilioOptions | None = None,
-) -> Summary:
-    """Diff ``source`` against the account; with ``apply``, fix it; write the report.
+) -> Plan:
+    """Plan diffing ``source`` against the account (with ``apply``, fixing it), and the report.
 
     A ``twilio:`` INPUT (``twilio``) is listed whole first: a half-read Twilio account is
     never reconciled.
@@ -132,8 +134,9 @@ def reconcile(
         opened = open_source(source, input_options, stdin, twilio=twilio)
         # Its rows name input rows too: another file's report is not replaced. (A twilio:
         # listing's rows move as numbers are bought and released; its report is the account's.)
-        if not is_twilio(source) and not is_stdout(output.report):
-            check_report_belongs(opened, output.report, region=input_options.default_region)
+        report = output.report
+        if not is_listed(source) and report is not None and not is_stdout(report):
+            check_report_belongs(opened, report, region=input_options.default_region)
         news, requests = opening_news(opened)
         providers = providers_named(opened, input_options) if apply else set()
         job = ReconcileJob(apply=apply, provider_id=input_options.provider_id, providers=providers)
@@ -150,7 +153,7 @@ def reconcile(
 
     command = Command(
         name="reconcile",
-        input=source,
+        input=input_name(source),
         output=output,
         api=api,
         options=options_in_force(
@@ -158,4 +161,7 @@ def reconcile(
         ),
         agent_id=input_options.agent_id or "",
     )
-    return execute(command, prepare, transport=transport)
+    return Plan(command, prepare, transport)
+
+
+reconcile = executed(plan_reconcile)

@@ -28,7 +28,7 @@ from bulk_import.metrics import RunMetrics
 from bulk_import.models import REPORT_COLUMNS, Exit, Outcome, Row, Status, Summary
 from bulk_import.output.files import is_stdout, to_stdout
 from bulk_import.output.progress import Progress
-from bulk_import.output.report import Journal, outcome_cells
+from bulk_import.output.report import Journal, MemoryJournal, outcome_cells
 from bulk_import.output.summary import as_json
 
 _SHOWN = ("row", "number", "status", "phone_number_id")
@@ -42,20 +42,28 @@ class Records:
     def __init__(
         self,
         *,
-        report: Path,
+        report: Path | None,
         summary: Summary,
         control: StopControl,
         progress: Progress,
         metrics: RunMetrics | None,
         stream: TextIO,
+        memory: bool = False,
     ) -> None:
         self.report = report
+        self._memory = memory
         self.summary = summary
         self.control = control
         self.progress = progress
         self.metrics = metrics
         self.stream = stream
         self.journal: Journal | None = None
+        #: The report's lines kept in memory too (``memory``, or no report path): a library call's.
+        self.memory: MemoryJournal | None = None
+        #: The report as CSV bytes once closed (``memory``).
+        self.memory_csv: bytes | None = None
+        #: Whether :meth:`open` made the journal (else nothing is written, nothing to close).
+        self.opened = False
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         # Base lines' status by row, so that a new outcome for the row uncounts the old one.
         self._base: dict[int | str, tuple[Status, bool]] = {}
@@ -66,16 +74,21 @@ class Records:
         """Count the lines carried over and start the journal with them.
 
         Raise :class:`WriteError` when the journal cannot be made (nothing is sent then).
+        Without a report path the lines are kept in memory only: nothing is written to disk.
         """
         for cells in base:
             status = Status(cells[6])
             self.summary.add(status, has_agent=bool(cells[5]))
             self._base[_key(cells[0], cells[2])] = (status, bool(cells[5]))
         journal_for = self.report
-        if is_stdout(self.report):  # the journal of a report on stdout lives in a private folder
-            self._scratch = tempfile.TemporaryDirectory(prefix="bulk-import-")
-            journal_for = Path(self._scratch.name) / "stdout.report.csv"
-        self.journal = Journal(journal_for, base=base, flush_every_s=flush_every_s)
+        if journal_for is not None:
+            if is_stdout(journal_for):  # the journal of a report on stdout: a private folder
+                self._scratch = tempfile.TemporaryDirectory(prefix="bulk-import-")
+                journal_for = Path(self._scratch.name) / "stdout.report.csv"
+            self.journal = Journal(journal_for, base=base, flush_every_s=flush_every_s)
+        if self._memory or journal_for is None:
+            self.memory = MemoryJournal(base=base)
+        self.opened = True
 
     def emit(self, row: Row, outcome: Outcome | None) -> None:
         """Record one finished row: journal line, counts, progress.
@@ -86,16 +99,17 @@ class Records:
         if outcome is None:
             return
         journal = self.journal
-        assert journal is not None
-        if journal.failure is None:
+        if journal is not None and journal.failure is None:
             try:
                 journal.write(outcome)
             except WriteError as exc:
                 self.control.stop(str(exc), exit_code=Exit.STOPPED)
-        else:
+        elif journal is not None:
             cells = outcome_cells(outcome)
             if _carries_news(cells):
                 self._unwritten.append(cells)
+        if self.memory is not None:
+            self.memory.write(outcome)
         if self._base:
             done = outcome.row
             old = self._base.pop(
@@ -111,8 +125,11 @@ class Records:
     def close(self, *, whole: bool) -> None:
         """Publish the report if the work is ``whole`` and every row was written; else keep the
         journal. Say on stderr which finished rows are in no file."""
+        if self.memory is not None:
+            self.memory_csv = self.memory.publish()
         journal = self.journal
-        assert journal is not None
+        if journal is None:
+            return
         summary = self.summary
         # A report on stdout has no journal to keep: what finished is all there is to give.
         try:
@@ -141,6 +158,7 @@ class Records:
     def _publish(self, journal: Journal) -> None:
         """Replace the report with the journal's rows: a CSV, or an ``.xlsx`` workbook."""
         report = self.report
+        assert report is not None, "a journal is kept for a report path"
         convert: Callable[[Path], None] | None = None
         if is_stdout(report):
 

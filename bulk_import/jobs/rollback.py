@@ -38,7 +38,7 @@ from bulk_import.api.listing import find_number_id
 from bulk_import.api.numbers import Reply, delete_number, fetch_number, is_number_id, unassign
 from bulk_import.cells import unneutralise
 from bulk_import.config import ApiOptions, OutputOptions
-from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
+from bulk_import.jobs.engine import Command, Job, Plan, Work, executed, options_in_force
 from bulk_import.jobs.patching import row_from_line
 from bulk_import.jobs.rollback_checks import (
     MISSED,
@@ -50,9 +50,9 @@ from bulk_import.jobs.rollback_checks import (
     other_number,
 )
 from bulk_import.jobs.rollback_input import Key, line_key, read_rollback_input
-from bulk_import.models import CREATED, Outcome, Row, Status, Summary
+from bulk_import.models import CREATED, Outcome, Row, Status
 from bulk_import.output.digest import CHANGED_SINCE
-from bulk_import.output.recovery import ReportLine
+from bulk_import.output.recovery import GivenReport, ReportLine
 
 #: A second Ctrl-C abandoned the row's request: what became of it, the next run finds out.
 IN_FLIGHT_UNKNOWN = (
@@ -273,18 +273,19 @@ def _key(row: Row) -> Key:
     return row.row_number if row.row_number is not None else "extra " + row.number
 
 
-def rollback(
+def plan_rollback(
     *,
-    report: Path,
+    report: Path | GivenReport,
     api: ApiOptions,
     output: OutputOptions,
     apply: bool = False,
     force: bool = False,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> Summary:
-    """Undo what REPORT's run imported: plan it, or with ``apply`` delete it; write the report.
+) -> Plan:
+    """Plan undoing what REPORT's run imported: a plan, or with ``apply`` deleting it.
 
-    ``force`` deletes the numbers changed since the run too. REPORT is never rewritten.
+    ``force`` deletes the numbers changed since the run too. REPORT (a path, or a report given
+    in memory: a library call's DataFrame) is never rewritten.
     """
 
     def prepare() -> tuple[Job, Work]:
@@ -310,9 +311,12 @@ def rollback(
 
     command = Command(
         name="rollback",
-        input=str(report),
+        input=str(report) if isinstance(report, Path) else report.name,
         output=output,
         api=api,
         options=options_in_force(api, output, apply=apply, force=force),
     )
-    return execute(command, prepare, transport=transport)
+    return Plan(command, prepare, transport)
+
+
+rollback = executed(plan_rollback)

@@ -32,7 +32,7 @@ from bulk_import.errors import InputError, UsageError
 from bulk_import.models import CREATED, Status
 from bulk_import.output.files import is_stdout
 from bulk_import.output.lock import refuse_if_held
-from bulk_import.output.recovery import ReportLine, read_report, recover
+from bulk_import.output.recovery import GivenReport, ReportLine, read_report, recover
 from bulk_import.output.report import journal_path
 
 Key = int | str
@@ -66,30 +66,39 @@ class RollbackInput:
     news: list[str] = field(default_factory=list)
 
 
-def read_rollback_input(report: Path, output: Path) -> RollbackInput:
+def read_rollback_input(report: Path | GivenReport, output: Path | None) -> RollbackInput:
     """Read and check REPORT, then the rollback's own report at ``output``; refuse what cannot be
-    rolled back (UsageError/InputError, exit 2)."""
-    if not is_stdout(output) and output.resolve() == report.resolve():
-        raise UsageError(
-            f"--report {output} is REPORT itself: a rollback never rewrites the report it undoes; "
-            "choose another report path"
-        )
-    _check_whole(report)
-    lines = read_report(report, strict=True)
-    _check(report, lines)
-    by_key = _by_key(report, lines)
+    rolled back (UsageError/InputError, exit 2).
+
+    REPORT may be given in memory (a library call's DataFrame), and ``output`` None (a library
+    call's report kept in memory): then there is no report of its own to read back.
+    """
+    if isinstance(report, Path):
+        if output is not None and not is_stdout(output) and output.resolve() == report.resolve():
+            raise UsageError(
+                f"--report {output} is REPORT itself: a rollback never rewrites the report it "
+                "undoes; choose another report path"
+            )
+        _check_whole(report)
+        lines = read_report(report, strict=True)
+    else:
+        lines = report.read()
+    name = str(report) if isinstance(report, Path) else report.name
+    _check(name, lines)
+    by_key = _by_key(name, lines)
     spared = _spared(lines)
     counts = Counter(line.status for line in lines if line.status is not None)
     created = sum(n for status, n in counts.items() if status in CREATED)
     shown = ", ".join(f"{status} {n}" for status, n in counts.items() if status in CREATED)
     others = len(lines) - created
     news = [
-        f"{report}: {created} numbers this run created ({shown or 'none'}) are checked"
+        f"{name}: {created} numbers this run created ({shown or 'none'}) are checked"
         + (f"; {others} other rows are kept and never touched" if others else "")
     ]
     carried: list[ReportLine] = []
-    if not is_stdout(output):
-        carried, stale = _carried(report, by_key, output, spared)
+    stale = 0
+    if output is not None and not is_stdout(output):
+        carried, stale = _carried(name, by_key, output, spared)
         if journal_path(output).exists():
             news.append(f"a killed rollback left {journal_path(output)}: its deleted rows are kept")
         if carried:
@@ -114,7 +123,7 @@ def line_key(line: ReportLine) -> Key:
     return row if row is not None else "extra " + unneutralise(line.cells["number"])
 
 
-def _by_key(report: Path, lines: list[ReportLine]) -> dict[Key, ReportLine]:
+def _by_key(report: str, lines: list[ReportLine]) -> dict[Key, ReportLine]:
     """Return REPORT's lines by :func:`line_key`; refuse two lines with no row that one key
     names (``=1`` and ``'=1``): the rollback could not tell their outcomes apart."""
     by_key: dict[Key, ReportLine] = {}
@@ -145,7 +154,7 @@ def _check_whole(report: Path) -> None:
         )
 
 
-def _check(report: Path, lines: list[ReportLine]) -> None:
+def _check(report: str, lines: list[ReportLine]) -> None:
     """Refuse a REPORT there is nothing to undo in, or that does not say what to undo."""
     if not lines:
         raise InputError(f"{report} holds no row: nothing to undo")
@@ -182,7 +191,7 @@ def _is_e164(text: str) -> bool:
 
 
 def _carried(
-    report: Path, by_key: dict[Key, ReportLine], output: Path, spared: dict[Key, str]
+    report: str, by_key: dict[Key, ReportLine], output: Path, spared: dict[Key, str]
 ) -> tuple[list[ReportLine], int]:
     """Return the lines of the rollback's own report (journal over it) that stay as they are,
     and how many of its ``deleted`` lines are stale (their rows are checked again)."""

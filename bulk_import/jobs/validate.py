@@ -9,15 +9,17 @@ from typing import TYPE_CHECKING, BinaryIO, Final
 
 from bulk_import.config import InputOptions, OutputOptions, TwilioOptions
 from bulk_import.errors import UsageError
-from bulk_import.jobs.engine import Command, Job, Work, execute, options_in_force
+from bulk_import.jobs.engine import Command, Job, Plan, Work, executed, options_in_force
 from bulk_import.jobs.inputs import (
+    Input,
+    input_name,
     normalised,
     open_source,
     opening_facts,
     opening_news,
     parse_workers,
 )
-from bulk_import.models import Outcome, Row, Status, Summary
+from bulk_import.models import Outcome, Row, Status
 from bulk_import.output.digest import read_digest, report_kind, shown_counts
 from bulk_import.output.files import is_stdout
 from bulk_import.output.report import journal_path
@@ -78,15 +80,15 @@ def check_replaceable(report: Path) -> None:
             )
 
 
-def validate(
+def plan_validate(
     *,
-    source: str,
+    source: Input,
     input_options: InputOptions,
     output: OutputOptions,
     stdin: BinaryIO | None = None,
     twilio: TwilioOptions | None = None,
-) -> Summary:
-    """Read and normalise every row, write the report with valid/invalid/duplicate.
+) -> Plan:
+    """Plan reading and normalising every row: a report with valid/invalid/duplicate.
 
     No network, and no Cartesia key, but for a ``twilio:`` INPUT, which is listed from Twilio
     (``twilio``: the account and its credentials). Ctrl-C or SIGTERM stops it with exit 130;
@@ -94,7 +96,7 @@ def validate(
     """
 
     def prepare() -> tuple[Job, Work]:
-        if not is_stdout(output.report):
+        if output.report is not None and not is_stdout(output.report):
             check_replaceable(output.report)
         opened = open_source(source, input_options, stdin, twilio=twilio)
         news, requests = opening_news(opened)
@@ -105,7 +107,8 @@ def validate(
                 if raw.row_number > after:
                     yield Row(raw.row_number, raw.number.strip(), "", raw.label)
 
-        rows = normalised(opened, input_options, workers=parse_workers(source))
+        workers = parse_workers(source, rows=opened.count)
+        rows = normalised(opened, input_options, workers=workers)
         work = Work(
             rows=rows,
             total=opened.count,
@@ -119,8 +122,11 @@ def validate(
 
     command = Command(
         name="validate",
-        input=source,
+        input=input_name(source),
         output=output,
         options=options_in_force(input_options, output, **(twilio.shown() if twilio else {})),
     )
-    return execute(command, prepare)
+    return Plan(command, prepare)
+
+
+validate = executed(plan_validate)

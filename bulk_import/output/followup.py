@@ -72,8 +72,14 @@ def _options(words: Iterable[str], keep: frozenset[str] | None, drop: frozenset[
     ]
 
 
-def shown(*words: str) -> str:
-    """Return a command to paste, in backquotes: ``bulk-import WORDS`` with ``=`` words split."""
+def shown(*words: str, python: bool = False) -> str:
+    """Return a command to paste, in backquotes: ``bulk-import WORDS`` with ``=`` words split.
+
+    ``python``: the same as a call of the Python API, the words holding Python literals:
+    ``bulk_import.run(frame, provider_id='prov_1', resume=True)``.
+    """
+    if python:
+        return _call(*words)
     split: list[str] = []
     for word in words:
         name, equals, value = word.partition("=")
@@ -81,11 +87,21 @@ def shown(*words: str) -> str:
     return "`" + shlex.join(["bulk-import", *split]) + "`"
 
 
+def _call(command: str, *words: str) -> str:
+    """Return the words as a call of the Python API (a flag is ``name=True``)."""
+    given = [word for word in words if not word.startswith("--")]
+    for word in words:
+        if word.startswith("--"):
+            name, equals, value = word[2:].partition("=")
+            given.append(f"{name.replace('-', '_')}={value if equals else 'True'}")
+    return f"`bulk_import.{command.replace('-', '_')}({', '.join(given)})`"
+
+
 def rerun(summary: Summary, *extra: str) -> str:
     """Return the command line that ran, with the ``extra`` flags added (once)."""
     words = words_of(summary)
     words += [flag for flag in extra if flag not in words]
-    return shown(*words)
+    return shown(*words, python=summary.python)
 
 
 def reconcile(summary: Summary, *extra: str) -> str:
@@ -95,7 +111,7 @@ def reconcile(summary: Summary, *extra: str) -> str:
     words = words_of(summary)
     arguments = [word for word in words[1:] if not _name(word)]
     carried = _options(words[1:], None, OWN_OPTIONS)
-    return shown("reconcile", *arguments, *carried, *extra)
+    return shown("reconcile", *arguments, *carried, *extra, python=summary.python)
 
 
 def retry_patch(summary: Summary, *extra: str) -> str:
@@ -106,7 +122,10 @@ def retry_patch(summary: Summary, *extra: str) -> str:
     keep = API_OPTIONS | {"--agent-id"} if summary.command == "retry-patch" else API_OPTIONS
     carried = _options(words_of(summary)[1:], keep, frozenset())
     extra = tuple(word for word in extra if _name(word) not in {_name(w) for w in carried})
-    return shown("retry-patch", summary.report, *carried, *extra)
+    report = summary.report
+    if summary.python:  # the report's path as a literal; a report kept in memory: the Result's
+        report = repr(report) if report else "result.report"
+    return shown("retry-patch", report, *carried, *extra, python=summary.python)
 
 
 # -- what the rows need ------------------------------------------------------------------------

@@ -32,6 +32,7 @@ class Progress:
         desc: str,
         extra: Callable[[], str] | None = None,
         stream: TextIO | None = None,
+        auto: bool = False,
     ) -> None:
         self._stream = stream if stream is not None else sys.stderr
         self._quiet = quiet
@@ -40,7 +41,15 @@ class Progress:
         self.attention = 0
         self.skipped = 0
         self._bar: tqdm[Any] | None = None
-        if enabled and not quiet and self._stream.isatty():
+        if not enabled or quiet:
+            return
+        if auto:
+            # A library call's progress=True: a widget in Jupyter, a text bar on stderr elsewhere,
+            # whatever the stream the lines of news go to.
+            from tqdm.auto import tqdm as auto_tqdm
+
+            self._bar = auto_tqdm(total=total, desc=desc, unit="row", smoothing=0.1)
+        elif self._stream.isatty():
             from tqdm import tqdm  # only for a terminal: cron and scripts never draw a bar
 
             self._bar = tqdm(

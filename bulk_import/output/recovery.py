@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from bulk_import.errors import InputError
 from bulk_import.models import REPORT_COLUMNS, Status
@@ -53,6 +54,19 @@ class ReportLine:
         return [self.cells[name] for name in REPORT_COLUMNS]
 
 
+class GivenReport(Protocol):
+    """Hold a report given in memory (a library call's DataFrame): a name, and its lines."""
+
+    @property
+    def name(self) -> str:
+        """Return what messages and the summary call it."""
+        ...  # pragma: no cover - a protocol
+
+    def read(self) -> list[ReportLine]:
+        """Return its lines as :func:`read_report` returns a file's, or raise InputError."""
+        ...  # pragma: no cover - a protocol
+
+
 def read_report(path: Path, *, strict: bool = False) -> list[ReportLine]:
     """Read a report written by this tool, tolerating a last line cut short by a crash.
 
@@ -63,15 +77,30 @@ def read_report(path: Path, *, strict: bool = False) -> list[ReportLine]:
     tool's, a row seen on an earlier line, or a last line cut short is an :class:`InputError`
     naming the line (blank lines, which hold nothing, are skipped).
     """
+    if strict:
+        return _strict_lines(path)
+    return report_lines(_records(path))
+
+
+def report_lines(records: Iterable[list[str]]) -> list[ReportLine]:
+    """Return report lines from cells as a report holds them, in report order.
+
+    A row that appears more than once keeps its last line; a line without a known status is
+    dropped (its row is processed again).
+    """
+    by_key: dict[int | str, ReportLine] = {}
+    for cells in records:
+        line = ReportLine(dict(zip(REPORT_COLUMNS, cells, strict=True)))
+        if line.status is not None:
+            by_key[line.key] = line
+    return sort_lines(by_key)
+
+
+def _strict_lines(path: Path) -> list[ReportLine]:
+    """Return every line of a report, or raise InputError naming the first that is not whole."""
     by_key: dict[int | str, ReportLine] = {}
     seen: dict[int | str, str] = {}
-    for where, cells, ended in _numbered(path, strict=strict):
-        if not strict:
-            if len(cells) == len(REPORT_COLUMNS):
-                line = ReportLine(dict(zip(REPORT_COLUMNS, cells, strict=True)))
-                if line.status is not None:
-                    by_key[line.key] = line
-            continue
+    for where, cells, ended in _numbered(path, strict=True):
         if not any(cell.strip() for cell in cells):
             continue
         line = _whole_line(path, where, cells, ended=ended)
@@ -114,9 +143,12 @@ def _whole_line(path: Path, where: str, cells: list[str], *, ended: bool) -> Rep
 
 
 def _records(path: Path) -> Iterator[list[str]]:
-    """Yield the cells of each whole line of a report (CSV or workbook), its header checked."""
+    """Yield the cells of each whole line of a report (CSV or workbook), its header checked;
+    a line of the wrong width is left out (its row is processed again)."""
+    width = len(REPORT_COLUMNS)
     for _, cells, _ in _numbered(path, strict=False):
-        yield cells
+        if len(cells) == width:
+            yield cells
 
 
 def _numbered(path: Path, *, strict: bool) -> Iterator[tuple[str, list[str], bool]]:

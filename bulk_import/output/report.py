@@ -27,7 +27,7 @@ import mmap
 import os
 import time
 from array import array
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from bulk_import.cells import neutralise
@@ -85,6 +85,16 @@ def outcome_cells(outcome: Outcome) -> list[str]:
     return cells
 
 
+def marked(cells: Sequence[str]) -> list[str]:
+    """Return a report line's cells given without their ``'`` marks (a library call's DataFrame)
+    with the marks :func:`outcome_cells` puts on: every column but an E.164 ``number``."""
+    line = [neutralise(cell) for cell in cells]
+    number = cells[_NUMBER_INDEX]
+    if number[:1] == "+":
+        line[_NUMBER_INDEX] = number
+    return line
+
+
 class Journal:
     """Journal a command's rows beside the report as they finish; publish the report at the end.
 
@@ -109,13 +119,7 @@ class Journal:
         self.failure: WriteError | None = None
         self._flush_every_s = flush_every_s
         self._flushed_at = self._synced_at = time.monotonic()
-        self._rows = array("q")
-        self._offsets = array("q")
-        self._lengths = array("l")
-        self._in_order = True
-        self._last_key = -1
-        self._buffer = io.StringIO()
-        self._csv = csv.writer(self._buffer, lineterminator="\r\n")
+        self._index = _Index()
         self._pending = bytearray()  # lines appended but not written yet
         self._closed = False
         remove_stale_temporaries(self.path)
@@ -128,7 +132,6 @@ class Journal:
             raise WriteError(self.path, exc, then=AGAIN) from None
         try:
             tmp.write(HEADER)
-            self._offset = len(HEADER)
             for cells in base:
                 self._append(cells)
                 if len(self._pending) >= PENDING_BYTES:
@@ -147,7 +150,7 @@ class Journal:
             raise
         # What is in the file (written) and what is surely on the disk (synced): offsets and
         # the number of lines each covers, to cut back to when a later write fails.
-        self._written = self._synced = (self._offset, len(self._rows))
+        self._written = self._synced = self._index.mark()
 
     def write(self, outcome: Outcome) -> None:
         """Append one outcome to the journal and flush it to the operating system.
@@ -176,20 +179,7 @@ class Journal:
             self._sync()
 
     def _append(self, cells: list[str]) -> None:
-        buffer = self._buffer
-        buffer.seek(0)
-        buffer.truncate()
-        self._csv.writerow(cells)
-        data = buffer.getvalue().encode()
-        key = int(cells[0]) if cells[0] else _LAST
-        if key < self._last_key or (key == self._last_key and key != _LAST):
-            self._in_order = False
-        self._last_key = key
-        self._rows.append(key)
-        self._offsets.append(self._offset)
-        self._lengths.append(len(data))
-        self._pending += data
-        self._offset += len(data)
+        self._pending += self._index.add(cells)
 
     def _flush(self) -> None:
         """Write the pending lines; on failure cut back to the last line written whole."""
@@ -200,7 +190,7 @@ class Journal:
         except OSError as exc:
             self._fail(exc, back_to=self._written)
         self._pending.clear()
-        self._written = (self._offset, len(self._rows))
+        self._written = self._index.mark()
 
     def _sync(self) -> None:
         """Make the journal durable; on failure cut back to what was durable before."""
@@ -221,8 +211,7 @@ class Journal:
             os.ftruncate(self._fd, offset)  # the torn last line anyway
         self.unwritten = _parse_lines(lost + bytes(self._pending)) + self.unwritten
         self._pending.clear()
-        del self._rows[count:], self._offsets[count:], self._lengths[count:]
-        self._offset = offset
+        self._index.cut(offset, count)
         self._written = self._synced = back_to
         self.failure = WriteError(self.path, exc, then=AGAIN)
         raise self.failure
@@ -273,7 +262,7 @@ class Journal:
         self.path.unlink(missing_ok=True)
 
     def _replace_report(self, convert: Callable[[Path], None] | None) -> None:
-        if self._in_order:
+        if self._index.in_order:
             # The journal is the report already: one rename makes it so (or one conversion).
             if convert is not None:
                 convert(self.path)
@@ -281,15 +270,6 @@ class Journal:
                 os.replace(self.path, self.report)
                 sync_folder(self.report)
             return
-        rows = self._rows
-        # Stable sort by row; of several lines for one row (a base line and its redo) the
-        # last written wins.
-        order = sorted(range(len(rows)), key=rows.__getitem__)
-        order = [
-            i
-            for n, i in enumerate(order)
-            if n + 1 == len(order) or rows[order[n + 1]] != rows[i] or rows[i] == _LAST
-        ]
         tmp, tmp_path = open_private(self.report)
         try:
             with (
@@ -297,9 +277,8 @@ class Journal:
                 mmap.mmap(journal.fileno(), 0, access=mmap.ACCESS_READ) as data,
             ):
                 tmp.write(HEADER)
-                for i in order:
-                    start = self._offsets[i]
-                    tmp.write(data[start : start + self._lengths[i]])
+                for line in self._index.sorted_lines(data):
+                    tmp.write(line)
             if convert is None:
                 replace_with(tmp, tmp_path, self.report)
             else:
@@ -307,6 +286,88 @@ class Journal:
                 convert(tmp_path)
         finally:
             discard(tmp, tmp_path)
+
+
+class MemoryJournal:
+    """Keep a command's rows in memory as a journal keeps them on disk; :meth:`publish` sorts.
+
+    For a library call: its ``Result.report`` (with ``report=`` a path, the same lines go to the
+    file's journal too). Without a file nothing survives a crash: there is nothing to resume.
+    """
+
+    def __init__(self, *, base: Iterable[list[str]] = ()) -> None:
+        self._index = _Index()
+        self._data = bytearray(HEADER)
+        for cells in base:
+            self._data += self._index.add(cells)
+
+    def write(self, outcome: Outcome) -> None:
+        """Keep one outcome's line."""
+        self._data += self._index.add(outcome_cells(outcome))
+
+    def publish(self) -> bytes:
+        """Return the report's bytes as a file's would be: header, then the lines by ``row``."""
+        if self._index.in_order:
+            return bytes(self._data)
+        return HEADER + b"".join(self._index.sorted_lines(self._data))
+
+
+class _Index:
+    """Say where each line of a journal is, so that the lines can be sorted without being read.
+
+    Only the ``(row, offset, length)`` of each line is kept, in arrays; the lines themselves
+    are encoded here (:meth:`add`) and kept by the caller.
+    """
+
+    def __init__(self) -> None:
+        self._rows = array("q")
+        self._offsets = array("q")
+        self._lengths = array("l")
+        self._offset = len(HEADER)
+        self._last_key = -1
+        #: Whether the lines came in ``row`` order, each row once (the journal is the report).
+        self.in_order = True
+        self._buffer = io.StringIO()
+        self._csv = csv.writer(self._buffer, lineterminator="\r\n")
+
+    def add(self, cells: list[str]) -> bytes:
+        """Return one report line's bytes, noting where it goes after the lines before it."""
+        buffer = self._buffer
+        buffer.seek(0)
+        buffer.truncate()
+        self._csv.writerow(cells)
+        data = buffer.getvalue().encode()
+        key = int(cells[0]) if cells[0] else _LAST
+        if key < self._last_key or (key == self._last_key and key != _LAST):
+            self.in_order = False
+        self._last_key = key
+        self._rows.append(key)
+        self._offsets.append(self._offset)
+        self._lengths.append(len(data))
+        self._offset += len(data)
+        return data
+
+    def mark(self) -> tuple[int, int]:
+        """Return the offset after the last line and the number of lines, to cut back to."""
+        return self._offset, len(self._rows)
+
+    def cut(self, offset: int, count: int) -> None:
+        """Forget the lines after a :meth:`mark` (a write that failed)."""
+        del self._rows[count:], self._offsets[count:], self._lengths[count:]
+        self._offset = offset
+
+    def sorted_lines(self, data: bytes | bytearray | mmap.mmap) -> Iterator[bytes | bytearray]:
+        """Yield the lines of ``data`` (the header's offset first) in ``row`` order.
+
+        A stable sort by row; of several lines for one row (a base line and its redo) the last
+        written wins; the lines with no row (reconcile's ``extra``) follow, as they came.
+        """
+        rows = self._rows
+        order = sorted(range(len(rows)), key=rows.__getitem__)
+        for n, i in enumerate(order):
+            if n + 1 == len(order) or rows[order[n + 1]] != rows[i] or rows[i] == _LAST:
+                start = self._offsets[i]
+                yield data[start : start + self._lengths[i]]
 
 
 def _parse_lines(data: bytes) -> list[list[str]]:

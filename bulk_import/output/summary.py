@@ -198,7 +198,9 @@ def render(summary: Summary, *, elapsed_s: float) -> str:
     for status, count in sorted(summary.counts.items(), key=lambda item: -item[1]):
         text = hint(summary, Status(status))
         lines.append(f"  {status:<{width}}  {count:>7}" + (f"   {text}" if text else ""))
-    if summary.report_written:
+    if not summary.report:  # a library call's without report=
+        lines.append("report: kept in memory (Result.report); nothing written to disk")
+    elif summary.report_written:
         lines.append(f"report: {summary.report}")
     elif summary.journal:
         lines.append(

@@ -50,6 +50,7 @@ from bulk_import.sources.header import (
     HEADER_SCAN_ROWS,
     LABEL_ALIASES,
     NUMBER_ALIASES,
+    Columns,
     header_key,
 )
 from bulk_import.sources.source import PROBLEM_EXTRA_CELLS, PROBLEM_SWALLOWED, InputSource
@@ -78,6 +79,21 @@ class Source(Protocol):
         ...  # pragma: no cover - a protocol
 
 
+class Given(Protocol):
+    """Say what the jobs use of rows given in memory (a library call's DataFrame, dicts or
+    number strings, :mod:`bulk_import.sources.frame`): a name, and how to open them as a file."""
+
+    @property
+    def name(self) -> str:
+        """Return what messages and the summary call the rows (``<DataFrame>``, ...)."""
+        ...  # pragma: no cover - a protocol
+
+    def open(self, *, sheet: str | None, columns: Columns) -> InputSource:
+        """Return the rows as an opened input, read by the file rules; raise InputError or
+        UsageError (exit 2) as :func:`open_input` does."""
+        ...  # pragma: no cover - a protocol
+
+
 __all__ = [
     "ACCEPTED_EXTENSIONS",
     "HEADER_SCAN_ROWS",
@@ -85,6 +101,7 @@ __all__ = [
     "NUMBER_ALIASES",
     "PROBLEM_EXTRA_CELLS",
     "PROBLEM_SWALLOWED",
+    "Given",
     "InputSource",
     "Source",
     "TwilioSource",

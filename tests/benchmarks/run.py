@@ -79,6 +79,12 @@ FIGURES: tuple[Entry, ...] = (
     ),
     Entry("16", "start-up for a dozen numbers", fig_startup.measure),
     Entry("17", "rollback against the run", fig_rollback.measure),
+    script(
+        "18",
+        "validate 1,000,000 rows from a DataFrame vs the CSV",
+        "fig_frame.py",
+        quick=["--rows", "100000", "--rounds", "1"],
+    ),
 )
 
 

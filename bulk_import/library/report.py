@@ -1,0 +1,68 @@
+"""The report as a pandas DataFrame: out of a call (``Result.report``), and back in as a REPORT.
+
+Out: the report's CSV bytes (the engine keeps them in memory, sorted as the file is) read with
+``dtype=str`` and no missing values, every cell a ``str``, the ``'`` formula marks taken off
+(:func:`~bulk_import.cells.unneutralise`, the exact inverse of the report's mark).
+
+In: a DataFrame with the report's columns (``Result.report``, filtered or not) for
+``retry_patch``: each cell read as text as a source's cells are, the marks put back, and the
+lines read as a report file's lines are read (:func:`~bulk_import.output.recovery.report_lines`).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import TYPE_CHECKING, Final
+
+from bulk_import.cells import MARK, unneutralise
+from bulk_import.errors import InputError
+from bulk_import.models import REPORT_COLUMNS
+from bulk_import.output.recovery import ReportLine, report_lines
+from bulk_import.output.report import HEADER, marked
+from bulk_import.sources.frame import FRAME, cell_texts
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["FrameReport", "report_frame"]
+
+_COLUMNS: Final = ", ".join(REPORT_COLUMNS)
+
+
+def report_frame(data: bytes | None) -> pd.DataFrame:
+    """Return the report's CSV bytes as a DataFrame of text (None: a report with no row)."""
+    import pandas as pd  # the call imports pandas, never ``import bulk_import``
+
+    frame = pd.read_csv(
+        io.BytesIO(data if data is not None else HEADER),
+        dtype=str,
+        keep_default_na=False,
+        na_filter=False,
+    )
+    for column in frame.columns:
+        values = frame[column]
+        marks = values.str.startswith(MARK)
+        if marks.any():
+            frame.loc[marks, column] = values[marks].map(unneutralise)
+    return frame
+
+
+class FrameReport:
+    """Hold a report given as a DataFrame (a :class:`~bulk_import.library.result.Result`'s), to
+    be read as a REPORT file is read (:class:`~bulk_import.output.recovery.GivenReport`)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.name = FRAME
+        self._frame = frame
+
+    def read(self) -> list[ReportLine]:
+        """Return the report's lines; raise InputError when a report column is missing."""
+        frame = self._frame
+        missing = [name for name in REPORT_COLUMNS if name not in frame.columns]
+        if missing:
+            raise InputError(
+                f"{self.name} is not a bulk-import report: it has no {', '.join(missing)} "
+                f"column; pass a Result's report, or a frame with the columns {_COLUMNS}"
+            )
+        columns = [cell_texts(frame[name].to_numpy(dtype=object)) for name in REPORT_COLUMNS]
+        return report_lines(marked(cells) for cells in zip(*columns, strict=True))
