@@ -298,12 +298,6 @@ def _big_input(path: Path, rows: int) -> Path:
 
 
 @pytest.mark.skipif(sys.platform != "linux" or (os.cpu_count() or 1) < 2, reason="needs 2 cores")
-@pytest.mark.xfail(
-    strict=True,
-    reason="validate's forked parse workers inherit the report's flock: SIGKILL the parent and "
-    "the orphaned workers (blocked for ever on their queue) hold the lock; every later run is "
-    "refused naming the dead pid",
-)
 def test_a_killed_validate_of_a_large_file_leaves_no_lock_behind(tmp_path: Path) -> None:
     """SPEC: 'The hold ends with the process, however it ends (SIGKILL included): no stale lock
     to delete by hand.' validate of a 4 MiB file parses on worker processes; SIGKILL it."""
