@@ -218,3 +218,11 @@ def test_a_child_forked_by_the_holder_does_not_keep_the_report_locked(tmp_path: 
         held.release()
     finally:
         os.kill(orphan, 9)
+
+
+def test_a_report_through_a_symlink_has_the_lock_file_of_its_real_path(tmp_path: Path) -> None:
+    """cron's current.csv -> fleet.report.csv: both names share fleet.report.csv.lock."""
+    real = tmp_path / "fleet.report.csv"
+    link = tmp_path / "current.csv"
+    link.symlink_to(real)  # before the report exists too
+    assert lock_path(link) == lock_path(real) == tmp_path / "fleet.report.csv.lock"

@@ -329,11 +329,6 @@ def test_a_killed_validate_of_a_large_file_leaves_no_lock_behind(tmp_path: Path)
     assert code == 0, err
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the lock is <path>.lock of the path as typed: a report reached through a symlink "
-    "has another lock file, so two commands both hold 'the' report",
-)
 def test_a_report_named_through_a_symlink_is_the_same_report_to_the_lock(tmp_path: Path) -> None:
     """cron writes /srv/reports/current.csv (a symlink to tonight's file); a person runs with
     the real path: one of the two must be refused."""

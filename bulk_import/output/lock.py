@@ -15,6 +15,8 @@ starts over on a new file.
 Commands that read another command's report (``retry-patch REPORT --report OTHER``) ask
 :func:`refuse_if_held` first: a report whose writer is alive is half-written.
 
+The lock file is named after the report's real path (symlinks resolved): a report reached
+through a symlink (cron's ``current.csv``) is the same report to the lock as its real name.
 A ``flock`` belongs to the open file, which a forked child shares: a child that outlived this
 process (a parse worker orphaned by a SIGKILL) would hold the lock for ever. So a forked child
 closes its copies of the lock files at once (closing a copy does not drop the parent's lock).
@@ -54,8 +56,9 @@ os.register_at_fork(after_in_child=_close_in_child)
 
 
 def lock_path(report: Path) -> Path:
-    """Return the lock file's path beside a report: ``<report>.lock``."""
-    return report.with_name(report.name + ".lock")
+    """Return the lock file's path beside the report's real path: ``<report>.lock``."""
+    real = Path(os.path.realpath(report))
+    return real.with_name(real.name + ".lock")
 
 
 @dataclass(frozen=True, slots=True)
