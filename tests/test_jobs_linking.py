@@ -262,11 +262,18 @@ def test_an_unreachable_api_stops_the_listing_with_exit_3() -> None:
         ("SK" + "*" * 32, "SK" + "5" * 32, True),  # shows nothing: may be any key
         ("SK" + "a" * 32, "SK" + "a" * 32, True),  # not masked at all
         ("SK" + "a" * 32, "SK" + "b" * 32, False),
-        ("", "SK" + "a" * 32, False),
+        ("", "SK" + "a" * 32, True),  # no mask at all: may be any key
+        ("****abcd", "SK" + "0" * 28 + "abcd", True),  # the type hidden too
+        ("****abcd", "SK" + "0" * 28 + "abce", False),
+        ("sk" + "0" * 28 + "abcd", "SK" + "0" * 28 + "abcd", True),
+        ("abcd", "SK" + "0" * 28 + "1234", True),  # nothing hidden, not a whole SID: unsure
+        ("0" * 28 + "abcd", "SK" + "0" * 28 + "abcd", True),  # the digits alone, whole
+        ("0" * 28 + "abce", "SK" + "0" * 28 + "abcd", False),
     ],
 )
 def test_may_be_matches_what_a_mask_shows(masked: str, key: str, expected: bool) -> None:
-    """A masked key SID may be a key when what it shows matches at both ends."""
+    """A masked key SID may be a key when what it shows matches at both ends; a mask that
+    cannot be read may be any key."""
     assert may_be(masked, key) is expected
 
 
