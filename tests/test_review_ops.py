@@ -521,11 +521,6 @@ def test_a_closed_stdout_leaves_no_key_orphaned(tmp_path: Path) -> None:
 # -- outputs that overwrite one another -----------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="make_output_options compares only --report with INPUT: --summary-json or --html "
-    "naming the report (or INPUT) replaces it at the end, ids and all",
-)
 @pytest.mark.parametrize(
     ("option", "target"),
     [

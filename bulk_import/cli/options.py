@@ -19,6 +19,7 @@ from bulk_import.cli.help import API, INPUT, OUTPUT, GroupedOption
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions, Secret
 from bulk_import.errors import UsageError
 from bulk_import.output.files import STDOUT
+from bulk_import.output.paths import check_outputs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -268,8 +269,13 @@ def make_output_options(
     for path in (report, params.get("summary_json"), params.get("html")):
         if path is not None and path != STDOUT and not path.parent.resolve().is_dir():
             raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
-    if source not in (None, "-") and report.resolve() == Path(str(source)).resolve():
-        raise UsageError(f"--report {report} is the input file itself; choose another report path")
+    check_outputs(
+        report=report,
+        summary_json=params.get("summary_json"),
+        html=params.get("html"),
+        source=source,
+        report_in=params.get("report_in"),
+    )
     return OutputOptions(
         report=report,
         summary_json=params.get("summary_json"),
