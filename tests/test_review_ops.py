@@ -411,11 +411,6 @@ def test_reconcile_apply_rerun_keeps_the_record_of_what_the_first_run_imported(
 # -- issue 20: another input's report -------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="check_report_belongs compares row by row: a sheet that gained a row at the top is "
-    "'another input', and the nightly reconcile is refused (exit 2) every night from then on",
-)
 def test_the_nightly_reconcile_of_a_sheet_that_gained_a_row_is_not_refused(
     tmp_path: Path,
 ) -> None:
