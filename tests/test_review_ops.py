@@ -363,11 +363,6 @@ class BreaksAfter(httpx.AsyncBaseTransport):
         await self.real.aclose()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reconcile never reads the journal its exit 4 (or exit 3, or SIGKILL) kept: the "
-    "rerun reports the numbers the first run imported as in_sync, and rollback keeps them",
-)
 def test_reconcile_apply_rerun_keeps_the_record_of_what_the_first_run_imported(
     tmp_path: Path,
 ) -> None:
