@@ -327,3 +327,54 @@ def test_a_key_made_after_the_command_stopped_is_deleted_not_linked() -> None:
     assert by_sid[slow].state is LinkState.NOT_ATTEMPTED
     assert by_sid[slow].detail.startswith("the API at ")
     assert by_sid[slow].detail.endswith("; the key made was deleted again")
+
+
+def test_a_link_that_never_arrived_deletes_the_key_made() -> None:
+    """Cartesia answers 503 to every try and makes nothing: the look-up reads no provider, so
+    the key made is surely unused and is deleted; the account failed, exit 1."""
+    instrument = Instrument(
+        answers={f"POST {LINKS}": lambda: web.json_response({"title": "Busy"}, status=503)}
+    )
+    faults = org_faults(twilio_subaccounts=())
+    with instrument.install(RunningSandbox(faults=faults)) as sandbox:
+        code, accounts = link(sandbox, max_attempts=2)
+        keys = named(org_of(sandbox), ACCOUNT_SID)
+    assert code == Exit.ATTENTION
+    (line,) = accounts
+    assert line.state is LinkState.FAILED
+    assert line.detail == "not linked: HTTP 503: Busy; the key made was deleted again"
+    assert keys == []
+    assert instrument.count("GET", LINKS) == 2  # the list, then the look-up
+
+
+def later_gets_fail() -> RunningSandbox:
+    """Return a sandbox (one unlinked account) that answers 409 to every link, and 503 to every
+    GET of the providers but the first (the command's list)."""
+    route = f"GET {LINKS}"
+    instrument = Instrument(answers={f"POST {LINKS}": lambda: web.json_response({}, status=409)})
+    sandbox = instrument.install(RunningSandbox(faults=org_faults(twilio_subaccounts=())))
+
+    def first_then_503() -> web.Response:
+        if instrument.calls[route] > 1:
+            return web.json_response({"title": "Unavailable"}, status=503)
+        return web.json_response(sandbox.state.store.providers())
+
+    instrument.answers[route] = first_then_503
+    return sandbox
+
+
+def test_a_409_whose_look_up_fails_is_one_failed_account() -> None:
+    """A 409 to the first try, and the providers cannot be read again: failed, naming both;
+    the key made is not the one linked (the first try's 409 says so): it is deleted."""
+    with later_gets_fail() as sandbox:
+        code, accounts = link(sandbox, max_attempts=1)
+        keys = named(org_of(sandbox), ACCOUNT_SID)
+    with later_gets_fail() as sandbox:
+        options = twilio_options(sandbox, token=False, subaccounts=False)
+        api = api_options(sandbox.base_url, max_attempts=1)
+        given = link_accounts(twilio=options, api=api, region="us1")
+    why = "not linked: 409, and the account's providers could not be read: HTTP 503: Unavailable"
+    assert (code, accounts[0].state) == (Exit.ATTENTION, LinkState.FAILED)
+    assert accounts[0].detail == why + "; the key made was deleted again"
+    assert keys == []
+    assert (given.exit_code, given.accounts[0].detail) == (Exit.ATTENTION, why)

@@ -162,11 +162,6 @@ def test_a_key_whose_answer_was_lost_is_not_left_orphaned() -> None:
 
 
 @pytest.mark.usefixtures("fast_retries")
-@pytest.mark.xfail(
-    strict=True,
-    reason="_link_new_key deletes the key when the link's fate is unknown and the look-up "
-    "cannot be made (it falls back on the stale list): the key the provider holds is deleted",
-)
 def test_a_link_of_unknown_fate_never_deletes_the_key_the_provider_holds() -> None:
     """Cartesia makes the provider but answers 502, then 503 to everything (the retry and the
     look-up): whether the key is linked cannot be known, so it must be kept (deleting it breaks
@@ -194,11 +189,6 @@ def test_a_link_of_unknown_fate_never_deletes_the_key_the_provider_holds() -> No
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a SIGTERM while the link is retried: the look-up is not sent, the stale list says "
-    "'not linked', and the key the provider holds is deleted",
-)
 def test_sigterm_while_a_link_is_retried_never_deletes_the_key_it_linked(tmp_path: Path) -> None:
     """The CLI: Cartesia makes the provider, the answer is a 502, and the operator presses
     Ctrl-C (SIGTERM) then: exit 130, and the key the provider holds still exists in Twilio."""

@@ -163,6 +163,33 @@ async def fetch_providers(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LookUp:
+    """Hold what asking Cartesia for one account's providers found, or why it could not."""
+
+    #: The providers listed; None when the list could not be read (then ``error`` says why).
+    providers: list[dict[str, object]] | None
+    error: str = ""
+
+
+async def look_up_providers(api: CartesiaApi, *, account_sid: str) -> LookUp:
+    """Ask for one account's providers again; never stop the run, whatever the answer.
+
+    "Not listed" and "could not look" must not be confused: a key is deleted only when the
+    account's providers were read and none may hold it. ``api`` may be one with a stop
+    control of its own, so that a look-up is still sent once the command is stopping.
+    """
+    final = await api.get(PROVIDERS, {"account_sid": account_sid})
+    listed = _listing(final)
+    if listed is not None:
+        return LookUp(listed)
+    response = final.response
+    if response is None:
+        return LookUp(None, final.error)
+    what = "not a list" if response.status_code == 200 else describe_error(response)
+    return LookUp(None, what)
+
+
 class LinkAnswer(enum.Enum):
     """Say how Cartesia answered a link."""
 

@@ -26,12 +26,17 @@ import httpx
 
 from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.control import StopControl
-from bulk_import.api.providers import LinkAnswer, create_provider, fetch_providers
+from bulk_import.api.providers import (
+    LinkAnswer,
+    create_provider,
+    fetch_providers,
+    look_up_providers,
+)
 from bulk_import.api.twilio import TwilioClient
 from bulk_import.api.twilio_org import ACTIVE, TwilioAccount, list_accounts
 from bulk_import.config import ApiOptions, TwilioOptions
 from bulk_import.errors import UsageError
-from bulk_import.jobs.linking_keys import make_and_link
+from bulk_import.jobs.linking_keys import LookUpFailed, make_and_link
 from bulk_import.jobs.pool import stop_on_signals
 from bulk_import.models import AccountLink, Exit, LinkState
 
@@ -147,13 +152,19 @@ class _Linker:
         self.twilio = twilio
         cartesia = CartesiaApi(self.api_options, control=control, transport=self.transport)
         self.cartesia = cartesia
+        # Look-ups have a stop control of their own, as the Twilio client has: whether a key is
+        # linked decides whether it may be deleted, and must be asked after a Ctrl-C too.
+        lookups = CartesiaApi(self.api_options, control=StopControl(), transport=self.transport)
+        self.lookups = lookups
         try:
             with stop_on_signals(control):
                 await self._link_all()
         finally:
             await cartesia.http.aclose()
+            await lookups.http.aclose()
             await twilio.aclose()
-            self.report.requests = cartesia.counters.requests + twilio.requests
+            sent = cartesia.counters.requests + lookups.counters.requests
+            self.report.requests = sent + twilio.requests
         report = self.report
         if control.stopping:
             report.exit_code = control.exit_code
@@ -247,7 +258,11 @@ class _Linker:
                 sid, self.region, LinkState.LINKED_NOW, str(linked.provider.get("id"))
             )
         if linked.answer is LinkAnswer.EXISTS:
-            found = await self.look_up(sid)
+            try:
+                found = await self.look_up(sid)
+            except LookUpFailed as exc:
+                why = f"409, and the account's providers could not be read: {exc}"
+                return AccountLink(sid, self.region, LinkState.FAILED, "", f"not linked: {why}")
             if found is not None:
                 return self.already(sid, found, "a link was made meanwhile (409)")
         if linked.answer is LinkAnswer.REFUSED and not self.control.stopping:
@@ -260,8 +275,11 @@ class _Linker:
         return AccountLink(sid, self.region, LinkState.FAILED, "", f"not linked: {why}")
 
     async def look_up(self, sid: str) -> dict[str, object] | None:
-        """Return the account's provider in the region, asking Cartesia again."""
-        listed = await fetch_providers(self.cartesia, account_sid=sid)
-        if listed is not None:
-            self.providers = [p for p in self.providers if p.get("account_sid") != sid] + listed
+        """Return the account's provider in the region, asking Cartesia again (even once the
+        command is stopping); raise :class:`LookUpFailed` when its providers cannot be read."""
+        found = await look_up_providers(self.lookups, account_sid=sid)
+        if found.providers is None:
+            raise LookUpFailed(found.error)
+        self.providers = [p for p in self.providers if p.get("account_sid") != sid]
+        self.providers += found.providers
         return self._provider(sid)

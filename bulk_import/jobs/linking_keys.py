@@ -13,7 +13,6 @@ leaves one key per account, the linked one.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Protocol
 
 from bulk_import.api.cartesia import CartesiaApi
@@ -28,8 +27,11 @@ from bulk_import.api.twilio_org import (
     delete_key,
     list_keys,
 )
-from bulk_import.errors import UsageError
 from bulk_import.models import AccountLink, Exit, LinkState
+
+
+class LookUpFailed(Exception):
+    """Say why an account's providers could not be read again (not: "none listed")."""
 
 
 class Linking(Protocol):
@@ -42,14 +44,15 @@ class Linking(Protocol):
     providers: list[dict[str, object]]
 
     async def look_up(self, sid: str) -> dict[str, object] | None:
-        """Return the account's provider in the region, asking Cartesia again."""
+        """Return the account's provider in the region, asking Cartesia again (even once the
+        command is stopping); raise :class:`LookUpFailed` when its providers cannot be read."""
 
     def already(self, sid: str, provider: dict[str, object], detail: str = "") -> AccountLink:
         """Return the line of an account linked already, by ``provider``."""
 
 
 async def make_and_link(linking: Linking, sid: str) -> AccountLink:
-    """Make a key in the account, link it, and delete it again unless it ended up linked."""
+    """Make a key in the account, link it, and delete it again unless it is (or may be) linked."""
     control, region = linking.control, linking.region
     if control.stopping:
         return AccountLink(sid, region, LinkState.NOT_ATTEMPTED, "", control.reason)
@@ -58,8 +61,8 @@ async def make_and_link(linking: Linking, sid: str) -> AccountLink:
         key = await create_key(linking.twilio, sid)
     except KeyCallError as exc:
         return _twilio_failed(linking, sid, exc)
-    link = await _link_new_key(linking, sid, key, notes)
-    if link.state is LinkState.LINKED_NOW:
+    link, keep = await _link_new_key(linking, sid, key, notes)
+    if keep:
         return link
     try:
         await delete_key(linking.twilio, sid, key.sid)
@@ -78,39 +81,52 @@ async def make_and_link(linking: Linking, sid: str) -> AccountLink:
     )
 
 
-async def _link_new_key(linking: Linking, sid: str, key: NewKey, notes: str) -> AccountLink:
-    """Link the account with the key just made; say how (LINKED_NOW keeps the key)."""
+async def _link_new_key(
+    linking: Linking, sid: str, key: NewKey, notes: str
+) -> tuple[AccountLink, bool]:
+    """Link the account with the key just made; return its line and whether the key stays.
+
+    The key stays when it is linked, or may be: a link whose fate is unknown (no answer, or an
+    answer after a try whose answer was lost) is looked up, and when the look-up cannot be made
+    the key is kept and named. Deleting the key a live provider holds would break the
+    customer's telephony; a spare key costs nothing.
+    """
     control, region = linking.control, linking.region
     if control.stopping:
-        return AccountLink(sid, region, LinkState.NOT_ATTEMPTED, "", control.reason)
+        return AccountLink(sid, region, LinkState.NOT_ATTEMPTED, "", control.reason), False
     linked = await create_provider(
         linking.cartesia, account_sid=sid, region=region, key_sid=key.sid, secret=key.secret
     )
     made = f"new API key {key.sid} named {KEY_NAME}{notes}"
     if linked.answer is LinkAnswer.CREATED:
-        return AccountLink(sid, region, LinkState.LINKED_NOW, str(linked.provider.get("id")), made)
+        provider = str(linked.provider.get("id"))
+        return AccountLink(sid, region, LinkState.LINKED_NOW, provider, made), True
     if linked.answer is LinkAnswer.NOT_SENT:
-        return AccountLink(sid, region, LinkState.NOT_ATTEMPTED, "", control.reason)
-    if linked.answer is LinkAnswer.REFUSED:
-        return AccountLink(
-            sid,
-            region,
-            LinkState.FAILED,
-            "",
-            f"Cartesia refused the key made: {linked.error}",
-        )
-    # A 409, or no answer: the link may be this command's own, sent before a retry.
+        return AccountLink(sid, region, LinkState.NOT_ATTEMPTED, "", control.reason), False
+    # The first try's own answer says this key was linked nowhere; after a lost answer it may be.
+    sure = linked.attempts <= 1 and linked.answer is not LinkAnswer.FAILED
+    if sure and linked.answer is LinkAnswer.REFUSED:
+        refused = f"Cartesia refused the key made: {linked.error}"
+        return AccountLink(sid, region, LinkState.FAILED, "", refused), False
     try:
         found = await linking.look_up(sid)
-    except UsageError as exc:
-        found, linked = None, replace(linked, error=str(exc))
+    except LookUpFailed as exc:
+        if sure:  # a 409 on the first try: linked, but not with this key
+            why = f"409, and the account's providers could not be read: {exc}"
+            return AccountLink(sid, region, LinkState.FAILED, "", f"not linked: {why}"), False
+        kept = (
+            f"the link may have arrived ({linked.error or linked.answer.value}; the look-up "
+            f"failed: {exc}); key {key.sid} named {KEY_NAME} kept: check `bulk-import "
+            f"providers`, and delete the key in the Twilio console if no provider holds it"
+        )
+        return AccountLink(sid, region, LinkState.FAILED, "", kept + notes), True
     if found is None:
         why = linked.error or "409, yet no provider listed"
-        return AccountLink(sid, region, LinkState.FAILED, "", f"not linked: {why}")
-    retried = linked.attempts > 1 or linked.answer is LinkAnswer.FAILED
-    if retried and may_be(str(found.get("api_key_sid", "")), key.sid):
-        return AccountLink(sid, region, LinkState.LINKED_NOW, str(found.get("id")), made)
-    return linking.already(sid, found, "a link was made meanwhile")
+        return AccountLink(sid, region, LinkState.FAILED, "", f"not linked: {why}"), False
+    if not sure and may_be(str(found.get("api_key_sid", "")), key.sid):
+        provider = str(found.get("id"))
+        return AccountLink(sid, region, LinkState.LINKED_NOW, provider, made), True
+    return linking.already(sid, found, "a link was made meanwhile"), False
 
 
 async def _clean(linking: Linking, sid: str) -> str:
