@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -214,7 +215,7 @@ def test_a_list_that_leaves_linked_accounts_out_is_not_trusted_past_the_cap(
 async def test_a_look_up_tells_not_listed_from_could_not_look(fast_retries: None) -> None:
     """look_up_providers returns the list (empty: none linked) or why it could not be read (an
     error status, a body that is not the list, no answer), and never stops the run."""
-    answers = iter(
+    answers: Iterator[Callable[[], web.Response]] = iter(
         [
             lambda: web.json_response([]),
             lambda: web.json_response({"title": "Unavailable"}, status=503),

@@ -91,20 +91,24 @@ def named(org: TwilioOrg, sid: str) -> list[str]:
     return [key for key, name in org.keys_of(sid) if name == KEY]
 
 
-def test_a_killed_runs_key_is_deleted_before_a_new_one_is_made() -> None:
-    """An account holding a cartesia-bulk-import key but no link: that key goes, one new stays."""
+def test_a_key_no_provider_here_holds_is_kept_and_named() -> None:
+    """An account holding a cartesia-bulk-import key but no link (a killed run's, or another
+    Cartesia account's, which this one cannot see): it is kept and named, one new key linked."""
     with RunningSandbox(faults=org_faults()) as sandbox:
         org = org_of(sandbox)
         left = org.create_key(SUBS[0], KEY)["sid"]
         other = org.create_key(SUBS[0], "someone else's")["sid"]
         code, accounts = link(sandbox)
-        (new,) = named(org, SUBS[0])
-        assert new != left
-        assert [k for k, _ in org.keys_of(SUBS[0])] == [other, new]
+        keys = named(org, SUBS[0])
+        assert [k for k, _ in org.keys_of(SUBS[0])] == [left, other, keys[1]]
     assert code == Exit.OK
     line = accounts[1]
     assert (line.account_sid, line.state) == (SUBS[0], LinkState.LINKED_NOW)
-    assert f"deleted 1 key(s) named {KEY} an earlier run left: {left}" in line.detail
+    assert line.detail == (
+        f"new API key {keys[1]} named {KEY}; kept 1 older key(s) named {KEY} that no provider "
+        f"of this Cartesia account holds (a killed run's, or another Cartesia account's): {left}; "
+        "delete those no Cartesia account uses in the Twilio console"
+    )
 
 
 def test_a_key_another_region_may_be_using_is_kept() -> None:
@@ -143,15 +147,17 @@ def test_a_lost_answer_whose_link_arrived_keeps_the_key() -> None:
 
 
 def test_a_link_made_meanwhile_with_another_key_deletes_the_new_one() -> None:
-    """A 409 on the first try: the account was linked meanwhile; the key made is deleted."""
+    """A 409 on the first try: the account was linked after it was looked up, just before the
+    key was made; the key made is deleted."""
     instrument = Instrument()
     route = f"GET {LINKS}"
 
-    def hidden_once() -> web.Response:
-        del instrument.answers[route]
+    def hidden_twice() -> web.Response:
+        if instrument.calls[route] == 2:
+            del instrument.answers[route]
         return web.json_response([])
 
-    instrument.answers[route] = hidden_once
+    instrument.answers[route] = hidden_twice
     faults = org_faults(twilio_subaccounts=())
     with instrument.install(RunningSandbox(faults=faults)) as sandbox:
         sandbox.state.store.link(ACCOUNT_SID, "us1", "SK" + "7" * 32)
@@ -344,32 +350,32 @@ def test_a_link_that_never_arrived_deletes_the_key_made() -> None:
     assert line.state is LinkState.FAILED
     assert line.detail == "not linked: HTTP 503: Busy; the key made was deleted again"
     assert keys == []
-    assert instrument.count("GET", LINKS) == 2  # the list, then the look-up
+    assert instrument.count("GET", LINKS) == 3  # the list, before the key, after the link
 
 
-def later_gets_fail() -> RunningSandbox:
+def later_gets_fail(good: int) -> RunningSandbox:
     """Return a sandbox (one unlinked account) that answers 409 to every link, and 503 to every
-    GET of the providers but the first (the command's list)."""
+    GET of the providers after the first ``good`` ones."""
     route = f"GET {LINKS}"
     instrument = Instrument(answers={f"POST {LINKS}": lambda: web.json_response({}, status=409)})
     sandbox = instrument.install(RunningSandbox(faults=org_faults(twilio_subaccounts=())))
 
-    def first_then_503() -> web.Response:
-        if instrument.calls[route] > 1:
+    def good_then_503() -> web.Response:
+        if instrument.calls[route] > good:
             return web.json_response({"title": "Unavailable"}, status=503)
         return web.json_response(sandbox.state.store.providers())
 
-    instrument.answers[route] = first_then_503
+    instrument.answers[route] = good_then_503
     return sandbox
 
 
 def test_a_409_whose_look_up_fails_is_one_failed_account() -> None:
     """A 409 to the first try, and the providers cannot be read again: failed, naming both;
     the key made is not the one linked (the first try's 409 says so): it is deleted."""
-    with later_gets_fail() as sandbox:
+    with later_gets_fail(2) as sandbox:  # the list, and the look-up before a key is made
         code, accounts = link(sandbox, max_attempts=1)
         keys = named(org_of(sandbox), ACCOUNT_SID)
-    with later_gets_fail() as sandbox:
+    with later_gets_fail(1) as sandbox:
         options = twilio_options(sandbox, token=False, subaccounts=False)
         api = api_options(sandbox.base_url, max_attempts=1)
         given = link_accounts(twilio=options, api=api, region="us1")
@@ -378,3 +384,16 @@ def test_a_409_whose_look_up_fails_is_one_failed_account() -> None:
     assert accounts[0].detail == why + "; the key made was deleted again"
     assert keys == []
     assert (given.exit_code, given.accounts[0].detail) == (Exit.ATTENTION, why)
+
+
+def test_an_account_whose_providers_cannot_be_read_again_gets_no_key() -> None:
+    """The look-up just before a key is made fails: no key is made, the account failed."""
+    with later_gets_fail(1) as sandbox:
+        code, accounts = link(sandbox, max_attempts=1)
+        keys = named(org_of(sandbox), ACCOUNT_SID)
+    assert (code, accounts[0].state) == (Exit.ATTENTION, LinkState.FAILED)
+    assert accounts[0].detail == (
+        "not linked: the account's providers could not be read again (HTTP 503: Unavailable); "
+        "no key was made"
+    )
+    assert keys == []

@@ -217,11 +217,6 @@ def test_sigterm_while_a_link_is_retried_never_deletes_the_key_it_linked(tmp_pat
 
 
 @pytest.mark.usefixtures("fast_retries")
-@pytest.mark.xfail(
-    strict=True,
-    reason="_clean judges 'in use' by the providers list read at the start: a key linked "
-    "since (another operator's run) is deleted while it is the one linked",
-)
 def test_a_key_linked_meanwhile_by_another_run_is_not_deleted_as_stale() -> None:
     """While this command works on other accounts, another operator's run links SUBS[0] with
     its own cartesia-bulk-import key. This command must not delete that key (the live

@@ -1,11 +1,15 @@
 """``providers link --create-keys``: make a key in one account, link it, leave no key behind.
 
-A Standard key (friendly name ``cartesia-bulk-import``) is made in the account and linked at
-once; it is deleted again whenever it does not end up linked (refused, not sent, interrupted),
-so that no key is left behind. A crash (SIGKILL) between making a key and linking it leaves
-that key in Twilio; the next run deletes such keys of an account that is not linked (and those
-of a linked account whose masked key SID cannot be theirs) before it makes a new one, so a rerun
-leaves one key per account, the linked one.
+Just before a key is made the account's providers are read again: linked since the command's
+list was read (another run), it is left as it is. Otherwise a Standard key (friendly name
+``cartesia-bulk-import``) is made in the account and linked at once; it is deleted again when it
+surely did not end up linked (refused, not sent), and kept when it is or may be (see
+:func:`_link_new_key`).
+
+Keys of that name that no provider of this Cartesia account holds are never deleted, only named
+in the account's line: a killed run (SIGKILL between making a key and linking it) leaves one,
+but so does another Cartesia account linking the same Twilio account, which this one cannot see;
+deleting that one would break a customer's calls.
 
 :mod:`bulk_import.jobs.linking` runs the accounts side by side and calls
 :func:`make_and_link` for each account that needs a key.
@@ -56,8 +60,16 @@ async def make_and_link(linking: Linking, sid: str) -> AccountLink:
     control, region = linking.control, linking.region
     if control.stopping:
         return AccountLink(sid, region, LinkState.NOT_ATTEMPTED, "", control.reason)
+    # Asked again just before a key is made: another run may have linked it since the list.
     try:
-        notes = await _clean(linking, sid)
+        found = await linking.look_up(sid)
+    except LookUpFailed as exc:
+        why = f"the account's providers could not be read again ({exc}); no key was made"
+        return AccountLink(sid, region, LinkState.FAILED, "", f"not linked: {why}")
+    if found is not None:
+        return linking.already(sid, found, "linked since the list was read; no key was made")
+    try:
+        notes = _unused(linking, sid, await list_keys(linking.twilio, sid))
         key = await create_key(linking.twilio, sid)
     except KeyCallError as exc:
         return _twilio_failed(linking, sid, exc)
@@ -129,25 +141,29 @@ async def _link_new_key(
     return linking.already(sid, found, "a link was made meanwhile"), False
 
 
-async def _clean(linking: Linking, sid: str) -> str:
-    """Delete the keys named ``cartesia-bulk-import`` a killed run left in the account.
+def _unused(linking: Linking, sid: str, keys: list[tuple[str, str]]) -> str:
+    """Name the account's keys called ``cartesia-bulk-import`` that no provider here may hold.
 
-    A key whose SID a provider of the account (in another region) may be masking is kept.
+    Such a key is a killed run's (made, never linked), or another Cartesia account's link,
+    which this account cannot see: only a person can tell them apart, so none is deleted (a
+    live key deleted breaks a customer's calls; a spare one costs nothing). The providers are
+    the account's, just read again (another region's may hold one).
     """
     in_use = [
         str(p.get("api_key_sid", "")) for p in linking.providers if p.get("account_sid") == sid
     ]
-    stale = [
+    unused = [
         key
-        for key, name in await list_keys(linking.twilio, sid)
+        for key, name in keys
         if name == KEY_NAME and not any(may_be(mask, key) for mask in in_use)
     ]
-    for key in stale:
-        await delete_key(linking.twilio, sid, key)
-    if not stale:
+    if not unused:
         return ""
-    left = ", ".join(stale)
-    return f"; deleted {len(stale)} key(s) named {KEY_NAME} an earlier run left: {left}"
+    return (
+        f"; kept {len(unused)} older key(s) named {KEY_NAME} that no provider of this Cartesia "
+        f"account holds (a killed run's, or another Cartesia account's): {', '.join(unused)}; "
+        "delete those no Cartesia account uses in the Twilio console"
+    )
 
 
 def _twilio_failed(linking: Linking, sid: str, exc: KeyCallError) -> AccountLink:
