@@ -397,3 +397,59 @@ def test_an_account_whose_providers_cannot_be_read_again_gets_no_key() -> None:
         "no key was made"
     )
     assert keys == []
+
+
+def lose_key_answers(*, lost: int, then: Handler | None = None) -> Middleware:
+    """Return a middleware under which Twilio makes each key but the first ``lost`` answers are
+    500s; ``then`` answers the account's keys list (GET Keys.json) after the first lost one."""
+    seen: list[str] = []
+
+    @web.middleware
+    async def lossy(request: web.Request, handler: Handler) -> web.StreamResponse:
+        keys = request.path.endswith("/Keys.json")
+        if keys and request.method == "POST" and len(seen) < lost:
+            await handler(request)  # the key is made...
+            seen.append(request.path)  # ...and its answer is lost
+            return web.json_response({"code": 20500, "message": "down", "status": 500}, status=500)
+        if keys and request.method == "GET" and seen and then is not None:
+            return await then(request)
+        return await handler(request)
+
+    return lossy
+
+
+def test_keys_made_by_tries_whose_answers_were_lost_are_deleted() -> None:
+    """Every try makes a key and loses its answer (Twilio's 3 tries): the account failed, and
+    the three keys, whose secrets nobody holds, are deleted again."""
+    faults = org_faults(twilio_subaccounts=())
+    with middleware(RunningSandbox(faults=faults), lose_key_answers(lost=3)) as sandbox:
+        code, accounts = link(sandbox, concurrency=1)
+        keys = named(org_of(sandbox), ACCOUNT_SID)
+        deleted = sandbox.state.stats()["twilio_by_status"].get("204", 0)
+    assert code == Exit.ATTENTION
+    (line,) = accounts
+    assert line.state is LinkState.FAILED
+    assert line.detail.startswith("Twilio did not make an API key in ")
+    assert ", made by a try whose answer was lost" in line.detail
+    assert keys == []
+    assert deleted == 3
+
+
+async def _down(request: web.Request) -> web.StreamResponse:
+    return web.json_response({"code": 20500, "message": "down", "status": 500}, status=500)
+
+
+def test_a_spare_key_that_cannot_be_found_again_is_said() -> None:
+    """The first key's answer is lost and the keys cannot be listed again: the second key is
+    linked, and the line says to look for a spare key in the console."""
+    faults = org_faults(twilio_subaccounts=())
+    lossy = lose_key_answers(lost=1, then=_down)
+    with middleware(RunningSandbox(faults=faults), lossy) as sandbox:
+        code, accounts = link(sandbox, concurrency=1)
+        keys = named(org_of(sandbox), ACCOUNT_SID)
+    assert code == Exit.OK
+    (line,) = accounts
+    assert line.state is LinkState.LINKED_NOW
+    assert "its keys could not be listed again" in line.detail
+    assert f"look in the Twilio console for a spare key named {KEY}" in line.detail
+    assert len(keys) == 2  # the spare one stays, as said

@@ -133,11 +133,6 @@ def org_env(base_url: str) -> dict[str, str]:
 
 
 @pytest.mark.usefixtures("fast_retries")
-@pytest.mark.xfail(
-    strict=True,
-    reason="create_key's POST Keys.json is retried after a lost answer (5xx/timeout): the key "
-    "the first try made is neither linked nor deleted",
-)
 def test_a_key_whose_answer_was_lost_is_not_left_orphaned() -> None:
     """Twilio makes the key but its answer is lost (500): the retry makes a second key, which is
     linked. The first must not stay behind: SPEC "no key is left orphaned"."""

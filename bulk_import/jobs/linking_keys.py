@@ -33,6 +33,9 @@ from bulk_import.api.twilio_org import (
 )
 from bulk_import.models import AccountLink, Exit, LinkState
 
+#: An account's API keys: (SID, friendly name).
+Keys = list[tuple[str, str]]
+
 
 class LookUpFailed(Exception):
     """Say why an account's providers could not be read again (not: "none listed")."""
@@ -69,11 +72,11 @@ async def make_and_link(linking: Linking, sid: str) -> AccountLink:
     if found is not None:
         return linking.already(sid, found, "linked since the list was read; no key was made")
     try:
-        notes = _unused(linking, sid, await list_keys(linking.twilio, sid))
-        key = await create_key(linking.twilio, sid)
+        before = await list_keys(linking.twilio, sid)
+        key, made = await _new_key(linking, sid, before)
     except KeyCallError as exc:
         return _twilio_failed(linking, sid, exc)
-    link, keep = await _link_new_key(linking, sid, key, notes)
+    link, keep = await _link_new_key(linking, sid, key, made + _unused(linking, sid, before))
     if keep:
         return link
     try:
@@ -141,7 +144,65 @@ async def _link_new_key(
     return linking.already(sid, found, "a link was made meanwhile"), False
 
 
-def _unused(linking: Linking, sid: str, keys: list[tuple[str, str]]) -> str:
+async def _new_key(linking: Linking, sid: str, before: Keys) -> tuple[NewKey, str]:
+    """Make a key in the account; return it, and what to say of spare keys a lost answer made.
+
+    A creation that took more than one try, or failed after a try went out, may have made keys
+    whose answers were lost: nobody holds their secrets. The account's keys are listed again and
+    those named ``cartesia-bulk-import`` that were not there before (and are not the key
+    returned) are deleted, unless a provider of this Cartesia account may hold one.
+    """
+    try:
+        key = await create_key(linking.twilio, sid)
+    except KeyCallError as exc:
+        if not exc.uncertain:
+            raise
+        said = await _delete_spares(linking, sid, before, keep="")
+        raise KeyCallError(exc.message + said, refused=exc.refused) from None
+    if key.attempts > 1:
+        return key, await _delete_spares(linking, sid, before, keep=key.sid)
+    return key, ""
+
+
+async def _delete_spares(linking: Linking, sid: str, before: Keys, *, keep: str) -> str:
+    """Delete the keys a creation whose answer was lost made; say what was done (or not)."""
+    known = {key for key, _ in before} | {keep}
+    try:
+        now = await list_keys(linking.twilio, sid)
+    except KeyCallError as exc:
+        return (
+            f"; an answer of Twilio's was lost, and its keys could not be listed again "
+            f"({exc.message}): look in the Twilio console for a spare key named {KEY_NAME}"
+        )
+    spares = [key for key, name in now if name == KEY_NAME and key not in known]
+    if not spares:
+        return ""
+    try:
+        await linking.look_up(sid)  # read again: a provider linked in these seconds may hold one
+    except LookUpFailed as exc:
+        return _left(spares, f"whether a provider holds them could not be read: {exc}")
+    in_use = _masks(linking, sid)
+    spares = [key for key in spares if not any(may_be(mask, key) for mask in in_use)]
+    left = []
+    for key in spares:
+        try:
+            await delete_key(linking.twilio, sid, key)
+        except KeyCallError:
+            left.append(key)
+    deleted = [key for key in spares if key not in left]
+    said = f"; deleted {', '.join(deleted)}, made by a try whose answer was lost" if deleted else ""
+    return said + (_left(left, "Twilio did not delete them") if left else "")
+
+
+def _left(keys: list[str], why: str) -> str:
+    """Say which spare keys stay, and why."""
+    return (
+        f"; key(s) {', '.join(keys)} made by a try whose answer was lost are left ({why}): "
+        "delete them in the Twilio console if no Cartesia account uses them"
+    )
+
+
+def _unused(linking: Linking, sid: str, keys: Keys) -> str:
     """Name the account's keys called ``cartesia-bulk-import`` that no provider here may hold.
 
     Such a key is a killed run's (made, never linked), or another Cartesia account's link,
@@ -149,9 +210,7 @@ def _unused(linking: Linking, sid: str, keys: list[tuple[str, str]]) -> str:
     live key deleted breaks a customer's calls; a spare one costs nothing). The providers are
     the account's, just read again (another region's may hold one).
     """
-    in_use = [
-        str(p.get("api_key_sid", "")) for p in linking.providers if p.get("account_sid") == sid
-    ]
+    in_use = _masks(linking, sid)
     unused = [
         key
         for key, name in keys
@@ -164,6 +223,11 @@ def _unused(linking: Linking, sid: str, keys: list[tuple[str, str]]) -> str:
         f"account holds (a killed run's, or another Cartesia account's): {', '.join(unused)}; "
         "delete those no Cartesia account uses in the Twilio console"
     )
+
+
+def _masks(linking: Linking, sid: str) -> list[str]:
+    """Return the masked key SIDs of the account's providers, in every region."""
+    return [str(p.get("api_key_sid", "")) for p in linking.providers if p.get("account_sid") == sid]
 
 
 def _twilio_failed(linking: Linking, sid: str, exc: KeyCallError) -> AccountLink:
