@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -453,3 +454,87 @@ def test_a_spare_key_that_cannot_be_found_again_is_said() -> None:
     assert "its keys could not be listed again" in line.detail
     assert f"look in the Twilio console for a spare key named {KEY}" in line.detail
     assert len(keys) == 2  # the spare one stays, as said
+
+
+class BreaksOneLink(httpx.AsyncBaseTransport):
+    """Send every request through a real transport but the link of one account: raise there."""
+
+    def __init__(self, sid: str, error: BaseException, *, sent: bool = False) -> None:
+        self.real = httpx.AsyncHTTPTransport()
+        self.sid = sid
+        self.error = error
+        self.sent = sent  # raise once the link was sent and answered (its answer lost)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST" and self.sid.encode() in request.content:
+            if self.sent:
+                await self.real.handle_async_request(request)
+            raise self.error
+        return await self.real.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+@pytest.mark.parametrize("error", [RuntimeError("a bug"), asyncio.CancelledError()])
+def test_a_link_cut_short_deletes_its_key_and_the_others_finish(error: BaseException) -> None:
+    """The link of one account raises (a bug, a cancellation) once its key is made: that key is
+    deleted (the link was never sent), the other accounts are linked, then the error goes on."""
+    with RunningSandbox(faults=org_faults()) as sandbox:
+        options = twilio_options(sandbox)
+        with pytest.raises(type(error)):
+            link_accounts(
+                twilio=options,
+                api=api_options(sandbox.base_url, concurrency=3),
+                region="us1",
+                create_keys=True,
+                transport=BreaksOneLink(SUBS[1], error),
+            )
+        org = org_of(sandbox)
+        keys = {sid: named(org, sid) for sid in (ACCOUNT_SID, *SUBS)}
+        linked = {p["account_sid"] for p in sandbox.state.store.providers()}
+    assert keys[SUBS[1]] == []
+    assert linked == {ACCOUNT_SID, *SUBS} - {SUBS[1]}
+    assert all(len(keys[sid]) == 1 for sid in linked)
+
+
+def test_an_account_line_that_cannot_be_printed_stops_the_printing_not_the_work() -> None:
+    """The reader of the lines went away (EPIPE on the second line): no line is tried again,
+    every account is linked, exit 0."""
+    printed: list[AccountLink] = []
+
+    def emit(done: AccountLink) -> None:
+        if printed:
+            raise BrokenPipeError(32, "Broken pipe")
+        printed.append(done)
+
+    with RunningSandbox(faults=org_faults()) as sandbox:
+        report = link_accounts(
+            twilio=twilio_options(sandbox),
+            api=api_options(sandbox.base_url, concurrency=2),
+            region="us1",
+            create_keys=True,
+            emit=emit,
+        )
+        linked = len(sandbox.state.store.providers())
+    assert report.exit_code == Exit.OK
+    assert len(printed) == 1
+    assert [a.state for a in report.accounts] == [LinkState.LINKED_NOW] * 6
+    assert linked == 6
+
+
+def test_a_link_cut_short_once_it_arrived_keeps_its_key() -> None:
+    """Cancelled after Cartesia made the link: the look-up finds the provider holding the key,
+    which is kept (deleting it would break the live provider)."""
+    with RunningSandbox(faults=org_faults(twilio_subaccounts=())) as sandbox:
+        with pytest.raises(asyncio.CancelledError):
+            link_accounts(
+                twilio=twilio_options(sandbox),
+                api=api_options(sandbox.base_url),
+                region="us1",
+                create_keys=True,
+                transport=BreaksOneLink(ACCOUNT_SID, asyncio.CancelledError(), sent=True),
+            )
+        (key,) = named(org_of(sandbox), ACCOUNT_SID)
+        (provider,) = sandbox.state.store.providers()
+    assert may_be(str(provider["api_key_sid"]), key)

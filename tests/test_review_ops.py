@@ -457,12 +457,6 @@ def _keys_by_state(org: TwilioOrg, providers: list[dict[str, str]]) -> dict[str,
     return counts
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an account's line that cannot be printed (stdout closed: `| head`) raises out of "
-    "a worker; gather() re-raises, asyncio.run cancels the workers holding keys just made "
-    "(orphans), and the command ends 'internal error: BrokenPipeError', exit 4",
-)
 def test_a_closed_stdout_leaves_no_key_orphaned(tmp_path: Path) -> None:
     """`providers link twilio: --subaccounts --create-keys | head -2`: the reader goes away
     after two lines. Whatever the command then does, no key it made may be left unlinked."""

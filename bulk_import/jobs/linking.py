@@ -210,7 +210,12 @@ class _Linker:
                 self._finish(i, await make_and_link(self, account.sid))
 
         workers = max(1, min(self.api_options.concurrency, len(todo)))
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        # Every worker finishes its account (its key linked or deleted) before anything a
+        # worker raised goes on: gather would otherwise leave the others to be cancelled.
+        ended = await asyncio.gather(*(worker() for _ in range(workers)), return_exceptions=True)
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def _provider(self, sid: str) -> dict[str, object] | None:
         """Return the provider of this account in the region, among those listed."""
@@ -240,7 +245,10 @@ class _Linker:
             said = self._done.pop(self._said)
             self.report.accounts.append(said)
             if self.emit is not None:
-                self.emit(said)
+                try:
+                    self.emit(said)
+                except OSError:  # stdout closed (`| head`): say no more, finish the work
+                    self.emit = None
             self._said += 1
 
     async def _link_with_given_key(self, sid: str) -> AccountLink:

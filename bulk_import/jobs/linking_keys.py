@@ -17,6 +17,8 @@ deleting that one would break a customer's calls.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Protocol
 
 from bulk_import.api.cartesia import CartesiaApi
@@ -73,10 +75,17 @@ async def make_and_link(linking: Linking, sid: str) -> AccountLink:
         return linking.already(sid, found, "linked since the list was read; no key was made")
     try:
         before = await list_keys(linking.twilio, sid)
-        key, made = await _new_key(linking, sid, before)
+        key = await _new_key(linking, sid, before)
     except KeyCallError as exc:
         return _twilio_failed(linking, sid, exc)
-    link, keep = await _link_new_key(linking, sid, key, made + _unused(linking, sid, before))
+    try:
+        made = await _delete_spares(linking, sid, before, keep=key.sid) if key.attempts > 1 else ""
+        link, keep = await _link_new_key(linking, sid, key, made + _unused(linking, sid, before))
+    except BaseException:
+        # Cancelled (or a bug) with a key made: its secret dies with this task, so the key is
+        # deleted unless it is, or may be, linked; shielded from the cancellation itself.
+        await asyncio.shield(_settle(linking, sid, key))
+        raise
     if keep:
         return link
     try:
@@ -144,28 +153,29 @@ async def _link_new_key(
     return linking.already(sid, found, "a link was made meanwhile"), False
 
 
-async def _new_key(linking: Linking, sid: str, before: Keys) -> tuple[NewKey, str]:
-    """Make a key in the account; return it, and what to say of spare keys a lost answer made.
+async def _new_key(linking: Linking, sid: str, before: Keys) -> NewKey:
+    """Make a key in the account; raise KeyCallError if Twilio does not (see the spares).
 
     A creation that took more than one try, or failed after a try went out, may have made keys
-    whose answers were lost: nobody holds their secrets. The account's keys are listed again and
-    those named ``cartesia-bulk-import`` that were not there before (and are not the key
-    returned) are deleted, unless a provider of this Cartesia account may hold one.
+    whose answers were lost: nobody holds their secrets. :func:`_delete_spares` deletes them:
+    here when the creation failed, by the caller once the key returned is held.
     """
     try:
-        key = await create_key(linking.twilio, sid)
+        return await create_key(linking.twilio, sid)
     except KeyCallError as exc:
         if not exc.uncertain:
             raise
         said = await _delete_spares(linking, sid, before, keep="")
         raise KeyCallError(exc.message + said, refused=exc.refused) from None
-    if key.attempts > 1:
-        return key, await _delete_spares(linking, sid, before, keep=key.sid)
-    return key, ""
 
 
 async def _delete_spares(linking: Linking, sid: str, before: Keys, *, keep: str) -> str:
-    """Delete the keys a creation whose answer was lost made; say what was done (or not)."""
+    """Delete the keys a creation whose answer was lost made; say what was done (or not).
+
+    The account's keys are listed again; those named ``cartesia-bulk-import`` that were not
+    there before, are not ``keep`` and that no provider of this Cartesia account may hold (read
+    again) are deleted.
+    """
     known = {key for key, _ in before} | {keep}
     try:
         now = await list_keys(linking.twilio, sid)
@@ -192,6 +202,18 @@ async def _delete_spares(linking: Linking, sid: str, before: Keys, *, keep: str)
     deleted = [key for key in spares if key not in left]
     said = f"; deleted {', '.join(deleted)}, made by a try whose answer was lost" if deleted else ""
     return said + (_left(left, "Twilio did not delete them") if left else "")
+
+
+async def _settle(linking: Linking, sid: str, key: NewKey) -> None:
+    """Delete a key whose link was cut short, unless a provider may hold it (or none can say)."""
+    try:
+        found = await linking.look_up(sid)
+    except LookUpFailed:
+        return  # unsure: the key stays
+    if found is not None and may_be(str(found.get("api_key_sid", "")), key.sid):
+        return
+    with contextlib.suppress(KeyCallError):
+        await delete_key(linking.twilio, sid, key.sid)
 
 
 def _left(keys: list[str], why: str) -> str:
