@@ -538,3 +538,19 @@ def test_a_link_cut_short_once_it_arrived_keeps_its_key() -> None:
         (key,) = named(org_of(sandbox), ACCOUNT_SID)
         (provider,) = sandbox.state.store.providers()
     assert may_be(str(provider["api_key_sid"]), key)
+
+
+def test_an_older_key_is_named_whatever_becomes_of_the_new_one() -> None:
+    """Cartesia refuses the new key (deleted again): the older cartesia-bulk-import key the
+    account holds is still named, and kept."""
+    faults = org_faults(twilio_subaccounts=(), link_refusals={ACCOUNT_SID: 1})
+    with RunningSandbox(faults=faults) as sandbox:
+        older = org_of(sandbox).create_key(ACCOUNT_SID, KEY)["sid"]
+        code, accounts = link(sandbox)
+        keys = named(org_of(sandbox), ACCOUNT_SID)
+    assert code == Exit.ATTENTION
+    (line,) = accounts
+    assert line.state is LinkState.FAILED
+    assert line.detail.startswith("Cartesia refused the key made: ")
+    assert f"; the key made was deleted again; kept 1 older key(s) named {KEY}" in line.detail
+    assert keys == [older]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import replace
 from typing import Protocol
 
 from bulk_import.api.cartesia import CartesiaApi
@@ -79,15 +80,19 @@ async def make_and_link(linking: Linking, sid: str) -> AccountLink:
     except KeyCallError as exc:
         return _twilio_failed(linking, sid, exc)
     try:
-        made = await _delete_spares(linking, sid, before, keep=key.sid) if key.attempts > 1 else ""
-        link, keep = await _link_new_key(linking, sid, key, made + _unused(linking, sid, before))
+        spares = (
+            await _delete_spares(linking, sid, before, keep=key.sid) if key.attempts > 1 else ""
+        )
+        link, keep = await _link_new_key(linking, sid, key)
     except BaseException:
         # Cancelled (or a bug) with a key made: its secret dies with this task, so the key is
         # deleted unless it is, or may be, linked; shielded from the cancellation itself.
         await asyncio.shield(_settle(linking, sid, key))
         raise
+    # What else was found in the account is said whatever became of the key.
+    notes = spares + _unused(linking, sid, before)
     if keep:
-        return link
+        return replace(link, detail=link.detail + notes)
     try:
         await delete_key(linking.twilio, sid, key.sid)
     except KeyCallError as exc:
@@ -95,19 +100,12 @@ async def make_and_link(linking: Linking, sid: str) -> AccountLink:
             f"; the key made, {key.sid} named {KEY_NAME}, could not be deleted: "
             f"{exc.message}; delete it in the Twilio console"
         )
-        return AccountLink(sid, region, LinkState.FAILED, link.provider_id, link.detail + left)
-    return AccountLink(
-        sid,
-        region,
-        link.state,
-        link.provider_id,
-        link.detail + "; the key made was deleted again",
-    )
+        detail = link.detail + left + notes
+        return AccountLink(sid, region, LinkState.FAILED, link.provider_id, detail)
+    return replace(link, detail=link.detail + "; the key made was deleted again" + notes)
 
 
-async def _link_new_key(
-    linking: Linking, sid: str, key: NewKey, notes: str
-) -> tuple[AccountLink, bool]:
+async def _link_new_key(linking: Linking, sid: str, key: NewKey) -> tuple[AccountLink, bool]:
     """Link the account with the key just made; return its line and whether the key stays.
 
     The key stays when it is linked, or may be: a link whose fate is unknown (no answer, or an
@@ -121,7 +119,7 @@ async def _link_new_key(
     linked = await create_provider(
         linking.cartesia, account_sid=sid, region=region, key_sid=key.sid, secret=key.secret
     )
-    made = f"new API key {key.sid} named {KEY_NAME}{notes}"
+    made = f"new API key {key.sid} named {KEY_NAME}"
     if linked.answer is LinkAnswer.CREATED:
         provider = str(linked.provider.get("id"))
         return AccountLink(sid, region, LinkState.LINKED_NOW, provider, made), True
@@ -143,7 +141,7 @@ async def _link_new_key(
             f"failed: {exc}); key {key.sid} named {KEY_NAME} kept: check `bulk-import "
             f"providers`, and delete the key in the Twilio console if no provider holds it"
         )
-        return AccountLink(sid, region, LinkState.FAILED, "", kept + notes), True
+        return AccountLink(sid, region, LinkState.FAILED, "", kept), True
     if found is None:
         why = linked.error or "409, yet no provider listed"
         return AccountLink(sid, region, LinkState.FAILED, "", f"not linked: {why}"), False
