@@ -554,3 +554,156 @@ def test_an_older_key_is_named_whatever_becomes_of_the_new_one() -> None:
     assert line.detail.startswith("Cartesia refused the key made: ")
     assert f"; the key made was deleted again; kept 1 older key(s) named {KEY}" in line.detail
     assert keys == [older]
+
+
+def test_an_account_linked_after_the_list_was_read_gets_no_key() -> None:
+    """Another run links the account after this command read the providers list: the look-up
+    just before a key is made finds it; the account is linked, no key made."""
+    instrument = Instrument()
+    route = f"GET {LINKS}"
+
+    def hidden_once() -> web.Response:
+        del instrument.answers[route]
+        return web.json_response([])
+
+    instrument.answers[route] = hidden_once
+    faults = org_faults(twilio_subaccounts=())
+    with instrument.install(RunningSandbox(faults=faults)) as sandbox:
+        sandbox.state.store.link(ACCOUNT_SID, "us1", "SK" + "7" * 32)
+        code, accounts = link(sandbox)
+        keys = named(org_of(sandbox), ACCOUNT_SID)
+    assert code == Exit.OK
+    assert accounts[0].state is LinkState.LINKED
+    assert accounts[0].detail == "linked since the list was read; no key was made"
+    assert keys == []
+    assert instrument.count("POST", "/2010-04-01") == 0
+
+
+def twilio_faults(
+    *, lost: int = 0, before_made: bool = False, delete: int = 200, provider_gets: int = 0
+) -> Middleware:
+    """Return a middleware that loses the first ``lost`` answers to a key creation (after the
+    key is made, or ``before_made``), answers every DELETE ``delete`` (200: as Twilio does),
+    and 503 to every GET of the providers after the first ``provider_gets`` (0: none)."""
+    seen: list[str] = []
+    gets: list[str] = []
+
+    @web.middleware
+    async def faulty(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "POST" and request.path.endswith("/Keys.json") and len(seen) < lost:
+            seen.append(request.path)
+            if not before_made:
+                await handler(request)
+            return web.json_response({"code": 20500, "message": "down", "status": 500}, status=500)
+        if request.method == "DELETE" and delete != 200:
+            return web.json_response({"code": 20500, "message": "down"}, status=delete)
+        if request.method == "GET" and request.path == LINKS and provider_gets:
+            gets.append(request.path)
+            if len(gets) > provider_gets:
+                return web.json_response({"title": "Unavailable"}, status=503)
+        return await handler(request)
+
+    return faulty
+
+
+def link_one(faults: Middleware) -> tuple[int, AccountLink, list[str]]:
+    """Link the parent alone (its key made) under ``faults``; return the exit, line and keys."""
+    sandbox = middleware(RunningSandbox(faults=org_faults(twilio_subaccounts=())), faults)
+    with sandbox:
+        code, (line,) = link(sandbox, concurrency=1)
+        keys = named(org_of(sandbox), ACCOUNT_SID)
+    return code, line, keys
+
+
+def test_a_retried_creation_that_made_one_key_has_nothing_to_delete() -> None:
+    """The first try failed before Twilio made a key (500), the retry made one: the keys listed
+    again show no spare; the key is linked, nothing said."""
+    code, line, keys = link_one(twilio_faults(lost=1, before_made=True))
+    assert (code, line.state) == (Exit.OK, LinkState.LINKED_NOW)
+    assert line.detail == f"new API key {keys[0]} named {KEY}"
+    assert len(keys) == 1
+
+
+def test_a_spare_key_whose_use_cannot_be_checked_is_left_and_said() -> None:
+    """A spare key appeared, but the providers cannot be read again to see that none holds it:
+    it is left, and the line says why and what to do."""
+    code, line, keys = link_one(twilio_faults(lost=1, provider_gets=2))
+    assert (code, line.state) == (Exit.OK, LinkState.LINKED_NOW)
+    assert "made by a try whose answer was lost are left (whether a provider holds them could " in (
+        line.detail
+    )
+    assert len(keys) == 2
+
+
+def test_a_spare_key_twilio_will_not_delete_is_said() -> None:
+    """A spare key appeared and Twilio refuses to delete it: left, and said."""
+    code, line, keys = link_one(twilio_faults(lost=1, delete=500))
+    assert (code, line.state) == (Exit.OK, LinkState.LINKED_NOW)
+    assert "are left (Twilio did not delete them)" in line.detail
+    assert len(keys) == 2
+
+
+def test_a_key_twilio_refuses_to_make_stops_the_command() -> None:
+    """Twilio refuses the key creation itself (401): the command stops, exit 3, no key."""
+
+    @web.middleware
+    async def refused(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == "POST" and request.path.endswith("/Keys.json"):
+            body = {"code": 20003, "message": "Authenticate", "status": 401}
+            return web.json_response(body, status=401)
+        return await handler(request)
+
+    code, line, keys = link_one(refused)
+    assert (code, line.state) == (Exit.STOPPED, LinkState.FAILED)
+    assert line.detail.startswith(f"Twilio did not make an API key in {ACCOUNT_SID}: it refused")
+    assert keys == []
+
+
+def test_a_link_cut_short_whose_look_up_fails_keeps_its_key() -> None:
+    """Cancelled after the link was sent, and the providers cannot be read again: whether the
+    key is linked cannot be known, so it is kept."""
+    faults = org_faults(twilio_subaccounts=())
+    sandbox = middleware(RunningSandbox(faults=faults), twilio_faults(provider_gets=2))
+    with sandbox, pytest.raises(asyncio.CancelledError):
+        link_accounts(
+            twilio=twilio_options(sandbox),
+            api=api_options(sandbox.base_url, max_attempts=1),
+            region="us1",
+            create_keys=True,
+            transport=BreaksOneLink(ACCOUNT_SID, asyncio.CancelledError(), sent=True),
+        )
+    assert len(named(org_of(sandbox), ACCOUNT_SID)) == 1
+
+
+class NoKeyAnswers(httpx.AsyncBaseTransport):
+    """Send Twilio's requests through a real transport, but no key creation gets through."""
+
+    def __init__(self) -> None:
+        self.real = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self.real.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self.real.aclose()
+
+
+def test_a_key_creation_that_never_gets_an_answer_is_one_failed_account() -> None:
+    """No answer to any try of the key creation: failed, naming the retries; the keys are
+    listed again (a try may have made one), none appeared, none left."""
+    with RunningSandbox(faults=org_faults(twilio_subaccounts=())) as sandbox:
+        report = link_accounts(
+            twilio=twilio_options(sandbox),
+            api=api_options(sandbox.base_url),
+            region="us1",
+            create_keys=True,
+            twilio_transport=NoKeyAnswers(),
+        )
+        keys = named(org_of(sandbox), ACCOUNT_SID)
+    (line,) = report.accounts
+    assert (report.exit_code, line.state) == (Exit.ATTENTION, LinkState.FAILED)
+    assert line.detail.startswith(f"cannot make an API key in Twilio account {ACCOUNT_SID} at ")
+    assert "(3 attempts)" in line.detail
+    assert keys == []
