@@ -259,3 +259,16 @@ def test_a_number_typed_as_each_country_types_it_is_found_in_input(tmp_path: Pat
         check_numbers_listed(open_input(str(path)), recorded, region=region, where="r", fix="F")
         checked += len(typed)
     assert checked > 600
+
+
+def test_a_number_typed_in_full_width_digits_is_found_in_input(tmp_path: Path) -> None:
+    """A number typed with characters the last-digits match does not read (full-width digits,
+    as a Japanese keyboard types them) is parsed, and found."""
+    path = tmp_path / "in.csv"
+    path.write_text("number\n＋１ ４１５ ５５５ ２６７１\n", encoding="utf-8")
+    recorded = {2: ("typed otherwise", "+14155552671")}
+    check_numbers_listed(open_input(str(path)), recorded, region="US", where="r", fix="F")
+    with pytest.raises(InputError, match=r"^r records numbers .* \(\+14155552672 of its row 3\)"):
+        check_numbers_listed(
+            open_input(str(path)), {3: ("x", "+14155552672")}, region="US", where="r", fix="F"
+        )
