@@ -8,10 +8,13 @@ be filtered by it.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import re
 import signal
 import string
+import sys
 import threading
 from collections import deque
 from collections.abc import Generator, Iterable, Iterator
@@ -193,9 +196,24 @@ def e164_chunk(texts: list[str], region: str) -> list[tuple[str, str]]:
     return [to_e164(text, region) for text in texts]
 
 
-def _ignore_sigint() -> None:
+#: Linux's prctl option that sends the child a signal when its parent dies.
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def _start_worker(parent: int) -> None:
+    """Set up a parse worker: it ignores Ctrl-C and dies with the process that forked it."""
     # Ctrl-C is the parent's to handle: a worker must not print a traceback of its own.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A parent SIGKILLed would leave its workers blocked on their queue for ever, holding
+    # what they inherited (the report's pipes; its lock, see output.lock). Best effort: Linux.
+    if sys.platform.startswith("linux"):
+        import ctypes  # here: only a worker needs it
+
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the prctl: nothing will signal us
+        os._exit(1)
 
 
 def _numbers(
@@ -218,7 +236,9 @@ def _numbers(
     from concurrent.futures import ProcessPoolExecutor
 
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_ignore_sigint) as pool:
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(os.getpid(),)
+    ) as pool:
         window: deque[tuple[list[RawRow], Future[list[tuple[str, str]]]]] = deque()
         iterator = iter(rows)
         while True:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from conftest import Instrument, api_options, numbers, output_options, read_report, write_input
 
-from bulk_import.api.providers import MAX_ACCOUNT_CHECKS
+from bulk_import.api.cartesia import CartesiaApi
+from bulk_import.api.control import StopControl
+from bulk_import.api.providers import MAX_ACCOUNT_CHECKS, LookUp, look_up_providers
 from bulk_import.config import InputOptions
 from bulk_import.errors import UsageError
 from bulk_import.jobs.importing import run as run_job
@@ -207,3 +210,37 @@ def test_a_list_that_leaves_linked_accounts_out_is_not_trusted_past_the_cap(
         "5 Twilio accounts the providers list does not show were not looked up one by one (at "
         "most 20); their rows will tell"
     ) in capsys.readouterr().err
+
+
+async def test_a_look_up_tells_not_listed_from_could_not_look(fast_retries: None) -> None:
+    """look_up_providers returns the list (empty: none linked) or why it could not be read (an
+    error status, a body that is not the list, no answer), and never stops the run."""
+    answers: Iterator[Callable[[], web.Response]] = iter(
+        [
+            lambda: web.json_response([]),
+            lambda: web.json_response({"title": "Unavailable"}, status=503),
+            lambda: web.json_response({"data": []}),
+        ]
+    )
+    instrument = Instrument()
+
+    def next_answer() -> web.Response:
+        return next(answers)()
+
+    instrument.answers["GET /agents/phone-numbers/providers"] = next_answer
+    with instrument.install(RunningSandbox()) as sandbox:
+        async with CartesiaApi(
+            api_options(sandbox.base_url, max_attempts=1), control=StopControl()
+        ) as api:
+            found = [await look_up_providers(api, account_sid=SID) for _ in range(3)]
+            assert not api.control.stopping
+    async with CartesiaApi(
+        api_options("http://127.0.0.1:9", max_attempts=1), control=StopControl()
+    ) as api:
+        unreachable = await look_up_providers(api, account_sid=SID)
+        assert not api.control.stopping
+    assert found[0] == LookUp([])
+    assert found[1] == LookUp(None, "HTTP 503: Unavailable")
+    assert found[2] == LookUp(None, "not a list")
+    assert unreachable.providers is None
+    assert unreachable.error

@@ -46,7 +46,7 @@ from sandbox_fixtures import us_number
 from bulk_import.api.control import StopControl
 from bulk_import.errors import InputError
 from bulk_import.jobs.pool import run_pool
-from bulk_import.models import Outcome, Row, Status
+from bulk_import.models import RESUME_KEEP, Outcome, Row, Status
 from bulk_import.output.report import journal_path
 from bulk_import.sandbox import Faults, RunningSandbox
 
@@ -174,6 +174,14 @@ def test_sigkill_at_ten_seeded_points_during_run_then_run_again(tmp_path: Path) 
     )
 
 
+def kept_rows(journal: Path) -> list[Line]:
+    """Return the lines of a killed run's journal that the next run keeps (none: no journal)."""
+    if not journal.exists():
+        return []
+    keep = {status.value for status in RESUME_KEEP}
+    return [line for line in read_report(journal) if line["status"] in keep]
+
+
 def patched_ids(instrument: Instrument) -> Counter[str]:
     """Return the PATCHes each phone number id received."""
     return instrument.by_id("PATCH")
@@ -259,8 +267,9 @@ def test_sigkill_at_ten_seeded_points_during_retry_patch_then_again(tmp_path: Pa
 
 def test_sigkill_at_ten_seeded_points_during_reconcile_apply_then_again(tmp_path: Path) -> None:
     """reconcile --apply with 200 missing and 50 mismatched, killed 10 times: every row in the
-    report or its journal after each kill; at the end all in sync, each missing number POSTed
-    once and each mismatch PATCHed at most twice (once more only if in flight at a kill)."""
+    report or its journal after each kill; every import a kill's journal recorded still reads
+    imported after the last --apply; at the end all in sync, each missing number POSTed once and
+    each mismatch PATCHed at most twice (once more only if in flight at a kill)."""
     rng = random.Random(RECONCILE_SEED)
     points = kill_points(rng, KILLS, max_rows=60)
     given = [us_number(i) for i in range(RECONCILE_ROWS)]
@@ -280,6 +289,7 @@ def test_sigkill_at_ten_seeded_points_during_reconcile_apply_then_again(tmp_path
     faults = Faults(latency_ms=10, existing=existing, agents=("agent_sandbox", "agent_old"))
     sandbox = instrument.install(RunningSandbox(faults=faults, seed=RECONCILE_SEED))
     segments: list[dict[str, object]] = []
+    recorded: set[str] = set()
     with sandbox:
         env = cli_env(sandbox.base_url, measured=False)
         # Last night's report: the drift, every row (the state each kill falls back on).
@@ -293,17 +303,24 @@ def test_sigkill_at_ten_seeded_points_during_reconcile_apply_then_again(tmp_path
         }
         for point in points:
             watch = JournalWatch(report)
+            # A killed run's journal: the next run's starts with the rows it keeps.
+            base = len(kept_rows(journal_path(report)))
             process = start_cli(*args, "--apply", env=env, cwd=tmp_path)
-            killed = signal_at(process, watch, point, base=0, sig=signal.SIGKILL)
+            killed = signal_at(process, watch, point, base=base, sig=signal.SIGKILL)
             code, _, err = finish(process)
             assert code in ((-signal.SIGKILL, 0) if killed else (0,)), err
             lines = read_state(report)
             assert rows_of(lines) == list(range(2, RECONCILE_ROWS + 2)), "a row went missing"
+            recorded |= {line["number"] for line in lines if line["status"] == "imported"}
             segments.append(
                 {"point": str(point), "killed": killed, **Counter(line["status"] for line in lines)}
             )
         code, _, err = finish(start_cli(*args, "--apply", env=env, cwd=tmp_path))
         assert code == 0, err
+        applied = {line["number"]: line["status"] for line in read_report(report)}
+        # What a killed run imported stays recorded as imported (rollback's candidates).
+        lost = sorted(n for n in recorded if applied[n] != "imported")
+        assert not lost, f"{len(lost)} imports recorded after a kill now read otherwise"
         code, _, err = finish(start_cli(*args, env=env, cwd=tmp_path))
         assert code == 0, err  # and a plain reconcile now finds it in sync
         stored = sandbox.state.numbers
@@ -324,6 +341,7 @@ def test_sigkill_at_ten_seeded_points_during_reconcile_apply_then_again(tmp_path
         segments=segments,
         posts=sum(posts.values()),
         patches=sum(patches.values()),
+        imports_recorded_after_kills=len(recorded),
         lost=0,
     )
 

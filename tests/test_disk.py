@@ -20,6 +20,7 @@ import json
 import os
 import subprocess
 import tempfile
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -28,6 +29,7 @@ from typing import Any
 import pytest
 from conftest import (
     api_options,
+    cli,
     cli_env,
     finish,
     numbers,
@@ -546,3 +548,34 @@ def test_an_output_folder_that_refuses_writes_is_named_with_the_fix(
         f"cannot write the summary JSON {tmp_path / 's.json'}: Permission denied; let this user "
         "write to its folder, or pass another path"
     )
+
+
+def test_temporaries_a_killed_writer_left_beside_the_summary_and_page_are_removed(
+    tmp_path: Path,
+) -> None:
+    """A SIGKILL while the summary JSON or the run page was being written leaves its temporary
+    file: the next command writing that file removes it (one younger than STALE_AFTER_S, maybe
+    another command's write this moment, is spared)."""
+    source = tmp_path / "in.csv"
+    source.write_text("number\n+14155552671\n")
+    hour_ago = time.time() - 3600
+    old = [tmp_path / ".s.json.k1ll3d.tmp", tmp_path / ".p.html.k1ll3d.tmp"]
+    for path in old:
+        path.write_text("half")
+        os.utime(path, (hour_ago, hour_ago))
+    young = tmp_path / ".s.json.wr1t1ng.tmp"
+    young.write_text("half")
+    done = cli(
+        "validate",
+        str(source),
+        "--provider-id",
+        "prov_sandbox",
+        "--summary-json",
+        str(tmp_path / "s.json"),
+        "--html",
+        str(tmp_path / "p.html"),
+        env=cli_env(None, key=None),
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    assert leftovers(tmp_path) == [young.name]

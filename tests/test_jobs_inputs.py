@@ -1,9 +1,12 @@
 """A report never silently replaces another input's work, with or without ``--resume``.
 
-``run`` and ``reconcile`` refuse a report (or a killed run's journal) whose rows name other
-numbers than INPUT's rows of the same number, or rows INPUT does not have: a truncated input
-after a kill, the same ``--report`` for another file. The refusal is exit 2 with one line and
-the fix, before anything is sent; the old files stay byte for byte.
+``run`` and ``reconcile`` refuse the lines they keep by row (``--resume``'s, a killed run's
+journal's) when INPUT's row of that number holds another number, or INPUT lacks the row: a
+truncated input after a kill. A report that is only replaced (no ``--resume``) is refused when
+it records numbers in the account that INPUT no longer lists at all, at any row: the same
+``--report`` for another file. Rows that moved (a row added at the top of the sheet) are the
+same input. The refusal is exit 2 with one line and the fix, before anything is sent; the old
+files stay byte for byte.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import signal
 import time
 from pathlib import Path
 
+import phonenumbers
 import pytest
 from conftest import (
     JournalWatch,
@@ -32,8 +36,9 @@ from conftest import (
 from bulk_import.config import InputOptions
 from bulk_import.errors import InputError
 from bulk_import.jobs.importing import run as run_job
-from bulk_import.jobs.inputs import check_same_input
+from bulk_import.jobs.inputs import check_numbers_listed, check_same_input
 from bulk_import.jobs.reconcile import reconcile
+from bulk_import.normalize import to_e164
 from bulk_import.output.report import journal_path
 from bulk_import.sandbox import Faults, RunningSandbox
 from bulk_import.sources import open_input
@@ -123,8 +128,9 @@ def test_the_same_report_for_another_input_is_refused_without_resume(
     with pytest.raises(InputError) as refused:
         run(b)
     assert str(refused.value) == (
-        f"{report} belongs to another input: its row 2 is {numbers(1)[0]}, but row 2 of {b} is "
-        f"{numbers(1, start=100)[0]}; {FIX.format(report)}"
+        f"{report} records numbers in the Cartesia account that {b} no longer lists "
+        f"({numbers(1)[0]} of its row 2 and 19 more): replacing it would lose their record (the "
+        f"ids rollback undoes); {FIX.format(report)}"
     )
     assert report.read_bytes() == before
     assert sandbox.state.stats()["requests"] == requests
@@ -132,23 +138,59 @@ def test_the_same_report_for_another_input_is_refused_without_resume(
     assert statuses(read_report(report)) == {"already_imported": 20}
 
 
-def test_reconcile_refuses_another_inputs_report_too(
+def test_a_sheet_whose_rows_moved_is_the_same_input_for_a_run_without_resume(
     tmp_path: Path, sandbox: RunningSandbox
 ) -> None:
-    """reconcile's report names input rows too: another file's is refused, nothing listed."""
-    a = write_input(tmp_path / "a.csv", numbers(10))
-    b = write_input(tmp_path / "b.csv", numbers(12, start=50))
-    report = tmp_path / "fleet.reconcile.csv"
+    """A row added at the top and a typo'd number fixed: run without --resume replaces the
+    report (its numbers are all still listed); a number removed from the sheet is refused,
+    named, and only that."""
+    given = numbers(10)
+    typo = "+1 415 20"  # too short: invalid, recorded nowhere
+    source = write_input(tmp_path / "in.csv", [*given, typo])
+    report = tmp_path / "in.report.csv"
 
-    def diff(source: Path) -> object:
-        return reconcile(
+    def run() -> object:
+        return run_job(
             source=str(source),
             input_options=InputOptions(provider_id="prov_sandbox"),
             api=api_options(sandbox.base_url),
             output=output_options(report),
         )
 
+    run()
+    fixed = numbers(1, start=50)[0]
+    write_input(source, [numbers(1, start=60)[0], *given, fixed])
+    run()
+    assert statuses(read_report(report)) == {"imported": 2, "already_imported": 10}
+    write_input(source, [numbers(1, start=60)[0], *given[:4], *given[5:], fixed])
+    before = report.read_bytes()
+    with pytest.raises(InputError, match=re.escape(f"({given[4]} of its row 7): replacing it")):
+        run()
+    assert report.read_bytes() == before
+
+
+def test_reconcile_refuses_another_inputs_report_when_it_records_imports(
+    tmp_path: Path, sandbox: RunningSandbox
+) -> None:
+    """reconcile --apply's report records what it imported: another file's is refused, nothing
+    listed. A plain reconcile's report (the account's state only) is replaced: nothing lost."""
+    a = write_input(tmp_path / "a.csv", numbers(10))
+    b = write_input(tmp_path / "b.csv", numbers(12, start=50))
+    report = tmp_path / "fleet.reconcile.csv"
+
+    def diff(source: Path, *, apply: bool = False) -> object:
+        return reconcile(
+            source=str(source),
+            input_options=InputOptions(provider_id="prov_sandbox"),
+            api=api_options(sandbox.base_url),
+            output=output_options(report),
+            apply=apply,
+        )
+
     diff(a)
+    diff(b)  # a's plain report is b's now: it recorded nothing to lose
+    assert statuses(read_report(report)) == {"missing": 12}
+    diff(a, apply=True)
     before = report.read_bytes()
     requests = sandbox.state.stats()["requests"]
     with pytest.raises(InputError, match=re.escape(f"; {FIX.format(report)}")):
@@ -180,3 +222,53 @@ def test_check_same_input_compares_by_row_text_first_then_e164(tmp_path: Path) -
     )
     with pytest.raises(InputError, match=r"row 2 of .* is \+1 415 200 0000; FIX$"):
         check({2: ("+14152009999", "+14152009999")})
+
+
+def test_a_number_typed_as_each_country_types_it_is_found_in_input(tmp_path: Path) -> None:
+    """Every region's example numbers, typed in national and international format where the
+    report typed them otherwise: each is found in INPUT (the check matches on last digits
+    before it parses, and must never miss a number INPUT lists)."""
+    kinds = (
+        phonenumbers.PhoneNumberType.FIXED_LINE,
+        phonenumbers.PhoneNumberType.MOBILE,
+        phonenumbers.PhoneNumberType.TOLL_FREE,
+    )
+    formats = (
+        phonenumbers.PhoneNumberFormat.NATIONAL,
+        phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+    )
+    checked = 0
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        typed: list[str] = []
+        recorded: dict[int, tuple[str, str]] = {}
+        for kind in kinds:
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+            for form in formats:
+                text = phonenumbers.format_number(example, form)
+                if to_e164(text, region)[0] != e164:
+                    continue  # not a number this tool reads so: not the check's to find
+                typed.append(text)
+                recorded[len(recorded) + 2] = ("typed otherwise", e164)
+        if not typed:
+            continue
+        path = tmp_path / f"{region}.csv"
+        path.write_text("number\n" + "".join(f'"{text}"\n' for text in typed), encoding="utf-8")
+        check_numbers_listed(open_input(str(path)), recorded, region=region, where="r", fix="F")
+        checked += len(typed)
+    assert checked > 600
+
+
+def test_a_number_typed_in_full_width_digits_is_found_in_input(tmp_path: Path) -> None:
+    """A number typed with characters the last-digits match does not read (full-width digits,
+    as a Japanese keyboard types them) is parsed, and found."""
+    path = tmp_path / "in.csv"
+    path.write_text("number\n＋１ ４１５ ５５５ ２６７１\n", encoding="utf-8")
+    recorded = {2: ("typed otherwise", "+14155552671")}
+    check_numbers_listed(open_input(str(path)), recorded, region="US", where="r", fix="F")
+    with pytest.raises(InputError, match=r"^r records numbers .* \(\+14155552672 of its row 3\)"):
+        check_numbers_listed(
+            open_input(str(path)), {3: ("x", "+14155552672")}, region="US", where="r", fix="F"
+        )

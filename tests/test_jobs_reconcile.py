@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import api_options, output_options, read_report, write_input
+from conftest import api_options, output_options, read_report, write_input, write_report
 from sandbox_fixtures import us_number
 
 from bulk_import.cli import main
 from bulk_import.config import ApiOptions, InputOptions
 from bulk_import.jobs.reconcile import reconcile
 from bulk_import.models import Status
+from bulk_import.output.report import journal_path
 from bulk_import.sandbox import Faults, RunningSandbox
 
 AGENTS = ("agent_sandbox", "agent_b")
@@ -167,3 +168,50 @@ def test_an_apply_stopped_early_lists_every_input_row_once(tmp_path: Path) -> No
     reached = [n for n in mine if by_number[n] == ["agent_mismatch"]]
     assert 5 <= len(reached) == patches < 40
     assert all(by_number[n] == ["not_attempted"] for n in mine if n not in reached)
+
+
+def test_a_killed_applys_journal_is_kept_not_judged_again(
+    tmp_path: Path, drifted: RunningSandbox
+) -> None:
+    """A killed --apply left a journal recording 2 imports and 1 agent fix (the account shows
+    them done): the next --apply keeps those lines as they are (ids, statuses), sends nothing
+    for them, and never reports their numbers as extra; the rest is judged as ever."""
+    numbers = [us_number(i) for i in range(240)] + [us_number(1000 + i) for i in range(5)]
+    source = fleet(tmp_path / "fleet.csv", numbers)
+    report = tmp_path / "fleet.reconcile.csv"
+    state = drifted.state
+    done: list[list[object]] = []
+    for i, n in enumerate(numbers[240:242]):  # imported by the killed run
+        state.add_number(n, agent_id="agent_sandbox", provider_id="prov_sandbox")
+        done.append([242 + i, n, n, n, "prov_sandbox", "agent_sandbox", "imported", 201])
+    fixed = state.store.by_number(us_number(5))
+    assert fixed is not None
+    state.store.update(fixed, agent=("agent_sandbox",))  # fixed by the killed run
+    done.append([7, us_number(5), us_number(5), "", "prov_sandbox", "agent_sandbox"])
+    done[-1] += ["agent_fixed", 200]
+    write_report(
+        journal_path(report),
+        [[*cells, f"pn_killed_{i}", 1, "", "2026-12-06T02:31:00Z"] for i, cells in enumerate(done)],
+    )
+    before = state.stats()["by_method"]
+    summary = reconcile(
+        source=str(source),
+        input_options=InputOptions(),
+        api=api(drifted),
+        output=output_options(report),
+        apply=True,
+    )
+    sent = state.stats()["by_method"]
+    written = read_report(report)
+    lines = {line["row"]: line for line in written}
+    assert summary.counts == {"in_sync": 237, "imported": 5, "agent_fixed": 3, "extra": 10}
+    assert [lines[str(r)]["phone_number_id"] for r in (242, 243, 7)] == [
+        "pn_killed_0",
+        "pn_killed_1",
+        "pn_killed_2",
+    ]
+    assert sent.get("POST", 0) - before.get("POST", 0) == 3  # numbers[242:] only
+    assert sent.get("PATCH", 0) - before.get("PATCH", 0) == 2  # rows 52 and 152 only
+    assert [line["number"] for line in written if line["status"] == "extra"] == [
+        us_number(i) for i in range(240, 250)
+    ]

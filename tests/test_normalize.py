@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -618,3 +624,58 @@ def test_messy_example_shows_every_reason() -> None:
     assert any(error.startswith("unknown region") for error in errors)
     assert any(error.startswith("account_sid") for error in errors)
     assert "4.47911E+11" in {row.input_number for row in prepared}
+
+
+_PARSE_AND_WAIT = """
+import time
+from bulk_import.config import InputOptions
+from bulk_import.models import RawRow
+from bulk_import.normalize import prepare
+rows = (RawRow(row_number=i + 2, number=f"+1 415 {2000000 + i:07d}") for i in range(200_000))
+prepared = prepare(rows, InputOptions(provider_id="prov_x"), workers=2)
+next(prepared)
+print("parsing", flush=True)
+time.sleep(60)
+"""
+
+
+def _gone(pid: int) -> bool:
+    """Say whether a process has ended (a zombie nobody reaped counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_parse_workers_die_with_the_process_that_forked_them() -> None:
+    """A process parsing on worker processes is SIGKILLed: its workers end within seconds,
+    never left blocked on their queue holding what they inherited (the report's lock, pipes)."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARSE_AND_WAIT],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert parent.stdout is not None
+    assert parent.stdout.readline() == "parsing\n"
+    workers = [
+        int(pid)
+        for task in Path(f"/proc/{parent.pid}/task").iterdir()
+        for pid in (task / "children").read_text().split()
+    ]
+    assert len(workers) == 2
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=10)
+    parent.stdout.close()
+    deadline = time.monotonic() + 5
+    try:
+        while not all(_gone(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        alive = [pid for pid in workers if not _gone(pid)]
+    finally:
+        for pid in workers:  # the test's own leftovers, by pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    assert not alive, f"parse workers {alive} outlived their parent"

@@ -185,3 +185,44 @@ def test_a_disk_with_no_room_for_the_holders_line_is_refused_before_anything(
         "its disk, or pass another --report"
     )
     assert not lock_path(report).exists()
+
+
+_HOLD_AND_FORK = """
+import os, sys, time
+from pathlib import Path
+from bulk_import.output.lock import Holder, ReportLock
+ReportLock.take(Path(sys.argv[1]), holder=Holder(pid=os.getpid(), command="validate big.csv"))
+child = os.fork()
+if child == 0:  # a parse worker: outlives its parent
+    time.sleep(30)
+    os._exit(0)
+print(child, flush=True)
+os._exit(0)  # the holder dies without releasing, as a SIGKILL leaves it
+"""
+
+
+def test_a_child_forked_by_the_holder_does_not_keep_the_report_locked(tmp_path: Path) -> None:
+    """The holder forks a child and dies: the child, still alive, does not hold the lock (it
+    closed its copy at the fork), so the next command takes the report at once."""
+    report = tmp_path / "big.validate.csv"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_AND_FORK, str(report)], stdout=subprocess.PIPE, text=True
+    )
+    assert holder.stdout is not None
+    orphan = int(holder.stdout.readline())  # not communicate(): the child holds the pipe
+    holder.stdout.close()
+    assert holder.wait(timeout=30) == 0
+    try:
+        os.kill(orphan, 0)  # the child is still alive
+        held = ReportLock.take(report, holder=ME)
+        held.release()
+    finally:
+        os.kill(orphan, 9)
+
+
+def test_a_report_through_a_symlink_has_the_lock_file_of_its_real_path(tmp_path: Path) -> None:
+    """cron's current.csv -> fleet.report.csv: both names share fleet.report.csv.lock."""
+    real = tmp_path / "fleet.report.csv"
+    link = tmp_path / "current.csv"
+    link.symlink_to(real)  # before the report exists too
+    assert lock_path(link) == lock_path(real) == tmp_path / "fleet.report.csv.lock"

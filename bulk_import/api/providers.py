@@ -34,6 +34,8 @@ MAX_ACCOUNT_CHECKS: Final = 20
 NOT_OFFERED: Final = frozenset({404, 405, 501})
 #: Characters a masked key SID shows as they are; any other hides one or more.
 _SHOWN: Final = frozenset("0123456789abcdefABCDEF")
+#: What every Twilio API key SID starts with (lower case, as :func:`may_be` compares).
+_KEY_TYPE: Final = "sk"
 
 
 def link_command(account_sid: str, region: str) -> str:
@@ -161,6 +163,33 @@ async def fetch_providers(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class LookUp:
+    """Hold what asking Cartesia for one account's providers found, or why it could not."""
+
+    #: The providers listed; None when the list could not be read (then ``error`` says why).
+    providers: list[dict[str, object]] | None
+    error: str = ""
+
+
+async def look_up_providers(api: CartesiaApi, *, account_sid: str) -> LookUp:
+    """Ask for one account's providers again; never stop the run, whatever the answer.
+
+    "Not listed" and "could not look" must not be confused: a key is deleted only when the
+    account's providers were read and none may hold it. ``api`` may be one with a stop
+    control of its own, so that a look-up is still sent once the command is stopping.
+    """
+    final = await api.get(PROVIDERS, {"account_sid": account_sid})
+    listed = _listing(final)
+    if listed is not None:
+        return LookUp(listed)
+    response = final.response
+    if response is None:
+        return LookUp(None, final.error)
+    what = "not a list" if response.status_code == 200 else describe_error(response)
+    return LookUp(None, what)
+
+
 class LinkAnswer(enum.Enum):
     """Say how Cartesia answered a link."""
 
@@ -215,16 +244,21 @@ async def create_provider(
 
 
 def may_be(masked: str, key_sid: str) -> bool:
-    """Say whether a masked key SID (``SK****...1234``) may be this key's: conservative.
+    """Say whether a masked key SID may be this key's: conservative, unsure is "may be".
 
-    The characters shown must match the key's at their place from either end; a mask that shows
-    nothing but its type may be any key.
+    A mask shows some of the key's characters as they are, at their place from either end, and
+    hides the rest (``SK****...1234``, ``****1234``, ``SK…ABCD``); the ``SK`` of the key's type
+    is read as such only when the mask shows it. What is shown must match the key; a mask that
+    hides nothing must be the key. A mask this cannot read (none at all, or shorter than a key
+    yet hiding nothing) may be any key: deleting the key a live provider holds breaks the
+    customer's telephony, keeping a spare one costs nothing.
     """
-    if not masked:
-        return False
-    hidden = [i for i, char in enumerate(masked) if i >= 2 and char not in _SHOWN]
+    mask, key = masked.lower(), key_sid.lower()
+    mask_type = mask.startswith(_KEY_TYPE)
+    shown = mask[len(_KEY_TYPE) :] if mask_type else mask
+    digits = key[len(_KEY_TYPE) :] if key.startswith(_KEY_TYPE) else key
+    hidden = [i for i, char in enumerate(shown) if char not in _SHOWN]
     if not hidden:
-        return masked.lower() == key_sid.lower()
-    head, tail = masked[: hidden[0]], masked[hidden[-1] + 1 :]
-    key = key_sid.lower()
-    return key.startswith(head.lower()) and key.endswith(tail.lower())
+        return shown == digits if len(shown) == len(digits) else True
+    head, tail = shown[: hidden[0]], shown[hidden[-1] + 1 :]
+    return digits.startswith(head) and digits.endswith(tail)

@@ -73,10 +73,12 @@ class OrgListing:
 
 @dataclass(frozen=True, slots=True)
 class NewKey:
-    """Hold a key just made: its SID, and its secret (given once by Twilio)."""
+    """Hold a key just made: its SID, its secret (given once by Twilio), the tries it took."""
 
     sid: str
     secret: Secret
+    #: More than one: a try before may have made a key whose answer was lost.
+    attempts: int = 1
 
 
 class _Refused(UsageError):
@@ -84,12 +86,14 @@ class _Refused(UsageError):
 
 
 class KeyCallError(Exception):
-    """Say why a key call failed, in one line; ``refused``: the credentials were refused."""
+    """Say why a key call failed, in one line; ``refused``: the credentials were refused;
+    ``uncertain``: a key may have been made all the same (a try's answer was lost)."""
 
-    def __init__(self, message: str, *, refused: bool = False) -> None:
+    def __init__(self, message: str, *, refused: bool = False, uncertain: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.refused = refused
+        self.uncertain = uncertain
 
 
 def accounts_kind(parent: str) -> ListKind:
@@ -235,18 +239,29 @@ async def list_keys(client: TwilioClient, sid: str) -> list[tuple[str, str]]:
 
 
 async def create_key(client: TwilioClient, sid: str, name: str = KEY_NAME) -> NewKey:
-    """Make a Standard API key in the account; raise KeyCallError if Twilio does not."""
+    """Make a Standard API key in the account; raise KeyCallError if Twilio does not.
+
+    The POST is retried as any request is, though it is not idempotent: a try whose answer was
+    lost (no answer, a 5xx) may have made a key. The key returned says how many tries it took,
+    and an error whether a try may have made one, so that the caller looks for such a key.
+    """
     final = await client.send("POST", KEYS_PATH.format(sid=sid), data={"FriendlyName": name})
-    response = _answered(client, final, f"make an API key in Twilio account {sid}")
-    body = parse_json(response) if response.status_code in (200, 201) else None
+    last = final.response
+    lost = last is None or last.status_code >= 500
+    uncertain = final.attempts > 1 or (final.attempts == 1 and lost)
+    if last is None:
+        what = f"make an API key in Twilio account {sid}"
+        raise KeyCallError(str(client.unanswered(final, what)), uncertain=uncertain)
+    body = parse_json(last) if last.status_code in (200, 201) else None
     key = body.get("sid") if isinstance(body, dict) else None
     secret = body.get("secret") if isinstance(body, dict) else None
     if not (isinstance(key, str) and key.startswith("SK") and isinstance(secret, str) and secret):
         raise KeyCallError(
-            _refusal(client, response, f"Twilio did not make an API key in {sid}"),
-            refused=response.status_code in (401, 403),
+            _refusal(client, last, f"Twilio did not make an API key in {sid}"),
+            refused=last.status_code in (401, 403),
+            uncertain=uncertain,
         )
-    return NewKey(key, Secret(secret))
+    return NewKey(key, Secret(secret), final.attempts)
 
 
 async def delete_key(client: TwilioClient, sid: str, key: str) -> None:

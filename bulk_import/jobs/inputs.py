@@ -11,6 +11,7 @@ goes anywhere.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -216,26 +217,90 @@ def check_same_input(source: Source, named: Named, *, region: str, where: str, f
     )
 
 
+def check_numbers_listed(
+    source: Source, recorded: Named, *, region: str, where: str, fix: str
+) -> None:
+    """Refuse report lines whose numbers INPUT no longer lists at all, wherever its rows are.
+
+    ``recorded`` is what each line that records a number in the account says its row held
+    (:func:`numbers_named`). Rows may have moved (a row added at the top of the sheet, one
+    removed): only a number gone from INPUT is lost with the report. One pass over the raw
+    rows, stopped once every number is found; a row's text is parsed only when it is not the
+    text a line says was typed.
+    """
+    missing = {number for _, number in recorded.values()}
+    by_text = {unneutralise(typed): number for typed, number in recorded.values()}
+    tails = {number[-_TAIL:] for number in missing}
+    for raw in source:
+        if not missing:
+            return
+        text = raw.number.strip()
+        number = by_text.get(text)
+        if number is None and _may_end_in(text, tails):
+            number = to_e164(text, region)[0]
+        missing.discard(number or "")
+    if not missing:
+        return
+    gone = sorted((row, number) for row, (_, number) in recorded.items() if number in missing)
+    row, number = gone[0]
+    more = f" and {len(gone) - 1} more" if len(gone) > 1 else ""
+    raise InputError(
+        f"{where} records numbers in the Cartesia account that {source.name} no longer lists "
+        f"({number} of its row {row}{more}): replacing it would lose their record (the ids "
+        f"rollback undoes); {fix}"
+    )
+
+
+#: The last digits of a number a row's text is matched on before it is parsed; a text of
+#: fewer digits than this plus one (a national prefix) is always parsed.
+_TAIL = 6
+#: What a number's text holds when its last digits are the E.164 number's last digits: ASCII
+#: digits and the punctuation people type (any other text is parsed, to be sure).
+_TYPED = re.compile(r"[0-9 +().\-/]*", re.ASCII)
+_NOT_DIGITS = re.compile(r"[^0-9]", re.ASCII)
+
+
+def _may_end_in(text: str, tails: set[str]) -> bool:
+    """Say whether a number's text may be the E.164 number of one of ``tails`` (last digits).
+
+    A national prefix or carrier code is added or dropped at the front of a number, never at
+    its end: a text of plain digits ends in the digits its E.164 number ends in. So a text whose
+    last digits are in no tail is no such number, and need not be parsed (the refusal of a
+    whole other input costs a pass, not a parse of every row).
+    """
+    if _TYPED.fullmatch(text) is None:
+        return True
+    digits = _NOT_DIGITS.sub("", text)
+    return len(digits) <= _TAIL or digits[-_TAIL:] in tails
+
+
 def check_report_belongs(
     source: Source, report: Path, *, region: str, named: Named | None = None
 ) -> None:
     """Refuse (exit 2) a report, or a killed run's journal beside it, of another input.
 
-    ``named`` defaults to what the report's path holds (:func:`scan_numbers`). The fix named is
-    another ``--report``, or moving the old files away: they hold that input's work.
+    ``named``: the lines a ``--resume`` keeps by row, each held to INPUT's row of that number.
+    Without it, the lines of a killed run's journal that the run keeps are held to their rows
+    the same way, and the report (replaced, not kept) only to what it records: the numbers it
+    says are in the account must still be in INPUT, at any row (a sheet that gained a row at
+    the top is the same input; a report without such numbers, as a plain ``reconcile``'s,
+    records nothing to lose). The fix named is another ``--report``, or moving the old files
+    away: they hold that input's work.
     """
-    if named is None:
-        named = scan_numbers(report)
-    if not named:
-        return
     files = [str(path) for path in (report, journal_path(report)) if path.exists()]
-    check_same_input(
-        source,
-        named,
-        region=region,
-        where=files[0] if files else str(report),
-        fix=f"pass another --report, or move {' and '.join(files)} away",
-    )
+    fix = f"pass another --report, or move {' and '.join(files)} away"
+    if named is not None:
+        where = files[0] if files else str(report)
+        if named:
+            check_same_input(source, named, region=region, where=where, fix=fix)
+        return
+    journal = journal_path(report)
+    kept = scan_numbers(journal, statuses=RESUME_KEEP)
+    if kept:
+        check_same_input(source, kept, region=region, where=str(journal), fix=fix)
+    recorded = scan_numbers(report, statuses=RESUME_KEEP)
+    if recorded:
+        check_numbers_listed(source, recorded, region=region, where=str(report), fix=fix)
 
 
 _PROVIDER_KEYS = frozenset({"providerid", "accountsid", "region", "provider"})

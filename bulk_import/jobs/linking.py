@@ -9,22 +9,18 @@ Three ways to link, by what is given:
 - ``--subaccounts`` without ``--create-keys``: a plan. The parent and its subaccounts are listed
   (``Accounts.json``) and each is said linked (with its provider) or not; nothing changes.
 - ``--create-keys`` (with or without ``--subaccounts``): each active account not linked yet gets
-  a Standard key made in it (friendly name ``cartesia-bulk-import``), linked at once, and deleted
-  again whenever it does not end up linked (refused, not sent, interrupted), so that no key is
-  left behind. Accounts are worked side by side, ``--concurrency`` at most.
+  a Standard key made in it and linked at once (:mod:`bulk_import.jobs.linking_keys`). Accounts
+  are worked side by side, ``--concurrency`` at most.
 
 A key's secret is held in a :class:`~bulk_import.config.Secret`, goes to Cartesia in the link's
-body and nowhere else. A crash (SIGKILL) between making a key and linking it leaves that key in
-Twilio, named ``cartesia-bulk-import``; the next run deletes such keys of an account that is not
-linked (and those of a linked account whose masked key SID cannot be theirs) before it makes a
-new one, so a rerun leaves one key per account, the linked one.
+body and nowhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import httpx
 
@@ -34,22 +30,13 @@ from bulk_import.api.providers import (
     LinkAnswer,
     create_provider,
     fetch_providers,
-    may_be,
+    look_up_providers,
 )
 from bulk_import.api.twilio import TwilioClient
-from bulk_import.api.twilio_org import (
-    ACTIVE,
-    KEY_NAME,
-    KeyCallError,
-    NewKey,
-    TwilioAccount,
-    create_key,
-    delete_key,
-    list_accounts,
-    list_keys,
-)
+from bulk_import.api.twilio_org import ACTIVE, TwilioAccount, list_accounts
 from bulk_import.config import ApiOptions, TwilioOptions
 from bulk_import.errors import UsageError
+from bulk_import.jobs.linking_keys import LookUpFailed, make_and_link
 from bulk_import.jobs.pool import stop_on_signals
 from bulk_import.models import AccountLink, Exit, LinkState
 
@@ -165,13 +152,19 @@ class _Linker:
         self.twilio = twilio
         cartesia = CartesiaApi(self.api_options, control=control, transport=self.transport)
         self.cartesia = cartesia
+        # Look-ups have a stop control of their own, as the Twilio client has: whether a key is
+        # linked decides whether it may be deleted, and must be asked after a Ctrl-C too.
+        lookups = CartesiaApi(self.api_options, control=StopControl(), transport=self.transport)
+        self.lookups = lookups
         try:
             with stop_on_signals(control):
                 await self._link_all()
         finally:
             await cartesia.http.aclose()
+            await lookups.http.aclose()
             await twilio.aclose()
-            self.report.requests = cartesia.counters.requests + twilio.requests
+            sent = cartesia.counters.requests + lookups.counters.requests
+            self.report.requests = sent + twilio.requests
         report = self.report
         if control.stopping:
             report.exit_code = control.exit_code
@@ -202,7 +195,7 @@ class _Linker:
                     ),
                 )
             elif known is not None:
-                self._finish(i, self._already(account.sid, known))
+                self._finish(i, self.already(account.sid, known))
             elif not (single or self.create_keys):
                 self._finish(i, AccountLink(account.sid, self.region, LinkState.NOT_LINKED))
             else:
@@ -214,10 +207,15 @@ class _Linker:
 
         async def worker() -> None:
             for i, account in upcoming:
-                self._finish(i, await self._make_and_link(account.sid))
+                self._finish(i, await make_and_link(self, account.sid))
 
         workers = max(1, min(self.api_options.concurrency, len(todo)))
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        # Every worker finishes its account (its key linked or deleted) before anything a
+        # worker raised goes on: gather would otherwise leave the others to be cancelled.
+        ended = await asyncio.gather(*(worker() for _ in range(workers)), return_exceptions=True)
+        for outcome in ended:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     def _provider(self, sid: str) -> dict[str, object] | None:
         """Return the provider of this account in the region, among those listed."""
@@ -226,7 +224,7 @@ class _Linker:
                 return item
         return None
 
-    def _already(self, sid: str, provider: dict[str, object], detail: str = "") -> AccountLink:
+    def already(self, sid: str, provider: dict[str, object], detail: str = "") -> AccountLink:
         return AccountLink(sid, self.region, LinkState.LINKED, str(provider.get("id", "")), detail)
 
     def _finish(self, i: int, link: AccountLink) -> None:
@@ -247,7 +245,10 @@ class _Linker:
             said = self._done.pop(self._said)
             self.report.accounts.append(said)
             if self.emit is not None:
-                self.emit(said)
+                try:
+                    self.emit(said)
+                except OSError:  # stdout closed (`| head`): say no more, finish the work
+                    self.emit = None
             self._said += 1
 
     async def _link_with_given_key(self, sid: str) -> AccountLink:
@@ -265,9 +266,13 @@ class _Linker:
                 sid, self.region, LinkState.LINKED_NOW, str(linked.provider.get("id"))
             )
         if linked.answer is LinkAnswer.EXISTS:
-            found = await self._look_up(sid)
+            try:
+                found = await self.look_up(sid)
+            except LookUpFailed as exc:
+                why = f"409, and the account's providers could not be read: {exc}"
+                return AccountLink(sid, self.region, LinkState.FAILED, "", f"not linked: {why}")
             if found is not None:
-                return self._already(sid, found, "a link was made meanwhile (409)")
+                return self.already(sid, found, "a link was made meanwhile (409)")
         if linked.answer is LinkAnswer.REFUSED and not self.control.stopping:
             raise UsageError(
                 f"Cartesia refused {credentials.describe()} for Twilio account {sid} "
@@ -277,100 +282,12 @@ class _Linker:
         why = linked.error or self.control.reason or "no provider found after a 409"
         return AccountLink(sid, self.region, LinkState.FAILED, "", f"not linked: {why}")
 
-    async def _look_up(self, sid: str) -> dict[str, object] | None:
-        """Return the account's provider in the region, asking Cartesia again."""
-        listed = await fetch_providers(self.cartesia, account_sid=sid)
-        if listed is not None:
-            self.providers = [p for p in self.providers if p.get("account_sid") != sid] + listed
+    async def look_up(self, sid: str) -> dict[str, object] | None:
+        """Return the account's provider in the region, asking Cartesia again (even once the
+        command is stopping); raise :class:`LookUpFailed` when its providers cannot be read."""
+        found = await look_up_providers(self.lookups, account_sid=sid)
+        if found.providers is None:
+            raise LookUpFailed(found.error)
+        self.providers = [p for p in self.providers if p.get("account_sid") != sid]
+        self.providers += found.providers
         return self._provider(sid)
-
-    async def _make_and_link(self, sid: str) -> AccountLink:
-        """Make a key in the account, link it, and delete it again unless it ended up linked."""
-        if self.control.stopping:
-            return AccountLink(sid, self.region, LinkState.NOT_ATTEMPTED, "", self.control.reason)
-        try:
-            notes = await self._clean(sid)
-            key = await create_key(self.twilio, sid)
-        except KeyCallError as exc:
-            return self._twilio_failed(sid, exc)
-        link = await self._link_new_key(sid, key, notes)
-        if link.state is LinkState.LINKED_NOW:
-            return link
-        try:
-            await delete_key(self.twilio, sid, key.sid)
-        except KeyCallError as exc:
-            left = (
-                f"; the key made, {key.sid} named {KEY_NAME}, could not be deleted: "
-                f"{exc.message}; delete it in the Twilio console"
-            )
-            return AccountLink(
-                sid, self.region, LinkState.FAILED, link.provider_id, link.detail + left
-            )
-        return AccountLink(
-            sid,
-            self.region,
-            link.state,
-            link.provider_id,
-            link.detail + "; the key made was deleted again",
-        )
-
-    async def _link_new_key(self, sid: str, key: NewKey, notes: str) -> AccountLink:
-        """Link the account with the key just made; say how (LINKED_NOW keeps the key)."""
-        if self.control.stopping:
-            return AccountLink(sid, self.region, LinkState.NOT_ATTEMPTED, "", self.control.reason)
-        linked = await create_provider(
-            self.cartesia, account_sid=sid, region=self.region, key_sid=key.sid, secret=key.secret
-        )
-        made = f"new API key {key.sid} named {KEY_NAME}{notes}"
-        if linked.answer is LinkAnswer.CREATED:
-            return AccountLink(
-                sid, self.region, LinkState.LINKED_NOW, str(linked.provider.get("id")), made
-            )
-        if linked.answer is LinkAnswer.NOT_SENT:
-            return AccountLink(sid, self.region, LinkState.NOT_ATTEMPTED, "", self.control.reason)
-        if linked.answer is LinkAnswer.REFUSED:
-            return AccountLink(
-                sid,
-                self.region,
-                LinkState.FAILED,
-                "",
-                f"Cartesia refused the key made: {linked.error}",
-            )
-        # A 409, or no answer: the link may be this command's own, sent before a retry.
-        try:
-            found = await self._look_up(sid)
-        except UsageError as exc:
-            found, linked = None, replace(linked, error=str(exc))
-        if found is None:
-            why = linked.error or "409, yet no provider listed"
-            return AccountLink(sid, self.region, LinkState.FAILED, "", f"not linked: {why}")
-        retried = linked.attempts > 1 or linked.answer is LinkAnswer.FAILED
-        if retried and may_be(str(found.get("api_key_sid", "")), key.sid):
-            return AccountLink(sid, self.region, LinkState.LINKED_NOW, str(found.get("id")), made)
-        return self._already(sid, found, "a link was made meanwhile")
-
-    async def _clean(self, sid: str) -> str:
-        """Delete the keys named ``cartesia-bulk-import`` a killed run left in the account.
-
-        A key whose SID a provider of the account (in another region) may be masking is kept.
-        """
-        in_use = [
-            str(p.get("api_key_sid", "")) for p in self.providers if p.get("account_sid") == sid
-        ]
-        stale = [
-            key
-            for key, name in await list_keys(self.twilio, sid)
-            if name == KEY_NAME and not any(may_be(mask, key) for mask in in_use)
-        ]
-        for key in stale:
-            await delete_key(self.twilio, sid, key)
-        if not stale:
-            return ""
-        left = ", ".join(stale)
-        return f"; deleted {len(stale)} key(s) named {KEY_NAME} an earlier run left: {left}"
-
-    def _twilio_failed(self, sid: str, exc: KeyCallError) -> AccountLink:
-        """Say a key call failed; credentials Twilio refuses stop the command (all would fail)."""
-        if exc.refused:
-            self.control.stop(f"Twilio: {exc.message}", exit_code=Exit.STOPPED)
-        return AccountLink(sid, self.region, LinkState.FAILED, "", exc.message)

@@ -6,6 +6,8 @@ N numbers) keeps, per E.164 number, its id and agent. Each input row is then ``i
 ``apply`` imports the missing rows and PATCHes the mismatched ones through the same API layer
 as ``run`` and ``retry-patch``. The first page of the listing is the run's check of the key and
 base URL: a refused key or an unreachable API ends it before any row, the report untouched.
+The rows a killed (or stopped) ``apply`` imported or fixed, which its journal alone records,
+are kept as they are by the next run, as ``run`` keeps them: rollback can still undo them.
 """
 
 from __future__ import annotations
@@ -25,14 +27,18 @@ from bulk_import.jobs.inputs import (
     check_report_belongs,
     input_name,
     is_listed,
+    kept_lines,
     normalised,
     open_source,
     opening_facts,
     opening_news,
     providers_named,
+    skip_kept,
 )
 from bulk_import.models import Exit, Outcome, Provider, Row, Status
 from bulk_import.output.files import is_stdout
+from bulk_import.output.recovery import has_journal, recover
+from bulk_import.output.report import journal_path
 
 
 class ReconcileJob:
@@ -132,18 +138,31 @@ def plan_reconcile(
 
     def prepare() -> tuple[Job, Work]:
         opened = open_source(source, input_options, stdin, twilio=twilio)
+        report = output.report
         # Its rows name input rows too: another file's report is not replaced. (A twilio:
         # listing's rows move as numbers are bought and released; its report is the account's.)
-        report = output.report
         if not is_listed(source) and report is not None and not is_stdout(report):
             check_report_belongs(opened, report, region=input_options.default_region)
         news, requests = opening_news(opened)
+        # What a killed (or stopped) --apply did is recorded only in its journal: those rows are
+        # kept as they are, never judged again (their numbers would read in_sync now, and the
+        # record of their creation, which rollback undoes, would be lost).
+        kept = {}
+        if report is not None and not is_stdout(report) and has_journal(report):
+            kept = kept_lines(recover(report, journal_only=True))
+            if kept:
+                news.append(
+                    f"a killed run left {journal_path(report)}: the {len(kept)} rows it did "
+                    "are kept"
+                )
         providers = providers_named(opened, input_options) if apply else set()
         job = ReconcileJob(apply=apply, provider_id=input_options.provider_id, providers=providers)
+        # Watched before they are skipped: a kept row's number is INPUT's, never an extra.
         rows = job.watch(normalised(opened, input_options))
         work = Work(
-            rows=rows,
-            total=opened.count,
+            rows=skip_kept(rows, kept) if kept else rows,
+            total=max(opened.count - len(kept), 0),
+            base=[line.values() for line in kept.values()],
             workers=api.concurrency,
             news=news,
             requests=requests,

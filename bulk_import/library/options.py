@@ -24,6 +24,7 @@ from bulk_import.errors import UsageError
 from bulk_import.library.naming import Naming
 from bulk_import.models import REGIONS
 from bulk_import.output.files import STDOUT
+from bulk_import.output.paths import check_outputs
 
 Params = Mapping[str, object]
 
@@ -160,6 +161,14 @@ def output_options(
             f"{naming.given('report', str(report))} is the input file itself; "
             "choose another report path"
         )
+    report_in = params.get("report_in")  # retry-patch's and rollback's REPORT, from the CLI
+    check_outputs(
+        report=Path("") if report is None else report,  # no name: kept in memory, no file
+        summary_json=summary_json,
+        html=html,
+        source=source,
+        report_in=report_in if isinstance(report_in, Path) else None,
+    )
     return OutputOptions(
         report=report,
         summary_json=summary_json,

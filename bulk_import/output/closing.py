@@ -6,6 +6,7 @@ person see the same run.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TextIO
 
@@ -13,6 +14,7 @@ from bulk_import.config import OutputOptions
 from bulk_import.errors import BulkImportError, WriteError
 from bulk_import.metrics import RunMetrics
 from bulk_import.models import Exit, Summary
+from bulk_import.output.paths import output_clash
 from bulk_import.output.summary import as_json, quiet_line, render, write_summary
 
 
@@ -33,6 +35,13 @@ def close_output(
     must not read a stale summary as tonight's); a run that ended otherwise keeps its exit code.
     """
     problems: list[str] = []
+    if output_clash(
+        report=Path(summary.report),
+        summary_json=output.summary_json,
+        html=output.html,
+        inputs=[("INPUT", summary.input)],
+    ):  # the command was refused for it (exit 2): the file it names is not ours to replace
+        output = replace(output, summary_json=None, html=None)
     if output.html is not None:
         # pandas is imported only when a page is asked for: it costs half a second at start-up.
         from bulk_import.output.page import write_page

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -22,6 +23,9 @@ from bulk_import.errors import UsageError, WriteError
 
 #: ``-`` as an output path: standard output (as ``-`` as INPUT is standard input).
 STDOUT = Path("-")
+#: A temporary file of the summary JSON or the run page older than this is a killed writer's
+#: (writing one takes a second at most): the next write of that file deletes it.
+STALE_AFTER_S = 600.0
 
 
 def is_stdout(path: Path | None) -> bool:
@@ -89,6 +93,7 @@ def replace_with(tmp: IO[bytes], tmp_path: Path, path: Path) -> None:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically, readable by the owner only."""
+    remove_stale_temporaries(path, older_than_s=STALE_AFTER_S)
     tmp, tmp_path = open_private(path)
     try:
         tmp.write(data)
@@ -121,6 +126,7 @@ def private_replacement(path: Path, *, what: str) -> Iterator[Path]:
     such folder, no space, permission) becomes one :class:`WriteError` line naming ``what``
     (``"run page"``, ``"workbook"``), the path and the fix.
     """
+    remove_stale_temporaries(path, older_than_s=STALE_AFTER_S)
     try:
         tmp, tmp_path = open_private(path)
     except OSError as exc:
@@ -156,8 +162,15 @@ def check_writable(path: Path, *, what: str) -> None:
     raise UsageError(str(WriteError(path, OSError(code, os.strerror(code)), what=what)))
 
 
-def remove_stale_temporaries(path: Path) -> None:
-    """Delete temporary files a killed run left beside ``path`` (``.<name>.*.tmp``)."""
+def remove_stale_temporaries(path: Path, *, older_than_s: float = 0.0) -> None:
+    """Delete temporary files a killed run left beside ``path`` (``.<name>.*.tmp``).
+
+    ``older_than_s`` spares those younger than that: another command may be writing the same
+    file this moment (two cron lines sharing one ``--summary-json``), which no lock covers.
+    """
+    oldest = time.time() - older_than_s
     with contextlib.suppress(OSError):
         for stale in path.parent.glob(f".{path.name}.*.tmp"):
-            stale.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                if not older_than_s or stale.stat().st_mtime < oldest:
+                    stale.unlink(missing_ok=True)

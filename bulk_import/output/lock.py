@@ -14,6 +14,12 @@ starts over on a new file.
 
 Commands that read another command's report (``retry-patch REPORT --report OTHER``) ask
 :func:`refuse_if_held` first: a report whose writer is alive is half-written.
+
+The lock file is named after the report's real path (symlinks resolved): a report reached
+through a symlink (cron's ``current.csv``) is the same report to the lock as its real name.
+A ``flock`` belongs to the open file, which a forked child shares: a child that outlived this
+process (a parse worker orphaned by a SIGKILL) would hold the lock for ever. So a forked child
+closes its copies of the lock files at once (closing a copy does not drop the parent's lock).
 """
 
 from __future__ import annotations
@@ -35,11 +41,24 @@ from bulk_import.output.files import write_all
 #: for the line (or for a reader's shared lock to go) before it names what it found.
 SETTLE_S = 0.2
 _STEP_S = 0.02
+#: The lock files this process holds open: a forked child closes its copies (see the module).
+_HELD: set[int] = set()
+
+
+def _close_in_child() -> None:
+    for fd in _HELD:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
 
 
 def lock_path(report: Path) -> Path:
-    """Return the lock file's path beside a report: ``<report>.lock``."""
-    return report.with_name(report.name + ".lock")
+    """Return the lock file's path beside the report's real path: ``<report>.lock``."""
+    real = Path(os.path.realpath(report))
+    return real.with_name(real.name + ".lock")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +163,7 @@ class ReportLock:
                 path.unlink()
             os.close(fd)
             raise _cannot_write(path, exc) from None
+        _HELD.add(fd)
         return cls(path, fd)
 
     def release(self) -> None:
@@ -152,6 +172,7 @@ class ReportLock:
             return
         with contextlib.suppress(OSError):
             self.path.unlink()
+        _HELD.discard(self._fd)
         os.close(self._fd)
         self._fd = None
 

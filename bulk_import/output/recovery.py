@@ -13,7 +13,7 @@ import csv
 import io
 import itertools
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -226,7 +226,6 @@ def recover(report: Path, *, journal_only: bool = False) -> list[ReportLine]:
 
 #: What identifies a numbered input row of a report: its ``input_number`` and ``number`` cells.
 Named = dict[int, tuple[str, str]]
-_STATUSES = frozenset(status.value for status in Status)
 _ROW, _INPUT, _NUMBER, _STATUS = (
     REPORT_COLUMNS.index(name) for name in ("row", "input_number", "number", "status")
 )
@@ -241,24 +240,24 @@ def numbers_named(lines: Iterable[ReportLine]) -> Named:
     }
 
 
-def scan_numbers(report: Path) -> Named:
-    """Return :func:`numbers_named` of what a report's path holds (a killed run's journal over
-    the report), reading only those cells: cheap for a report of 100,000 rows.
+def scan_numbers(path: Path, *, statuses: Collection[Status]) -> Named:
+    """Return :func:`numbers_named` of the lines of ``statuses`` in one report file (or journal),
+    reading only those cells: cheap for a report of 100,000 rows.
 
     A file there that is not a report (or cannot be read) names no rows.
     """
     named: Named = {}
-    for path in (report, journal_path(report)):
-        if not path.is_file():
-            continue
-        records = _records(path)
-        try:  # the file is read, and its header checked, at the first line
-            first = next(records, None)
-        except InputError:
-            continue
-        for cells in itertools.chain([first] if first is not None else [], records):
-            if cells[_NUMBER] and cells[_ROW].isdigit() and cells[_STATUS] in _STATUSES:
-                named[int(cells[_ROW])] = (cells[_INPUT], cells[_NUMBER])
+    if not path.is_file():
+        return named
+    wanted = frozenset(status.value for status in statuses)
+    records = _records(path)
+    try:  # the file is read, and its header checked, at the first line
+        first = next(records, None)
+    except InputError:
+        return named
+    for cells in itertools.chain([first] if first is not None else [], records):
+        if cells[_NUMBER] and cells[_ROW].isdigit() and cells[_STATUS] in wanted:
+            named[int(cells[_ROW])] = (cells[_INPUT], cells[_NUMBER])
     return named
 
 
