@@ -51,7 +51,7 @@ def _facts(run: CliRun, before: dict[str, Any], after: dict[str, Any]) -> dict[s
 def measure(bench: Bench) -> None:
     """17. Limit 10, 100 ms, 2,000 numbers: the rollback's requests/s over the ideal, 429s."""
     count = bench.pick(2_000, 200)
-    say(f"[14] rollback of {count:,} numbers, concurrency limit {LIMIT}, {LATENCY_MS:g} ms")
+    say(f"[17] rollback of {count:,} numbers, concurrency limit {LIMIT}, {LATENCY_MS:g} ms")
     faults = {"concurrency_limit": LIMIT, "latency_ms": LATENCY_MS}
     with Sandbox(bench.workdir, faults=faults) as sandbox:
 

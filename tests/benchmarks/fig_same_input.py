@@ -120,7 +120,7 @@ def main() -> int:
         statistics.median(rounds[k]) for k in ("check", "floor", "full", "refuse")
     )
     ratio = check / base
-    print(f"[14] report-belongs check, {args.rows:,} rows, median of {args.repeats}")
+    print(f"[15] report-belongs check, {args.rows:,} rows, median of {args.repeats}")
     print(f"  check {check:.3f} s, floor {base:.3f} s: x{ratio:.2f}; full read {full:.3f} s")
     print(f"  another INPUT refused in {refuse:.3f} s")
     command = f"python tests/benchmarks/fig_same_input.py --rows {args.rows}"

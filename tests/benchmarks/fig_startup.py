@@ -69,7 +69,7 @@ def measure(bench: Bench) -> None:
     if before:
         runs["help before"] = ([*module, *commands["help"][len(CLI) :]], before)
         runs["validate before"] = ([*module, *commands["validate"][len(CLI) :]], before)
-    say(f"[14] start-up: {repeats} turns of {', '.join(runs)}")
+    say(f"[16] start-up: {repeats} turns of {', '.join(runs)}")
     times: dict[str, list[float]] = {name: [] for name in runs}
     for argv, path in runs.values():  # a first, unmeasured turn warms the disk cache
         wall_s(argv, workdir=bench.workdir, path=path)
