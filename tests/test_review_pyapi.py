@@ -34,11 +34,6 @@ REPO = Path(__file__).resolve().parent.parent
 # -- options the command line refuses, taken from Python ------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="html=/summary_json= naming a folder are taken (the CLI refuses them, exit 2): "
-    "every number is imported, then the Result says exit 3",
-)
 @pytest.mark.parametrize("option", ["html", "summary_json"])
 def test_an_output_naming_a_folder_is_refused_before_anything_is_sent(
     tmp_path: Path, option: str
@@ -54,11 +49,6 @@ def test_an_output_naming_a_folder_is_refused_before_anything_is_sent(
     assert posts == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report= naming a folder is taken (the CLI refuses it, exit 2): the rows are sent, "
-    "the Result says exit 3, and <folder>.journal is left behind",
-)
 def test_a_report_naming_a_folder_is_refused_and_leaves_nothing(tmp_path: Path) -> None:
     """report= a folder is a ValueError naming report=, before any POST; no journal is left."""
     folder = tmp_path / "out"

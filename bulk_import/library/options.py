@@ -152,8 +152,14 @@ def output_options(
             f"{naming.option('resume').rstrip('=')} needs the report's file; "
             f"{naming.given('report', '-')} writes it to stdout"
         )
-    for path in given.values():
-        if path is not None and path != STDOUT and not path.parent.resolve().is_dir():
+    for name, path in given.items():
+        if path is None or path == STDOUT:
+            continue
+        if path.is_dir():  # the CLI's click refuses it too; from Python it would fail at the end
+            raise UsageError(
+                f"{naming.given(name, str(path))} is a folder: name a file (in it, or beside it)"
+            )
+        if not path.parent.resolve().is_dir():
             raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
     source_file = None if source in (None, "-") else Path(str(source))
     if report is not None and source_file is not None and report.resolve() == source_file.resolve():
