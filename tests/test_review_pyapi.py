@@ -227,11 +227,6 @@ def _webhook_failed_report(tmp_path: Path, sandbox: RunningSandbox, given: list[
     return report
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pd.read_csv(report) makes number a float column (+ lost): retry_patch of that frame "
-    "looks up 14155550001, not +14155550001, and marks the rows patch_failed",
-)
 def test_retry_patch_of_a_report_read_with_pandas_patches_as_its_path_does(
     tmp_path: Path,
 ) -> None:

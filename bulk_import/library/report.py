@@ -4,9 +4,14 @@ Out: the report's CSV bytes (the engine keeps them in memory, sorted as the file
 ``dtype=str`` and no missing values, every cell a ``str``, the ``'`` formula marks taken off
 (:func:`~bulk_import.cells.unneutralise`, the exact inverse of the report's mark).
 
-In: a DataFrame with the report's columns (``Result.report``, filtered or not) for
-``retry_patch``: each cell read as text as a source's cells are, the marks put back, and the
-lines read as a report file's lines are read (:func:`~bulk_import.output.recovery.report_lines`).
+In: a DataFrame with the report's columns for ``retry_patch`` and ``rollback``: a Result's
+(filtered or not), or the report file read back with pandas. Each cell is read as text as a
+source's cells are, the marks put back, and the lines read as a report file's lines are read
+(:func:`~bulk_import.output.recovery.report_lines`). What pandas does to a report file is
+undone:
+
+- its ``number`` column, E.164 by contract, is read as numbers (``14155550001.0``), the ``+``
+  lost: a number cell of ASCII digits only gets it back.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["FrameReport", "report_frame"]
 
 _COLUMNS: Final = ", ".join(REPORT_COLUMNS)
+_NUMBER: Final = REPORT_COLUMNS.index("number")
 
 
 def report_frame(data: bytes | None) -> pd.DataFrame:
@@ -65,4 +71,10 @@ class FrameReport:
                 f"column; pass a Result's report, or a frame with the columns {_COLUMNS}"
             )
         columns = [cell_texts(frame[name].to_numpy(dtype=object)) for name in REPORT_COLUMNS]
+        columns[_NUMBER] = [_e164(cell) for cell in columns[_NUMBER]]
         return report_lines(marked(cells) for cells in zip(*columns, strict=True))
+
+
+def _e164(number: str) -> str:
+    """Return a report's number with its ``+``, which pandas drops reading it as a number."""
+    return "+" + number if number.isascii() and number.isdigit() else number
