@@ -242,11 +242,6 @@ def test_retry_patch_of_a_report_read_with_pandas_patches_as_its_path_does(
     assert set(agents.values()) == {AGENT}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a report frame read from its file holds the file's ' marks; retry_patch marks them "
-    'again: Result.report shows "\'=1" (and report= writes "\'\'=1")',
-)
 def test_a_report_read_as_text_keeps_its_labels_through_retry_patch(tmp_path: Path) -> None:
     """retry_patch of the report file read as text (dtype=str) gives the labels the path does:
     no ' mark in Result.report, one (not two) in the file it rewrites."""
