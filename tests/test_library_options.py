@@ -91,6 +91,8 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"base_url": "http://api.example.com"}, r"^refusing plain http:// to api.example.com"),
     ({"report": "-"}, r"^report='-' \(stdout\) is for the command line: pass a path"),
     ({"report": 42}, r"^report=42: must be a path"),
+    ({"summary_json": " "}, r"^summary_json=' ': an empty path; name a file$"),
+    ({"rate": float("nan")}, r"^rate=nan: must be a number above 0$"),
     ({"report": "no/such/folder/r.csv"}, r"^cannot write no/such/folder/r.csv: folder"),
     ({"html": "-"}, r"^html='-' is not offered"),
     ({"resume": True}, r"^resume=True needs report=PATH"),

@@ -66,11 +66,6 @@ def test_a_report_naming_a_folder_is_refused_and_leaves_nothing(tmp_path: Path) 
     assert left == ["out"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report='' becomes Path('.'): an InternalError ('PosixPath('.') has an empty name') "
-    "from deep inside, not a ValueError naming report=",
-)
 def test_an_empty_report_path_is_a_value_error_naming_it() -> None:
     """report="" is refused as a bad option: a ValueError naming report=."""
     with pytest.raises(ValueError, match=r"report="):

@@ -237,5 +237,8 @@ def _path(params: Params, name: str, naming: Naming) -> Path | None:
     if value is None or isinstance(value, Path):
         return value
     if isinstance(value, str | os.PathLike):
+        if not os.fspath(value).strip():  # Path("") is the current folder: never meant
+            fix = ", or leave report out to keep the report in memory" if name == "report" else ""
+            raise UsageError(f"{naming.given(name, value)}: an empty path; name a file{fix}")
         return Path(value)
     raise UsageError(f"{naming.given(name, value)}: must be a path (a str or os.PathLike)")
