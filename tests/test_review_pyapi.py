@@ -191,11 +191,6 @@ def test_a_frame_indexed_by_number_is_read_or_the_message_names_the_index() -> N
         assert result.summary["counts"] == {"valid": 2}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the rounded-number warning (a float ending in 6+ zeros, as Excel rounds 4.48E+11) "
-    "goes to a discarded stream unless verbose=True: the Result carries no trace of it",
-)
 def test_a_rounded_number_warning_reaches_a_quiet_caller() -> None:
     """A possibly rounded number is said to the caller without verbose=True: a Python warning,
     or in the Result's summary."""
