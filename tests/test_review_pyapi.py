@@ -151,11 +151,6 @@ def test_a_refused_key_given_as_api_key_names_api_key() -> None:
 # -- sources: what a notebook holds, read as the same CSV would be ---------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tuples (zip(numbers, labels), frame.itertuples()) are read as number strings: every "
-    "row invalid with input_number \"('+1…', 'a')\", not a ValueError naming source",
-)
 @pytest.mark.parametrize(
     "given",
     [

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import numbers
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -131,9 +132,28 @@ def given_rows(data: object) -> GivenRows | None:
         )
     if mappings:
         return _dicts(rows)
+    _check_numbers(rows)
     return GivenRows(
         name=NUMBERS, header=[NUMBER_COLUMN], columns=[cell_texts(rows)], values=[rows]
     )
+
+
+def _check_numbers(rows: list[object]) -> None:
+    """Refuse an item that is not a number string, a number or a blank (None, NaN, ``pd.NA``).
+
+    A tuple (``zip(numbers, labels)``, ``frame.itertuples()``) or bytes would otherwise be
+    written as text (``"('+1…', 'a')"``) and every row found invalid.
+    """
+    for position, item in enumerate(rows):
+        if item is None or isinstance(item, str) or _blank(item):
+            continue
+        if isinstance(item, numbers.Number) and not isinstance(item, bool):
+            continue
+        raise UsageError(
+            f"source item {position} is a {type(item).__name__}, not a number string: pass "
+            "number strings (or numbers) only, or dicts (one per row, e.g. "
+            "[{'number': n, 'label': l} for n, l in pairs]), or a DataFrame"
+        )
 
 
 def _frame(frame: object) -> GivenRows:
@@ -165,9 +185,14 @@ def cell_texts(values: Iterable[object]) -> list[str]:
 
 def _text(value: object) -> str:
     """Return one value as text: blank for None and every NA, a float's digits when whole."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    pandas = sys.modules.get("pandas")
-    if pandas is not None and (value is pandas.NA or value is pandas.NaT):
+    if value is None or _blank(value):
         return ""
     return sheet_text(value)
+
+
+def _blank(value: object) -> bool:
+    """Say whether a value is pandas' or numpy's missing value: NaN, ``pd.NA``, ``NaT``."""
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and (value is pandas.NA or value is pandas.NaT)
