@@ -256,11 +256,6 @@ print(result.summary["counts"])
 """
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="frame.to_dict('records') is list[dict[Hashable, Any]]: mypy --strict refuses it "
-    "for Iterable[Mapping[str, object]] (keys are invariant), though it runs",
-)
 def test_a_frames_records_type_check_as_a_dicts_source(tmp_path: Path) -> None:
     """mypy --strict on a script passing frame.to_dict("records") reports no error."""
     (tmp_path / "script.py").write_text(TYPED_SCRIPT)

@@ -65,9 +65,10 @@ __all__ = [
 ]
 
 #: What ``validate``, ``run`` and ``reconcile`` read: a path (or ``twilio:...``), a DataFrame,
-#: dicts (one per row), or number strings.
+#: dicts (one per row; any key type, so that ``frame.to_dict("records")`` type-checks), or number
+#: strings.
 Source: TypeAlias = (
-    "str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[str, object]]"
+    "str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[Any, object]]"
     " | Iterable[str | int | float | None]"
 )
 #: What ``retry_patch`` reads: a report's path, or a report as a DataFrame (a Result's).
