@@ -103,6 +103,30 @@ BAD: list[tuple[dict[str, Any], str]] = [
 ]
 
 
+def test_numpy_numbers_are_taken_as_python_numbers() -> None:
+    """What a frame's arithmetic gives (np.int64, np.float32) is taken where an int or a float
+    is: the options in force are plain Python numbers, as the CLI's are."""
+    import numpy as np
+
+    with RunningSandbox() as sandbox:
+        result = bulk_import.run(
+            pd.DataFrame({"number": numbers(2)}),
+            provider_id="prov_sandbox",
+            max_attempts=np.int32(3),  # type: ignore[arg-type]
+            max_consecutive_failures=np.uint8(9),  # type: ignore[arg-type]
+            rate=np.int64(500),  # type: ignore[arg-type]
+            timeout=np.float32(7.5),  # type: ignore[arg-type]
+            **library_api(sandbox),
+        )
+    options = result.summary["options"]
+    assert result.summary["counts"] == {"imported": 2}
+    taken = [options[name] for name in ("max_attempts", "max_consecutive_failures", "timeout")]
+    assert taken == [3, 9, 7.5]
+    assert [type(value) for value in taken] == [int, int, float]
+    with pytest.raises(ValueError, match=r"^header_row=np.float64\(2.0\): must be a whole"):
+        bulk_import.validate(["+14155552671"], header_row=np.float64(2))  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(("bad", "message"), BAD)
 def test_a_bad_option_is_a_value_error_naming_it(bad: dict[str, Any], message: str) -> None:
     """Each bad option is refused in one line naming it, before anything is read or sent."""

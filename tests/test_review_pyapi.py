@@ -72,11 +72,6 @@ def test_an_empty_report_path_is_a_value_error_naming_it() -> None:
         bulk_import.validate(numbers(2), provider_id=PROVIDER, report="")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a numpy integer (what a frame's arithmetic gives) is refused: "
-    "'concurrency=np.int64(2): must be a whole number from 1 to 512'",
-)
 def test_a_numpy_integer_is_a_whole_number() -> None:
     """concurrency=np.int64(2), as computed from a frame, is taken as 2 (the CLI takes "2")."""
     with RunningSandbox() as sandbox:

@@ -12,6 +12,8 @@ never quoting a key.
 
 from __future__ import annotations
 
+import numbers
+import operator
 import os
 import sys
 from collections.abc import Mapping
@@ -35,10 +37,11 @@ def input_options(params: Params, *, naming: Naming) -> InputOptions:
     chosen = text(params, "region", naming)
     if chosen is not None and chosen not in REGIONS:
         raise UsageError(f"{naming.given('region', chosen)}: use {', '.join(REGIONS)}")
-    header_row = params.get("header_row")
-    if header_row is not None and (isinstance(header_row, bool) or not isinstance(header_row, int)):
+    given_row = params.get("header_row")
+    header_row = None if given_row is None else _integer(given_row)
+    if given_row is not None and header_row is None:
         # Its range (rows count from 1) is checked with the columns, for both callers.
-        raise UsageError(f"{naming.given('header_row', header_row)}: must be a whole number")
+        raise UsageError(f"{naming.given('header_row', given_row)}: must be a whole number")
     return InputOptions(
         **_given(
             sheet=_sheet(params, naming),
@@ -210,15 +213,28 @@ def flag(params: Params, name: str, naming: Naming) -> bool:
 def _sheet(params: Params, naming: Naming) -> str | None:
     """Return the sheet: a name, or a number counting from 1 (an int from Python)."""
     value = params.get("sheet")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+    number = None if value is None or isinstance(value, str) else _integer(value)
+    if number is not None:
+        return str(number)
     return text(params, "sheet", naming)
+
+
+def _integer(value: object) -> int | None:
+    """Return a whole number given as anything ``operator.index`` takes (a numpy integer, as a
+    frame's arithmetic gives), or None; a bool is not one."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]  # what is not one raises
+    except TypeError:
+        return None
 
 
 def _whole(params: Params, name: str, naming: Naming, *, low: int, high: int | None) -> int:
     value = params.get(name)
-    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= (high or value):
-        return value
+    number = _integer(value)
+    if number is not None and low <= number <= (high or number):
+        return number
     span = f"from {low} to {high}" if high is not None else f"of {low} or more"
     raise UsageError(f"{naming.given(name, value)}: must be a whole number {span}")
 
@@ -227,8 +243,10 @@ def _positive(params: Params, name: str, naming: Naming) -> float | None:
     value = params.get(name)
     if value is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
+    # numbers.Real: a numpy number too; NaN is not above 0.
+    number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else 0
+    if number > 0:
+        return number
     raise UsageError(f"{naming.given(name, value)}: must be a number above 0")
 
 
