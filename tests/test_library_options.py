@@ -6,6 +6,7 @@ sent; an unknown name is a TypeError, as Python's own; the command line keeps it
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,15 @@ def test_an_unknown_name_is_a_type_error_with_the_name_meant() -> None:
         bulk_import.run(["+14155552671"], agentid="a")  # type: ignore[call-arg]
     with pytest.raises(TypeError, match=r"^validate\(\) got an unexpected keyword argument 'x'$"):
         bulk_import.validate(["+14155552671"], x=1)  # type: ignore[call-arg]
+
+
+def test_a_misplaced_argument_names_the_function_called() -> None:
+    """An option given by position, or no source, is Python's own TypeError naming the public
+    function (the async twin by its own name), never the private planner."""
+    with pytest.raises(TypeError, match=r"^validate_async\(\) takes 1 positional argument but 2"):
+        asyncio.run(bulk_import.validate_async(["+14155552671"], "prov"))  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"^rollback\(\) missing 1 required positional argument"):
+        bulk_import.rollback()  # type: ignore[call-arg]
 
 
 def test_a_report_that_is_the_input_is_refused(tmp_path: Path) -> None:

@@ -85,11 +85,6 @@ def test_a_numpy_integer_is_a_whole_number() -> None:
     assert result.summary["options"]["concurrency"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a misplaced positional argument's TypeError names the private planner: "
-    "'_validate() takes 1 positional argument but 2 were given'",
-)
 def test_a_positional_option_is_refused_by_the_functions_own_name() -> None:
     """validate(frame, "prov") is a TypeError naming validate(), as Python names a function."""
     with pytest.raises(TypeError, match=r"^validate\(\) takes 1 positional argument"):
