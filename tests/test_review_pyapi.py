@@ -272,11 +272,6 @@ def test_a_frames_records_type_check_as_a_dicts_source(tmp_path: Path) -> None:
 # -- what a call raises ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Interrupted(result) cannot be unpickled (its args are the message, given back to "
-    "__init__ as the result): a process pool or joblib worker stopped by Ctrl-C breaks the pool",
-)
 def test_interrupted_survives_a_pickle_round_trip_with_its_result() -> None:
     """pickle.loads(pickle.dumps(Interrupted(result))) keeps the message and .result."""
     result = bulk_import.validate(numbers(2), provider_id=PROVIDER)
