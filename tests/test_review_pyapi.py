@@ -155,11 +155,6 @@ def test_rows_that_are_neither_dicts_nor_numbers_are_refused(given: list[object]
         bulk_import.validate(given, provider_id=PROVIDER)  # type: ignore[arg-type]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a frame indexed by its numbers (set_index('number')) is refused with 'no phone "
-    "number column found ... (columns: label); pass --number-column NAME': no word of the index",
-)
 def test_a_frame_indexed_by_number_is_read_or_the_message_names_the_index() -> None:
     """frame.set_index("number"): its numbers are read, or the ValueError says to reset_index."""
     frame = pd.DataFrame({"number": [14155552671.0, 14155552672.0], "label": ["a", "b"]})

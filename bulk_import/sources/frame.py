@@ -7,7 +7,8 @@ cell (what pandas makes of a numeric column, ``1.4155552671e10``) is written as 
 a numeric Excel cell is (:func:`~bulk_import.sources.sheets.sheet_text`); NaN, None,
 ``pd.NA`` and ``NaT`` are blank; the text ``NA`` stays ``NA``. Rows are numbered as a
 spreadsheet numbers them: the header (the column names, or the dicts' keys) is row 1 and the
-first row row 2, by position (a DataFrame's index does not count). A whole float that looks
+first row row 2, by position (a DataFrame's index does not count, nor is it read: a refusal
+for want of a column names a named index, ``set_index("number")``'s). A whole float that looks
 rounded by a spreadsheet (``447911000000``) is warned of, as a sheet's numeric cell is.
 
 - a DataFrame: its column names are the header;
@@ -29,7 +30,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Final
 
-from bulk_import.errors import UsageError
+from bulk_import.errors import InputError, UsageError
 from bulk_import.sources.header import Columns
 from bulk_import.sources.sheets import rounded_cells, rounded_warning, sheet_text
 from bulk_import.sources.source import InputSource, Record, RecordStream, build_source
@@ -61,12 +62,15 @@ class GivenRows:
         header: list[str],
         columns: list[list[str]],
         values: Sequence[Sequence[object]] = (),
+        index: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.header = header
         self.columns = columns
         #: Each column's values as given (floats and all), for the rounded-number warning.
         self.values = values
+        #: The names of a frame's named index, never read (a frame's rows count by position).
+        self.index = tuple(index)
 
     def __repr__(self) -> str:
         rows = len(self.columns[0]) if self.columns else 0
@@ -93,7 +97,16 @@ class GivenRows:
         def records() -> AbstractContextManager[RecordStream]:
             return nullcontext(RecordStream(self._records(header)))
 
-        source = build_source(records, name=self.name, columns=columns)
+        try:
+            source = build_source(records, name=self.name, columns=columns)
+        except InputError as exc:
+            if not self.index:
+                raise
+            # set_index("number") moved the numbers out of the columns: say where they went.
+            raise InputError(
+                f"{exc}; its index ({', '.join(self.index)}) is not read as a column: pass "
+                "frame.reset_index()"
+            ) from None
         index = source.number_index
         if index is not None and index < len(self.values):
             # A float the number column holds may have been rounded by a spreadsheet before
@@ -164,7 +177,8 @@ def _frame(frame: object) -> GivenRows:
     header = [_text(name) for name in frame.columns]
     values = [list(frame.iloc[:, i].to_numpy(dtype=object)) for i in range(frame.shape[1])]
     columns = [cell_texts(column) for column in values]
-    return GivenRows(name=FRAME, header=header, columns=columns, values=values)
+    index = [_text(name) for name in frame.index.names if name is not None]
+    return GivenRows(name=FRAME, header=header, columns=columns, values=values, index=index)
 
 
 def _dicts(rows: list[Mapping[object, object]]) -> GivenRows:

@@ -154,6 +154,18 @@ def test_number_items_of_every_numeric_kind_are_read_and_others_refused() -> Non
             given_rows(["+14155552671", wrong])
 
 
+def test_a_named_index_is_not_read_and_is_named_when_columns_lack_the_number() -> None:
+    """set_index("number") leaves no number column: the refusal says to reset_index; an
+    unnamed index (a filtered frame's) is not mentioned, and a named one is never read."""
+    frame = pd.DataFrame({"number": [14155552671.0], "label": ["a"]})
+    with pytest.raises(InputError, match=r"its index \(number\) is not read .*reset_index\(\)$"):
+        opened(frame.set_index("number"))
+    with pytest.raises(InputError, match=r"NAME$"):
+        opened(frame[["label"]])
+    kept = frame.set_index("label")
+    assert [(r.number, r.label) for r in opened(kept)] == [("14155552671", "")]
+
+
 def test_the_column_options_apply() -> None:
     """number_column names the column; no_header makes row 1 data, columns by letter."""
     frame = pd.DataFrame({"a": ["x", "y"], "b": ["+14155552671", "+14155552672"]})
