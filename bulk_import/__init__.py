@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # what the type checker sees; at run time __getattr__ loads them
-    from bulk_import.errors import BulkImportError, InputError, UsageError
+    from bulk_import.errors import BulkImportError, BulkImportWarning, InputError, UsageError
     from bulk_import.library.calls import (
         reconcile,
         reconcile_async,
@@ -61,12 +61,14 @@ _LAZY = {
     "SummaryJson": "bulk_import.library.result",
     "Interrupted": "bulk_import.library.result",
     "BulkImportError": "bulk_import.errors",
+    "BulkImportWarning": "bulk_import.errors",
     "UsageError": "bulk_import.errors",
     "InputError": "bulk_import.errors",
 }
 
 __all__ = [
     "BulkImportError",
+    "BulkImportWarning",
     "InputError",
     "Interrupted",
     "Result",

@@ -7,6 +7,7 @@
     ├── InputError             the input cannot be used (missing, empty, no number column): exit 2
     └── WriteError             a file it writes cannot be written (disk full, read-only): exit 3
     InternalError              a bug ended a command; says what was kept for the next run: exit 4
+    BulkImportWarning          a UserWarning: what the CLI says as a ``warning:`` line, to Python
 
 ``UsageError`` and ``InputError`` are ``ValueError`` s too: from Python (:mod:`bulk_import.library`)
 a bad option or an unusable source is what ``except ValueError`` expects.
@@ -27,6 +28,11 @@ class BulkImportError(Exception):
     """Report a problem a person can act on, as one line."""
 
     exit_code = 2
+
+
+class BulkImportWarning(UserWarning):
+    """Warn a Python caller of what the CLI prints as a ``warning:`` line (a number a
+    spreadsheet may have rounded), through :mod:`warnings`: a library prints nothing itself."""
 
 
 class UsageError(BulkImportError, ValueError):

@@ -192,6 +192,31 @@ def test_report_path_problems(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--report", "", "Invalid value for '--report': an empty path: name a file"),
+        ("--summary-json", " ", "Invalid value for '--summary-json': an empty path: name a file"),
+        ("--html", "", "Invalid value for '--html': an empty path: name a file"),
+        ("--rate", "nan", "bulk-import: error: --rate nan: must be a number above 0"),
+        ("--timeout", "NaN", "bulk-import: error: --timeout nan: must be a number above 0"),
+    ],
+)
+def test_an_empty_output_path_or_a_nan_is_exit_2(
+    tmp_path: Path, option: str, value: str, expected: str
+) -> None:
+    """--report= (an empty path, which Path() reads as the folder), and NaN for a number above
+    0 (which click's FloatRange lets through), are refused: exit 2, no traceback, nothing sent."""
+    source = write(tmp_path / "in.csv", "number\n+14155552671\n")
+    report = () if option == "--report" else ("--report", str(tmp_path / "r.csv"))
+    given = (f"{option}={value}", "--provider-id", "p", "--base-url", "http://127.0.0.1:9")
+    result = cli("run", str(source), *report, *given, env={"CARTESIA_API_KEY": "sk_x"})
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert expected in result.stderr.strip().splitlines()[-1]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in.csv"]
+
+
+@pytest.mark.parametrize(
     ("args", "report"),
     [
         (("run", "fleet.csv"), "fleet.report.csv"),

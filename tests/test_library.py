@@ -174,7 +174,7 @@ def test_report_path_keeps_what_the_cli_writes_and_the_summary_is_the_json(
     lines = read_report(tmp_path / "out.csv")
     assert records(result.report, drop=()) == unmarked(lines)
     assert not (tmp_path / "out.csv.journal").exists()
-    assert not (tmp_path / "out.csv.lock").exists() or True  # the lock file may stay; it is free
+    assert not (tmp_path / "out.csv.lock").exists()  # released: deleted, then unlocked
     written = json.loads((tmp_path / "out.json").read_text())
     assert written == dict(result.summary)
     assert result.summary["report"] == str(tmp_path / "out.csv")

@@ -6,6 +6,7 @@ sent; an unknown name is a TypeError, as Python's own; the command line keeps it
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,8 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"base_url": "http://api.example.com"}, r"^refusing plain http:// to api.example.com"),
     ({"report": "-"}, r"^report='-' \(stdout\) is for the command line: pass a path"),
     ({"report": 42}, r"^report=42: must be a path"),
+    ({"summary_json": " "}, r"^summary_json=' ': an empty path; name a file$"),
+    ({"rate": float("nan")}, r"^rate=nan: must be a number above 0$"),
     ({"report": "no/such/folder/r.csv"}, r"^cannot write no/such/folder/r.csv: folder"),
     ({"html": "-"}, r"^html='-' is not offered"),
     ({"resume": True}, r"^resume=True needs report=PATH"),
@@ -99,6 +102,30 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"twilio_credentials_file": "t.txt"}, r"^twilio_credentials_file= is for a twilio: INPUT"),
     ({"subaccounts": True}, r"^subaccounts= is for a twilio:AC\.\.\. INPUT"),
 ]
+
+
+def test_numpy_numbers_are_taken_as_python_numbers() -> None:
+    """What a frame's arithmetic gives (np.int64, np.float32) is taken where an int or a float
+    is: the options in force are plain Python numbers, as the CLI's are."""
+    import numpy as np
+
+    with RunningSandbox() as sandbox:
+        result = bulk_import.run(
+            pd.DataFrame({"number": numbers(2)}),
+            provider_id="prov_sandbox",
+            max_attempts=np.int32(3),  # type: ignore[arg-type]
+            max_consecutive_failures=np.uint8(9),  # type: ignore[arg-type]
+            rate=np.int64(500),  # type: ignore[arg-type]
+            timeout=np.float32(7.5),  # type: ignore[arg-type]
+            **library_api(sandbox),
+        )
+    options = result.summary["options"]
+    assert result.summary["counts"] == {"imported": 2}
+    taken = [options[name] for name in ("max_attempts", "max_consecutive_failures", "timeout")]
+    assert taken == [3, 9, 7.5]
+    assert [type(value) for value in taken] == [int, int, float]
+    with pytest.raises(ValueError, match=r"^header_row=np.float64\(2.0\): must be a whole"):
+        bulk_import.validate(["+14155552671"], header_row=np.float64(2))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("bad", "message"), BAD)
@@ -126,6 +153,15 @@ def test_an_unknown_name_is_a_type_error_with_the_name_meant() -> None:
         bulk_import.run(["+14155552671"], agentid="a")  # type: ignore[call-arg]
     with pytest.raises(TypeError, match=r"^validate\(\) got an unexpected keyword argument 'x'$"):
         bulk_import.validate(["+14155552671"], x=1)  # type: ignore[call-arg]
+
+
+def test_a_misplaced_argument_names_the_function_called() -> None:
+    """An option given by position, or no source, is Python's own TypeError naming the public
+    function (the async twin by its own name), never the private planner."""
+    with pytest.raises(TypeError, match=r"^validate_async\(\) takes 1 positional argument but 2"):
+        asyncio.run(bulk_import.validate_async(["+14155552671"], "prov"))  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"^rollback\(\) missing 1 required positional argument"):
+        bulk_import.rollback()  # type: ignore[call-arg]
 
 
 def test_a_report_that_is_the_input_is_refused(tmp_path: Path) -> None:

@@ -50,6 +50,21 @@ class ReportOption(GroupedOption):
         return record[0], f"{record[1]} [default: {default}]"
 
 
+class OutputPath(click.Path):
+    """A file to write: ``click.Path`` that refuses an empty value (``--report=``), which
+    ``Path("")`` would read as the current folder."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Return the path; fail (exit 2) for an empty one."""
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path: name a file", param, ctx)
+        return super().convert(value, param, ctx)
+
+
+#: What ``--report``, ``--summary-json`` and ``--html`` take.
+_OUTPUT_PATH: Final = OutputPath(dir_okay=False, path_type=Path)
+
+
 def _compose(*decorators: Callable[[F], F]) -> Callable[[F], F]:
     def apply(func: F) -> F:
         for decorator in reversed(decorators):
@@ -69,17 +84,17 @@ output_options = _compose(
         "--report",
         cls=ReportOption,
         group=OUTPUT,
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=_OUTPUT_PATH,
         help="Where to write the results report: .csv, or .xlsx for a workbook.",
     ),
     output_option(
         "--summary-json",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=_OUTPUT_PATH,
         help="Also write the summary as JSON here (for cron and dashboards).",
     ),
     output_option(
         "--html",
-        type=click.Path(dir_okay=False, path_type=Path),
+        type=_OUTPUT_PATH,
         help="Also write the run page here: one self-contained HTML file about the run.",
     ),
     quiet_option,

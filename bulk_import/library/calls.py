@@ -18,9 +18,10 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+import types
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeAlias, cast
 
 from bulk_import.errors import UsageError
 from bulk_import.jobs.engine import Plan
@@ -65,9 +66,10 @@ __all__ = [
 ]
 
 #: What ``validate``, ``run`` and ``reconcile`` read: a path (or ``twilio:...``), a DataFrame,
-#: dicts (one per row), or number strings.
+#: dicts (one per row; any key type, so that ``frame.to_dict("records")`` type-checks), or number
+#: strings.
 Source: TypeAlias = (
-    "str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[str, object]]"
+    "str | os.PathLike[str] | pd.DataFrame | Iterable[Mapping[Any, object]]"
     " | Iterable[str | int | float | None]"
 )
 #: What ``retry_patch`` reads: a report's path, or a report as a DataFrame (a Result's).
@@ -235,12 +237,13 @@ def _public(
     planner: Callable[P, running.Call], name: str, keywords: type, *, source: str, doc: str
 ) -> tuple[Callable[P, Result], Callable[P, Coroutine[Any, Any, Result]]]:
     """Return the sync function and its async twin for one command."""
+    planned, planned_async = _named(planner, name), _named(planner, f"{name}_async")
 
     def sync(*args: P.args, **kwargs: P.kwargs) -> Result:
-        return running.run_sync(planner(*args, **kwargs))
+        return running.run_sync(planned(*args, **kwargs))
 
     async def twin(*args: P.args, **kwargs: P.kwargs) -> Result:
-        return await running.run_async(planner(*args, **kwargs))
+        return await running.run_async(planned_async(*args, **kwargs))
 
     twin_doc = (
         f"The ``async`` twin of :func:`bulk_import.{name}`: awaited on the running loop; a "
@@ -253,6 +256,17 @@ def _public(
         # help() and Jupyter show every option with its default, as the type checker does.
         func.__signature__ = signature(keywords, source=source)  # type: ignore[union-attr]
     return sync, twin
+
+
+def _named(planner: Callable[P, running.Call], name: str) -> Callable[P, running.Call]:
+    """Return the planner as a function called ``name``: Python names the function its
+    arguments do not fit by its ``__qualname__`` (``validate() takes 1 positional argument``),
+    which must be the one the caller called, not the private planner."""
+    code = planner.__code__
+    named = types.FunctionType(code, planner.__globals__, name)
+    named.__qualname__ = name
+    named.__kwdefaults__ = planner.__kwdefaults__
+    return cast(Callable[P, running.Call], named)
 
 
 _OPTIONS = """

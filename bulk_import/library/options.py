@@ -12,6 +12,8 @@ never quoting a key.
 
 from __future__ import annotations
 
+import numbers
+import operator
 import os
 import sys
 from collections.abc import Mapping
@@ -35,10 +37,11 @@ def input_options(params: Params, *, naming: Naming) -> InputOptions:
     chosen = text(params, "region", naming)
     if chosen is not None and chosen not in REGIONS:
         raise UsageError(f"{naming.given('region', chosen)}: use {', '.join(REGIONS)}")
-    header_row = params.get("header_row")
-    if header_row is not None and (isinstance(header_row, bool) or not isinstance(header_row, int)):
+    given_row = params.get("header_row")
+    header_row = None if given_row is None else _integer(given_row)
+    if given_row is not None and header_row is None:
         # Its range (rows count from 1) is checked with the columns, for both callers.
-        raise UsageError(f"{naming.given('header_row', header_row)}: must be a whole number")
+        raise UsageError(f"{naming.given('header_row', given_row)}: must be a whole number")
     return InputOptions(
         **_given(
             sheet=_sheet(params, naming),
@@ -152,8 +155,14 @@ def output_options(
             f"{naming.option('resume').rstrip('=')} needs the report's file; "
             f"{naming.given('report', '-')} writes it to stdout"
         )
-    for path in given.values():
-        if path is not None and path != STDOUT and not path.parent.resolve().is_dir():
+    for name, path in given.items():
+        if path is None or path == STDOUT:
+            continue
+        if path.is_dir():  # the CLI's click refuses it too; from Python it would fail at the end
+            raise UsageError(
+                f"{naming.given(name, str(path))} is a folder: name a file (in it, or beside it)"
+            )
+        if not path.parent.resolve().is_dir():
             raise UsageError(f"cannot write {path}: folder {path.parent} does not exist")
     source_file = None if source in (None, "-") else Path(str(source))
     if report is not None and source_file is not None and report.resolve() == source_file.resolve():
@@ -204,15 +213,28 @@ def flag(params: Params, name: str, naming: Naming) -> bool:
 def _sheet(params: Params, naming: Naming) -> str | None:
     """Return the sheet: a name, or a number counting from 1 (an int from Python)."""
     value = params.get("sheet")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
+    number = None if value is None or isinstance(value, str) else _integer(value)
+    if number is not None:
+        return str(number)
     return text(params, "sheet", naming)
+
+
+def _integer(value: object) -> int | None:
+    """Return a whole number given as anything ``operator.index`` takes (a numpy integer, as a
+    frame's arithmetic gives), or None; a bool is not one."""
+    if isinstance(value, bool):
+        return None
+    try:
+        return operator.index(value)  # type: ignore[arg-type]  # what is not one raises
+    except TypeError:
+        return None
 
 
 def _whole(params: Params, name: str, naming: Naming, *, low: int, high: int | None) -> int:
     value = params.get(name)
-    if isinstance(value, int) and not isinstance(value, bool) and low <= value <= (high or value):
-        return value
+    number = _integer(value)
+    if number is not None and low <= number <= (high or number):
+        return number
     span = f"from {low} to {high}" if high is not None else f"of {low} or more"
     raise UsageError(f"{naming.given(name, value)}: must be a whole number {span}")
 
@@ -221,8 +243,10 @@ def _positive(params: Params, name: str, naming: Naming) -> float | None:
     value = params.get(name)
     if value is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
+    # numbers.Real: a numpy number too; NaN is not above 0.
+    number = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else 0
+    if number > 0:
+        return number
     raise UsageError(f"{naming.given(name, value)}: must be a number above 0")
 
 
@@ -231,5 +255,8 @@ def _path(params: Params, name: str, naming: Naming) -> Path | None:
     if value is None or isinstance(value, Path):
         return value
     if isinstance(value, str | os.PathLike):
+        if not os.fspath(value).strip():  # Path("") is the current folder: never meant
+            fix = ", or leave report out to keep the report in memory" if name == "report" else ""
+            raise UsageError(f"{naming.given(name, value)}: an empty path; name a file{fix}")
         return Path(value)
     raise UsageError(f"{naming.given(name, value)}: must be a path (a str or os.PathLike)")

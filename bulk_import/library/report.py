@@ -4,9 +4,21 @@ Out: the report's CSV bytes (the engine keeps them in memory, sorted as the file
 ``dtype=str`` and no missing values, every cell a ``str``, the ``'`` formula marks taken off
 (:func:`~bulk_import.cells.unneutralise`, the exact inverse of the report's mark).
 
-In: a DataFrame with the report's columns (``Result.report``, filtered or not) for
-``retry_patch``: each cell read as text as a source's cells are, the marks put back, and the
-lines read as a report file's lines are read (:func:`~bulk_import.output.recovery.report_lines`).
+In: a DataFrame with the report's columns for ``retry_patch`` and ``rollback``: a Result's
+(filtered or not), or the report file read back with pandas. Each cell is read as text as a
+source's cells are, the marks put back, and the lines read as a report file's lines are read
+(:func:`~bulk_import.output.recovery.report_lines`). Two things pandas does to a report file
+are undone:
+
+- its ``'`` marks are kept by ``dtype=str`` (and by default on any column holding one): a frame
+  that is not tagged as a Result's (:data:`TAG` in ``frame.attrs``, which pandas carries through
+  filters, copies and concatenations of tagged frames) has them taken off first. The tag, not
+  a guess from the cells, decides: a Result's cell may itself start with ``'`` (its input had
+  two), and a file's marks are exactly the ones :func:`~bulk_import.cells.neutralise` puts on.
+  Untagged, the only text misread is a cell starting with ``'`` then a formula character,
+  which a frame made of a Result's and then stripped of its tag alone could hold.
+- its ``number`` column, E.164 by contract, is read as numbers (``14155550001.0``), the ``+``
+  lost: a number cell of ASCII digits only gets it back.
 """
 
 from __future__ import annotations
@@ -24,9 +36,13 @@ from bulk_import.sources.frame import FRAME, cell_texts
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FrameReport", "report_frame"]
+__all__ = ["TAG", "FrameReport", "report_frame"]
 
 _COLUMNS: Final = ", ".join(REPORT_COLUMNS)
+#: The ``frame.attrs`` key (and value) that says a report frame holds no ``'`` marks.
+TAG: Final = "bulk_import.report"
+_UNMARKED: Final = "unmarked"
+_NUMBER: Final = REPORT_COLUMNS.index("number")
 
 
 def report_frame(data: bytes | None) -> pd.DataFrame:
@@ -44,6 +60,7 @@ def report_frame(data: bytes | None) -> pd.DataFrame:
         marks = values.str.startswith(MARK)
         if marks.any():
             frame.loc[marks, column] = values[marks].map(unneutralise)
+    frame.attrs[TAG] = _UNMARKED
     return frame
 
 
@@ -65,4 +82,12 @@ class FrameReport:
                 f"column; pass a Result's report, or a frame with the columns {_COLUMNS}"
             )
         columns = [cell_texts(frame[name].to_numpy(dtype=object)) for name in REPORT_COLUMNS]
+        if frame.attrs.get(TAG) != _UNMARKED:  # read from the file: its marks come off first
+            columns = [[unneutralise(cell) for cell in column] for column in columns]
+        columns[_NUMBER] = [_e164(cell) for cell in columns[_NUMBER]]
         return report_lines(marked(cells) for cells in zip(*columns, strict=True))
+
+
+def _e164(number: str) -> str:
+    """Return a report's number with its ``+``, which pandas drops reading it as a number."""
+    return "+" + number if number.isascii() and number.isdigit() else number

@@ -105,3 +105,8 @@ class Interrupted(KeyboardInterrupt):
             + (f" ({counts}); .result holds the report" if counts else "")
         )
         self.result = result
+
+    def __reduce__(self) -> tuple[type["Interrupted"], tuple["Result"]]:
+        """Pickle by the Result (a process pool hands a worker's exception back so): the
+        message is made from it again."""
+        return type(self), (self.result,)

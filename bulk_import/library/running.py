@@ -9,7 +9,10 @@ loop runs here) or async, and turn what it did into a :class:`~bulk_import.libra
 - Awaited: on the caller's loop; a cancellation stops the run as Ctrl-C does, then is raised
   again (:meth:`Execution.run_async`).
 
-A run that Ctrl-C (or SIGTERM) stopped raises :class:`Interrupted` carrying its Result.
+A run that Ctrl-C (or SIGTERM) stopped raises :class:`Interrupted` carrying its Result. What
+the CLI says as a ``warning:`` line is raised as a :class:`~bulk_import.errors.BulkImportWarning`
+in the caller's thread once the run is over, pointing at the caller's line (``verbose=True``
+prints it as the CLI does, too).
 """
 
 from __future__ import annotations
@@ -20,10 +23,12 @@ import io
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import cast
 
+from bulk_import.errors import BulkImportWarning
 from bulk_import.jobs.engine import Caller, Execution, Plan
 from bulk_import.library.result import Interrupted, Result, SummaryJson
 from bulk_import.models import Exit
@@ -60,6 +65,7 @@ def run_sync(call: Call) -> Result:
                 execution.run()
     except KeyboardInterrupt:  # before the first row: the summary says so, nothing was done
         raise Interrupted(_result(execution)) from None
+    _warn(execution)
     return _returned(execution)
 
 
@@ -67,7 +73,22 @@ async def run_async(call: Call) -> Result:
     """Run a call to the end on the running loop."""
     execution = Execution(call.plan, caller=_caller(call, signals=False))
     await execution.run_async()
+    _warn(execution)
     return _returned(execution)
+
+
+#: How a line of news that is a warning starts (:func:`~bulk_import.sources.sheets.rounded_warning`
+#: writes one).
+_WARNING = "warning: "
+
+
+def _warn(execution: Execution) -> None:
+    """Raise each ``warning:`` line of the run's news as a BulkImportWarning at the caller."""
+    news = execution.runner.work.news if execution.runner is not None else []
+    for line in news:
+        if line.startswith(_WARNING):
+            # 4: this function, run_sync or run_async, the public function, its caller.
+            warnings.warn(line.removeprefix(_WARNING), BulkImportWarning, stacklevel=4)
 
 
 def _loop_running() -> bool:

@@ -7,7 +7,8 @@ cell (what pandas makes of a numeric column, ``1.4155552671e10``) is written as 
 a numeric Excel cell is (:func:`~bulk_import.sources.sheets.sheet_text`); NaN, None,
 ``pd.NA`` and ``NaT`` are blank; the text ``NA`` stays ``NA``. Rows are numbered as a
 spreadsheet numbers them: the header (the column names, or the dicts' keys) is row 1 and the
-first row row 2, by position (a DataFrame's index does not count). A whole float that looks
+first row row 2, by position (a DataFrame's index does not count, nor is it read: a refusal
+for want of a column names a named index, ``set_index("number")``'s). A whole float that looks
 rounded by a spreadsheet (``447911000000``) is warned of, as a sheet's numeric cell is.
 
 - a DataFrame: its column names are the header;
@@ -22,13 +23,14 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import numbers
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Final
 
-from bulk_import.errors import UsageError
+from bulk_import.errors import InputError, UsageError
 from bulk_import.sources.header import Columns
 from bulk_import.sources.sheets import rounded_cells, rounded_warning, sheet_text
 from bulk_import.sources.source import InputSource, Record, RecordStream, build_source
@@ -60,12 +62,15 @@ class GivenRows:
         header: list[str],
         columns: list[list[str]],
         values: Sequence[Sequence[object]] = (),
+        index: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.header = header
         self.columns = columns
         #: Each column's values as given (floats and all), for the rounded-number warning.
         self.values = values
+        #: The names of a frame's named index, never read (a frame's rows count by position).
+        self.index = tuple(index)
 
     def __repr__(self) -> str:
         rows = len(self.columns[0]) if self.columns else 0
@@ -92,7 +97,16 @@ class GivenRows:
         def records() -> AbstractContextManager[RecordStream]:
             return nullcontext(RecordStream(self._records(header)))
 
-        source = build_source(records, name=self.name, columns=columns)
+        try:
+            source = build_source(records, name=self.name, columns=columns)
+        except InputError as exc:
+            if not self.index:
+                raise
+            # set_index("number") moved the numbers out of the columns: say where they went.
+            raise InputError(
+                f"{exc}; its index ({', '.join(self.index)}) is not read as a column: pass "
+                "frame.reset_index()"
+            ) from None
         index = source.number_index
         if index is not None and index < len(self.values):
             # A float the number column holds may have been rounded by a spreadsheet before
@@ -131,9 +145,28 @@ def given_rows(data: object) -> GivenRows | None:
         )
     if mappings:
         return _dicts(rows)
+    _check_numbers(rows)
     return GivenRows(
         name=NUMBERS, header=[NUMBER_COLUMN], columns=[cell_texts(rows)], values=[rows]
     )
+
+
+def _check_numbers(rows: list[object]) -> None:
+    """Refuse an item that is not a number string, a number or a blank (None, NaN, ``pd.NA``).
+
+    A tuple (``zip(numbers, labels)``, ``frame.itertuples()``) or bytes would otherwise be
+    written as text (``"('+1…', 'a')"``) and every row found invalid.
+    """
+    for position, item in enumerate(rows):
+        if item is None or isinstance(item, str) or _blank(item):
+            continue
+        if isinstance(item, numbers.Number) and not isinstance(item, bool):
+            continue
+        raise UsageError(
+            f"source item {position} is a {type(item).__name__}, not a number string: pass "
+            "number strings (or numbers) only, or dicts (one per row, e.g. "
+            "[{'number': n, 'label': l} for n, l in pairs]), or a DataFrame"
+        )
 
 
 def _frame(frame: object) -> GivenRows:
@@ -144,7 +177,8 @@ def _frame(frame: object) -> GivenRows:
     header = [_text(name) for name in frame.columns]
     values = [list(frame.iloc[:, i].to_numpy(dtype=object)) for i in range(frame.shape[1])]
     columns = [cell_texts(column) for column in values]
-    return GivenRows(name=FRAME, header=header, columns=columns, values=values)
+    index = [_text(name) for name in frame.index.names if name is not None]
+    return GivenRows(name=FRAME, header=header, columns=columns, values=values, index=index)
 
 
 def _dicts(rows: list[Mapping[object, object]]) -> GivenRows:
@@ -165,9 +199,14 @@ def cell_texts(values: Iterable[object]) -> list[str]:
 
 def _text(value: object) -> str:
     """Return one value as text: blank for None and every NA, a float's digits when whole."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    pandas = sys.modules.get("pandas")
-    if pandas is not None and (value is pandas.NA or value is pandas.NaT):
+    if value is None or _blank(value):
         return ""
     return sheet_text(value)
+
+
+def _blank(value: object) -> bool:
+    """Say whether a value is pandas' or numpy's missing value: NaN, ``pd.NA``, ``NaT``."""
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and (value is pandas.NA or value is pandas.NaT)

@@ -130,6 +130,42 @@ def test_number_strings_are_one_column_named_number() -> None:
     ]
 
 
+def test_number_items_of_every_numeric_kind_are_read_and_others_refused() -> None:
+    """numpy integers, Decimal, pd.NA (a nullable Series) are numbers or blanks; a tuple, bytes,
+    a bool or a list is refused naming source and the item, not read as its repr."""
+    import decimal
+
+    import numpy as np
+
+    given: list[object] = [np.int64(14155552671), decimal.Decimal(14155552672), pd.NA, None]
+    assert [(r.row_number, r.number) for r in opened(given)] == [
+        (2, "14155552671"),
+        (3, "14155552672"),
+    ]
+    nullable = pd.Series([14155552671, None], dtype="Int64")
+    assert [r.number for r in opened(nullable)] == ["14155552671"]
+    for wrong, kind in (
+        (("+14155552671", "a"), "tuple"),
+        (b"+14155552671", "bytes"),
+        (True, "bool"),
+        (["+14155552671"], "list"),
+    ):
+        with pytest.raises(UsageError, match=rf"^source item 1 is a {kind}, not a number string"):
+            given_rows(["+14155552671", wrong])
+
+
+def test_a_named_index_is_not_read_and_is_named_when_columns_lack_the_number() -> None:
+    """set_index("number") leaves no number column: the refusal says to reset_index; an
+    unnamed index (a filtered frame's) is not mentioned, and a named one is never read."""
+    frame = pd.DataFrame({"number": [14155552671.0], "label": ["a"]})
+    with pytest.raises(InputError, match=r"its index \(number\) is not read .*reset_index\(\)$"):
+        opened(frame.set_index("number"))
+    with pytest.raises(InputError, match=r"NAME$"):
+        opened(frame[["label"]])
+    kept = frame.set_index("label")
+    assert [(r.number, r.label) for r in opened(kept)] == [("14155552671", "")]
+
+
 def test_the_column_options_apply() -> None:
     """number_column names the column; no_header makes row 1 data, columns by letter."""
     frame = pd.DataFrame({"a": ["x", "y"], "b": ["+14155552671", "+14155552672"]})
