@@ -51,3 +51,34 @@ def test_a_results_own_quote_survives_retry_patch(tmp_path: Path) -> None:
     assert list(patched.report["label"]) == ["'=1"]
     assert patched.summary["counts"] == {"patched": 1}
     assert [line["label"] for line in read_report(tmp_path / "patched.csv")] == ["''=1"]
+
+
+def test_rollback_of_a_frame_accounts_for_every_line_as_of_a_file() -> None:
+    """rollback() reads a frame as strictly as a REPORT file: two Results concatenated (row 2
+    twice) or a status retyped are refused, naming the frame's index, and nothing is sent; the
+    same frame is still read leniently by retry_patch, as a file is."""
+    first, second = numbers(3), numbers(3, start=10)
+    with RunningSandbox() as sandbox:
+        api = library_api(sandbox)
+        one = bulk_import.run(first, provider_id=PROVIDER, **api)
+        two = bulk_import.run(second, provider_id=PROVIDER, **api)
+        both = pd.concat([one.report, two.report], ignore_index=True)
+        retyped = one.report.assign(status=["imported", "Imported", "imported"])
+        sent = sandbox.state.stats()["requests"]
+        refusals = []
+        for frame in (both, retyped):
+            try:
+                bulk_import.rollback(frame, apply=True, **api)
+            except ValueError as refused:
+                refusals.append(str(refused))
+        after = sandbox.state.stats()["requests"]
+        kept = set(sandbox.state.numbers)
+    assert refusals == [
+        "<DataFrame> index 3: row 2 is on index 0 already: two reports in one frame, or a "
+        "line copied? every line must be read once; use each run's own report",
+        "<DataFrame> index 1 has status 'Imported', which is not a status of bulk-import "
+        "(they are lower case: imported, already_imported, ...); fix that line (or roll back "
+        "the run's own report, as it wrote it)",
+    ]
+    assert after == sent
+    assert kept == set(first) | set(second)

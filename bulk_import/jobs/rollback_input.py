@@ -82,7 +82,7 @@ def read_rollback_input(report: Path | GivenReport, output: Path | None) -> Roll
         _check_whole(report)
         lines = read_report(report, strict=True)
     else:
-        lines = report.read()
+        lines = report.read(strict=True)
     name = str(report) if isinstance(report, Path) else report.name
     _check(name, lines)
     by_key = _by_key(name, lines)

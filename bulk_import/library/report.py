@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Final
 from bulk_import.cells import MARK, unneutralise
 from bulk_import.errors import InputError
 from bulk_import.models import REPORT_COLUMNS
-from bulk_import.output.recovery import ReportLine, report_lines
+from bulk_import.output.recovery import ReportLine, report_lines, strict_lines
 from bulk_import.output.report import HEADER, marked
 from bulk_import.sources.frame import FRAME, cell_texts
 
@@ -72,8 +72,10 @@ class FrameReport:
         self.name = FRAME
         self._frame = frame
 
-    def read(self) -> list[ReportLine]:
-        """Return the report's lines; raise InputError when a report column is missing."""
+    def read(self, *, strict: bool = False) -> list[ReportLine]:
+        """Return the report's lines as a file's are read (``strict``: every line accounted for,
+        :func:`~bulk_import.output.recovery.strict_lines`); raise InputError when a report
+        column is missing, or ``strict`` and a line is not whole."""
         frame = self._frame
         missing = [name for name in REPORT_COLUMNS if name not in frame.columns]
         if missing:
@@ -85,7 +87,12 @@ class FrameReport:
         if frame.attrs.get(TAG) != _UNMARKED:  # read from the file: its marks come off first
             columns = [[unneutralise(cell) for cell in column] for column in columns]
         columns[_NUMBER] = [_e164(cell) for cell in columns[_NUMBER]]
-        return report_lines(marked(cells) for cells in zip(*columns, strict=True))
+        records = [marked(cells) for cells in zip(*columns, strict=True)]
+        if strict:
+            where = (f"index {label}" for label in frame.index)
+            numbered = ((at, cells, True) for at, cells in zip(where, records, strict=True))
+            return strict_lines(self.name, numbered, kind="frame")
+        return report_lines(records)
 
 
 def _e164(number: str) -> str:

@@ -62,7 +62,7 @@ class GivenReport(Protocol):
         """Return what messages and the summary call it."""
         ...  # pragma: no cover - a protocol
 
-    def read(self) -> list[ReportLine]:
+    def read(self, *, strict: bool = False) -> list[ReportLine]:
         """Return its lines as :func:`read_report` returns a file's, or raise InputError."""
         ...  # pragma: no cover - a protocol
 
@@ -78,7 +78,7 @@ def read_report(path: Path, *, strict: bool = False) -> list[ReportLine]:
     naming the line (blank lines, which hold nothing, are skipped).
     """
     if strict:
-        return _strict_lines(path)
+        return strict_lines(str(path), _numbered(path, strict=True))
     return report_lines(_records(path))
 
 
@@ -96,20 +96,24 @@ def report_lines(records: Iterable[list[str]]) -> list[ReportLine]:
     return sort_lines(by_key)
 
 
-def _strict_lines(path: Path) -> list[ReportLine]:
-    """Return every line of a report, or raise InputError naming the first that is not whole."""
+def strict_lines(
+    name: str, numbered: Iterable[tuple[str, list[str], bool]], *, kind: str = "file"
+) -> list[ReportLine]:
+    """Return every line of the report ``name`` (a ``kind``), or raise InputError naming the first
+    that is not whole. ``numbered`` gives each line's place (``line 7``), its cells and whether
+    it ended."""
     by_key: dict[int | str, ReportLine] = {}
     seen: dict[int | str, str] = {}
-    for where, cells, ended in _numbered(path, strict=True):
+    for where, cells, ended in numbered:
         if not any(cell.strip() for cell in cells):
             continue
-        line = _whole_line(path, where, cells, ended=ended)
+        line = _whole_line(name, where, cells, ended=ended)
         if line.key in seen:
             number = line.cells["number"] or "no number"
             what = f"row {line.row}" if line.row is not None else f"{number} (with no row)"
             raise InputError(
-                f"{path} {where}: {what} is on {seen[line.key]} already: two reports in one "
-                "file, or a line copied? every line must be read once; use each run's own "
+                f"{name} {where}: {what} is on {seen[line.key]} already: two reports in one "
+                f"{kind}, or a line copied? every line must be read once; use each run's own "
                 "report"
             )
         seen[line.key] = where
@@ -121,22 +125,22 @@ def _strict_lines(path: Path) -> list[ReportLine]:
 _WHOLE_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z")
 
 
-def _whole_line(path: Path, where: str, cells: list[str], *, ended: bool) -> ReportLine:
+def _whole_line(name: str, where: str, cells: list[str], *, ended: bool) -> ReportLine:
     """Return a strict read's line, or raise InputError saying what is wrong with it."""
     fix = "fix that line (or roll back the run's own report, as it wrote it)"
     if not ended and not (len(cells) == len(REPORT_COLUMNS) and _WHOLE_TIME.fullmatch(cells[-1])):
         raise InputError(
-            f"{path} {where} is cut short (no line end, no whole finished_at): a command was "
+            f"{name} {where} is cut short (no line end, no whole finished_at): a command was "
             "killed while writing it? run that command again to finish its report, or " + fix
         )
     if len(cells) != len(REPORT_COLUMNS):
         raise InputError(
-            f"{path} {where} has {len(cells)} cells, not the report's {len(REPORT_COLUMNS)}; " + fix
+            f"{name} {where} has {len(cells)} cells, not the report's {len(REPORT_COLUMNS)}; " + fix
         )
     line = ReportLine(dict(zip(REPORT_COLUMNS, cells, strict=True)))
     if line.status is None:
         raise InputError(
-            f"{path} {where} has status {line.cells['status']!r}, which is not a status of "
+            f"{name} {where} has status {line.cells['status']!r}, which is not a status of "
             f"bulk-import (they are lower case: imported, already_imported, ...); {fix}"
         )
     return line
