@@ -7,6 +7,7 @@ sandbox received, by method and by the id in its path.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import signal
 import time
 from collections import Counter
@@ -365,6 +366,69 @@ def test_rows_without_an_id_are_looked_up_by_number(tmp_path: Path) -> None:
     assert instrument.count("PATCH") == 0  # no agent assigned: nothing to unassign
     assert instrument.by_id("DELETE") == Counter({"pn_000000000001": 1})
     assert summary.exit_code == 0
+
+
+def earlier_rollback(path: Path, rows: list[dict[str, str]], ids: list[str]) -> list[str]:
+    """Write a rollback report that says each row's number deleted under ``ids`` (a minute
+    after its row finished); return its lines as written."""
+    later = iso(utc_now() + dt.timedelta(minutes=1))
+    lines = []
+    for i, (row, number_id) in enumerate(zip(rows, ids, strict=True)):
+        cells = {**row, "row": str(i + 2), "status": "deleted", "http_status": "204"}
+        cells.update(phone_number_id=number_id, attempts="2", finished_at=later)
+        lines.append(",".join(cells.get(column, "") for column in REPORT_COLUMNS))
+    path.write_text(",".join(REPORT_COLUMNS) + "\r\n" + "".join(ln + "\r\n" for ln in lines))
+    return lines
+
+
+def test_a_deleted_line_of_a_row_with_no_id_stands_only_if_this_account_lacks_the_number(
+    tmp_path: Path, fast_retries: None
+) -> None:
+    """An earlier `deleted` line whose REPORT row names no id is kept, as written, only when q=
+    does not find the number in this account; a number q= finds is checked and deleted here
+    (the line may be another account's rollback); a look-up that fails never says deleted."""
+    rows = [created_row(us_number(i), status="webhook_failed") for i in range(2)]
+    for row in rows:
+        row["agent_id"] = ""
+    ids = ["pn_000000000001", "pn_000000000002"]
+    said = earlier_rollback(tmp_path / "r.rollback.csv", rows, ids)
+    summary, lines, instrument, left = undo(
+        tmp_path, rows, existing=(there(us_number(1), agent=None),), apply=True
+    )
+    gone, here = lines
+    kept = ("status", "http_status", "phone_number_id", "attempts", "error", "finished_at")
+    assert [gone[k] for k in kept] == said[0].split(",")[6:], "written again as it was"
+    assert here["status"] == "deleted"
+    assert here["error"] == (
+        f"the rollback report said pn_000000000002 deleted (in another account?), but "
+        f"q={us_number(1)} lists it in this one as pn_000000000001"
+    )
+    assert instrument.by_id("DELETE") == Counter({"pn_000000000001": 1})
+    assert instrument.count("GET") == 2 + 1  # the key's check, and one q= for each row
+    assert left == {}
+    assert summary.exit_code == 0
+
+    answered: list[int] = []
+
+    def down() -> web.Response:  # the key's check passes; every q= after it is refused
+        answered.append(1)
+        if len(answered) == 1:
+            return web.json_response({"data": [], "has_more": False})
+        return error(503, "Service unavailable", "try later")
+
+    earlier_rollback(tmp_path / "r.rollback.csv", rows[:1], ids[:1])
+    summary, lines, instrument, left = undo(
+        tmp_path,
+        rows[:1],
+        existing=(there(us_number(0), agent=None),),
+        answers={f"GET {PATH}": down},
+        apply=True,
+    )
+    (unknown,) = lines
+    assert unknown["status"] == "delete_failed"
+    assert "not deleted: look-up failed" in unknown["error"]
+    assert set(left) == {us_number(0)}
+    assert summary.exit_code == 1
 
 
 def test_a_refused_delete_or_unassign_is_delete_failed_with_the_api_s_words(

@@ -29,11 +29,6 @@ PATH = "/agents/phone-numbers"
 # -- a delete claimed that was never done ---------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a rehearsal's rollback report (same default path) is carried as 'deleted' for "
-    "production rows with no id: 0 requests, exit 0, the numbers stay",
-)
 def test_a_rehearsal_rollback_report_never_says_production_numbers_are_deleted(
     tmp_path: Path,
 ) -> None:

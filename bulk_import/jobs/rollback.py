@@ -21,7 +21,9 @@ or 404: gone already), or ``delete_failed`` with the API's words.
 The rollback writes its own report, one line per REPORT line (REPORT's cells, the rollback's
 status, http_status, attempts and error), and never rewrites REPORT. Its rows go to the journal
 as they finish, so killed and run again it keeps every row its report or journal holds as
-``deleted`` (nothing is sent for them again) and checks every other row again.
+``deleted`` (nothing is sent for them again) and checks every other row again. A ``deleted``
+line whose REPORT row names no id is kept only when ``q=`` does not find its number in this
+account: that line may be another account's (a rehearsal's rollback report at the same path).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from bulk_import.jobs.patching import row_from_line
 from bulk_import.jobs.rollback_checks import (
     MISSED,
     Found,
+    as_before,
     changes,
     created_since,
     found_by_id,
@@ -74,10 +77,12 @@ class RollbackJob:
         carried: frozenset[Key],
         apply: bool,
         force: bool,
+        confirm: dict[Key, ReportLine] | None = None,
     ) -> None:
         self._lines = lines
         self._spared = spared
         self._carried = carried
+        self._confirm = confirm or {}
         self._apply = apply
         self._force = force
         self._api: CartesiaApi | None = None
@@ -111,6 +116,27 @@ class RollbackJob:
     async def _undo(self, row: Row, line: ReportLine) -> Outcome:
         """Look a candidate up, then keep it, plan its delete, or delete it."""
         found = await self._find(row, line)
+        earlier = self._confirm.get(_key(row))
+        if earlier is None:
+            return await self._judge(row, found)
+        # An earlier deleted line of a row REPORT names no id: its id came from a q= in some
+        # account, perhaps another one (a rehearsal's rollback report at the same default
+        # path). Only this account's answer vouches for it: not listed here, it stands.
+        if found.absent:
+            return as_before(row, earlier)
+        outcome = await self._judge(row, found)
+        if not found.number_id:  # the look-up failed: the earlier line is neither kept nor denied
+            return outcome
+        # Listed here: checked and deleted as any candidate. Its id is not one this account
+        # deleted (a 204 DELETE is not listed again), or, if the listing lags, a DELETE is 404.
+        said = (
+            f"the rollback report said {unneutralise(earlier.cells['phone_number_id'])} deleted "
+            f"(in another account?), but q={row.number} lists it in this one as {found.number_id}"
+        )
+        return replace(outcome, error=_join(outcome.error, said))
+
+    async def _judge(self, row: Row, found: Found) -> Outcome:
+        """Keep a candidate, plan its delete, or delete it, on what its look-up found."""
         if found.not_sent:
             return self._outcome(row, Status.NOT_ATTEMPTED, found, error=found.error)
         if found.error:
@@ -155,7 +181,7 @@ class RollbackJob:
             found = await self._by_number(row, 0)
             if found.gone:  # only a 404 says a number is gone: a search may miss it
                 missed = f"not found by q={row.number}: gone, or not listed yet; {MISSED}"
-                return replace(found, gone="", kept=missed)
+                return replace(found, gone="", kept=missed, absent=True)
             if found.held is not None:
                 return replace(found, kept=created_since(found.held, line))
             return found
@@ -176,7 +202,7 @@ class RollbackJob:
             )
         if by_number.gone:
             gone = f"GET {number_id} answered 404, and {row.number} is not in the account"
-            return Found(number_id, None, by_number.attempts, 404, gone=gone)
+            return Found(number_id, None, by_number.attempts, 404, gone=gone, absent=True)
         return by_number
 
     async def _by_number(self, row: Row, attempts: int) -> Found:
@@ -292,7 +318,12 @@ def plan_rollback(
         found = read_rollback_input(report, output.report)
         carried = frozenset(line_key(line) for line in found.carried)
         job = RollbackJob(
-            found.lines, spared=found.spared, carried=carried, apply=apply, force=force
+            found.lines,
+            spared=found.spared,
+            carried=carried,
+            confirm=found.confirm,
+            apply=apply,
+            force=force,
         )
         todo = [row_from_line(line) for key, line in found.lines.items() if key not in carried]
         news = list(found.news)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 from bulk_import.api.listing import Held
 from bulk_import.api.numbers import Reply
+from bulk_import.cells import unneutralise
 from bulk_import.jobs.rollback_input import THERE_BEFORE, number_key, parse_time
-from bulk_import.models import Row, Status
+from bulk_import.models import Outcome, Row, Status, utc_now
 from bulk_import.output.recovery import ReportLine
 
 #: How much later than its row's ``finished_at`` a number found by ``q=`` may say it was
@@ -36,6 +37,9 @@ class Found:
     code: int | None = None
     #: The id is gone (404) and so is the number: why ("" when it is not, or the look-up failed).
     gone: str = ""
+    #: The look-up found no number: the id is gone (404) and ``q=`` does not list the number,
+    #: or, with no id to ask by, ``q=`` does not list it.
+    absent: bool = False
     #: Why the look-up failed ("" when it did not).
     error: str = ""
     not_sent: bool = False
@@ -97,13 +101,28 @@ def not_created(line: ReportLine) -> str:
     return f"not imported by the run ({status}): nothing to delete"
 
 
+def as_before(row: Row, line: ReportLine) -> Outcome:
+    """Return the outcome that writes a rollback's earlier line again, cell for cell."""
+    cells = {name: unneutralise(value) for name, value in line.cells.items()}
+    code, tries = cells["http_status"], cells["attempts"]
+    return Outcome(
+        row,
+        Status(cells["status"]),
+        int(code) if code.isdigit() else None,
+        cells["phone_number_id"],
+        int(tries) if tries.isdigit() else 0,
+        cells["error"],
+        parse_time(cells["finished_at"]) or utc_now(),
+    )
+
+
 def found_by_id(number_id: str, reply: Reply) -> Found:
     """Turn a GET by id into what the look-up found."""
     if reply.not_sent:
         return Found(number_id, None, reply.attempts, error=reply.error, not_sent=True)
     if reply.gone:
         gone = f"GET {number_id} answered 404"
-        return Found(number_id, None, reply.attempts, reply.code, gone=gone)
+        return Found(number_id, None, reply.attempts, reply.code, gone=gone, absent=True)
     if reply.error:
         return Found(number_id, None, reply.attempts, reply.code, error=reply.error)
     return Found(number_id, reply.held, reply.attempts, reply.code)
