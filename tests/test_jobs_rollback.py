@@ -285,15 +285,18 @@ def undo(
     *,
     existing: tuple[dict[str, str], ...] = (),
     answers: dict[str, Answer] | None = None,
+    faults: dict[str, Any] | None = None,
     **options: Any,
 ) -> tuple[Summary, list[dict[str, str]], Instrument, dict[str, Any]]:
-    """Roll back a report of these rows against a sandbox holding ``existing``; return the
-    summary, the rollback report's lines, the requests seen and the numbers left."""
+    """Roll back a report of these rows against a sandbox holding ``existing`` (with more
+    ``faults``); return the summary, the rollback report's lines, the requests seen and the
+    numbers left."""
     report = write_report(tmp_path / "r.report.csv", rows)
     instrument = Instrument(answers=answers)
     api = {"concurrency": 2, "max_attempts": 2}
     api.update(options.pop("api", {}))
-    with instrument.install(RunningSandbox(faults=Faults(existing=existing))) as sandbox:
+    account = Faults(existing=existing, **(faults or {}))
+    with instrument.install(RunningSandbox(faults=account)) as sandbox:
         summary = rollback(
             report=report,
             api=api_options(sandbox.base_url, **api),
@@ -404,7 +407,8 @@ def test_a_deleted_line_of_a_row_with_no_id_stands_only_if_this_account_lacks_th
         f"q={us_number(1)} lists it in this one as pn_000000000001"
     )
     assert instrument.by_id("DELETE") == Counter({"pn_000000000001": 1})
-    assert instrument.count("GET") == 2 + 1  # the key's check, and one q= for each row
+    # The key's check, one q= for each row, and the providers once (a number not found).
+    assert instrument.count("GET") == 1 + 2 + 1
     assert left == {}
     assert summary.exit_code == 0
 
@@ -429,6 +433,63 @@ def test_a_deleted_line_of_a_row_with_no_id_stands_only_if_this_account_lacks_th
     assert "not deleted: look-up failed" in unknown["error"]
     assert set(left) == {us_number(0)}
     assert summary.exit_code == 1
+
+
+LINKED = "AC" + "1" * 32
+UNLINKED = "AC" + "2" * 32
+
+
+def test_a_number_not_found_whose_provider_the_account_does_not_link_is_never_deleted(
+    tmp_path: Path,
+) -> None:
+    """GET 404 and q= misses in an account that does not link the row's provider (by id, or
+    Twilio account and region): kept, "is this the account the run imported into?", never
+    `deleted`, and the summary says it once; a number found, or whose provider is linked, is
+    handled as before (an unlinked provider's number found is deleted, one gone is deleted)."""
+    rows = [
+        created_row(us_number(0), "pn_000000000771"),  # prov_sandbox: not in this account
+        {**created_row(us_number(1), "pn_000000000772"), "provider": f"twilio:{UNLINKED}:us1"},
+        {**created_row(us_number(2), "pn_000000000773"), "provider": f"twilio:{LINKED}:us1"},
+        {**created_row(us_number(3)), "provider": "prov_b"},  # no id, q= misses: linked
+        created_row(us_number(4), "pn_000000000001"),  # found: its provider is the number's
+    ]
+    faults = {"providers": ("prov_b",), "twilio_accounts": (LINKED,)}
+    existing = ({"number": us_number(4), "label": us_number(4), "provider_id": "prov_b"},)
+    summary, lines, instrument, left = undo(
+        tmp_path, rows, existing=existing, faults=faults, apply=True
+    )
+    statuses = [line["status"] for line in lines]
+    assert statuses == ["kept", "kept", "deleted", "kept", "deleted"]
+    for line, provider in zip(lines[:2], ("prov_sandbox", f"twilio:{UNLINKED}:us1"), strict=True):
+        assert line["error"] == (
+            f"not in this account, and its provider {provider} is not linked here: is this the "
+            "account the run imported into? (CARTESIA_API_KEY, --base-url); nothing deleted"
+        )
+    assert lines[2]["error"].startswith("gone already: GET pn_000000000773 answered 404")
+    assert lines[3]["error"].startswith(f"not found by q={us_number(3)}: gone, or not listed")
+    assert instrument.by_id("DELETE") == Counter({"pn_000000000001": 1})
+    assert left == {}
+    assert instrument.count("GET", f"{PATH}/providers") == 2  # the list, then one account
+    hints = next_steps(summary)
+    assert hints[0] == (
+        "3 kept: not deleted: the error column says why (not created by the run, or changed "
+        "since); 2 not in this account, whose providers it does not link: is this the account "
+        "the run imported into? check CARTESIA_API_KEY and --base-url"
+    )
+    assert summary.exit_code == 0
+
+
+def test_an_account_with_no_providers_list_says_gone_as_the_api_does(tmp_path: Path) -> None:
+    """When the providers list cannot be read (404 here), a number GET 404s and q= misses is
+    `deleted` (gone already), as SPEC says, and nothing else is sent."""
+    answers = {f"GET {PATH}/providers": lambda: error(404, "Not found", "no such route")}
+    rows = [created_row(us_number(0), "pn_000000000771")]
+    summary, lines, instrument, _ = undo(tmp_path, rows, answers=answers, apply=True)
+    (line,) = lines
+    assert line["status"] == "deleted"
+    assert line["error"].startswith("gone already: GET pn_000000000771 answered 404")
+    assert instrument.count("DELETE") == 0
+    assert summary.exit_code == 0
 
 
 def test_a_refused_delete_or_unassign_is_delete_failed_with_the_api_s_words(

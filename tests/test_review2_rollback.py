@@ -69,16 +69,11 @@ def test_a_rehearsal_rollback_report_never_says_production_numbers_are_deleted(
     assert not claimed, f"said deleted, still in production: {claimed}\n{undone.stdout}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rollback --apply against another account (a stale key or base URL) says every "
-    "number `deleted` (gone already, GET 404), exit 0, with no DELETE sent",
-)
 def test_a_rollback_in_the_wrong_account_never_says_the_runs_numbers_are_deleted(
     tmp_path: Path,
 ) -> None:
-    """A rollback never reports `deleted` for numbers it never reached: a REPORT whose providers
-    the account does not have is another account's (refuse, exit 2), not an account "gone".
+    """A rollback never reports `deleted` for numbers it never reached: a number not found in an
+    account that does not link its provider is kept (another account?), not "gone".
 
     The issue's own mistake, the other way round: the run imported into account A; at 2 a.m.
     the shell holds account B's key (or a stale CARTESIA_BASE_URL). Every GET by id answers 404

@@ -38,6 +38,7 @@ import httpx
 from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.listing import find_number_id
 from bulk_import.api.numbers import Reply, delete_number, fetch_number, is_number_id, unassign
+from bulk_import.api.providers import Holding, read_holding
 from bulk_import.cells import unneutralise
 from bulk_import.config import ApiOptions, OutputOptions
 from bulk_import.jobs.engine import Command, Job, Plan, Work, executed, options_in_force
@@ -50,6 +51,7 @@ from bulk_import.jobs.rollback_checks import (
     created_since,
     found_by_id,
     not_created,
+    not_linked,
     other_number,
 )
 from bulk_import.jobs.rollback_input import Key, line_key, read_rollback_input
@@ -86,6 +88,9 @@ class RollbackJob:
         self._apply = apply
         self._force = force
         self._api: CartesiaApi | None = None
+        #: Which providers the account links: read once, when a number is first not found.
+        self._holding: Holding | None = None
+        self._reading = asyncio.Lock()
 
     def candidate(self, key: Key) -> bool:
         """Say whether the row of this key may be deleted (created by the run, and no other
@@ -116,6 +121,8 @@ class RollbackJob:
     async def _undo(self, row: Row, line: ReportLine) -> Outcome:
         """Look a candidate up, then keep it, plan its delete, or delete it."""
         found = await self._find(row, line)
+        if found.absent and not await self._links(row):
+            return self._outcome(row, Status.KEPT, found, error=not_linked(row.provider))
         earlier = self._confirm.get(_key(row))
         if earlier is None:
             return await self._judge(row, found)
@@ -167,6 +174,23 @@ class RollbackJob:
         if not self._apply:
             return self._outcome(row, Status.WOULD_DELETE, found, error=note)
         return await self._delete(row, found, note)
+
+    async def _links(self, row: Row) -> bool:
+        """Say whether the account may link the row's provider (read once, on first need).
+
+        A number an account does not hold is gone only if it is the run's account: one that
+        does not link the row's provider is more likely another (a stale key or base URL).
+        """
+        async with self._reading:
+            if self._holding is None:
+                api = self._api
+                assert api is not None
+                rows = (
+                    row_from_line(line) for key, line in self._lines.items() if self.candidate(key)
+                )
+                named = {found.provider for found in rows if found.provider is not None}
+                self._holding = await read_holding(api, named)
+        return self._holding.links(row.provider)
 
     async def _find(self, row: Row, line: ReportLine) -> Found:
         """Look the row's number up: by its id when REPORT gives one, else by its number."""

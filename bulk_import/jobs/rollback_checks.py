@@ -15,7 +15,8 @@ from bulk_import.api.listing import Held
 from bulk_import.api.numbers import Reply
 from bulk_import.cells import unneutralise
 from bulk_import.jobs.rollback_input import THERE_BEFORE, number_key, parse_time
-from bulk_import.models import Outcome, Row, Status, utc_now
+from bulk_import.models import Outcome, Provider, Row, Status, utc_now
+from bulk_import.output.digest import NOT_LINKED
 from bulk_import.output.recovery import ReportLine
 
 #: How much later than its row's ``finished_at`` a number found by ``q=`` may say it was
@@ -82,6 +83,14 @@ def created_since(held: Held, line: ReportLine) -> str:
         f"imported again since: {held.number} is in the account as {held.id}, created "
         f"{held.created_at}, after this row finished ({line.cells['finished_at']}), so not by "
         "this REPORT's run; never deleted, even with --force (check both clocks if that is wrong)"
+    )
+
+
+def not_linked(provider: Provider | None) -> str:
+    """Say why a number not found, whose provider this account does not link, is kept."""
+    return (
+        f"not in this account, and its provider {provider} {NOT_LINKED}? (CARTESIA_API_KEY, "
+        "--base-url); nothing deleted"
     )
 
 
