@@ -227,11 +227,6 @@ def test_the_force_a_plan_offers_does_what_it_says(tmp_path: Path) -> None:
 # -- odd paths and odd files -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="--report REPORT.journal is accepted: REPORT then has a 'journal', which run "
-    "--resume merges, turning the run's imported rows into already_imported for good",
-)
 def test_the_rollback_report_is_never_reports_journal(tmp_path: Path) -> None:
     """A rollback never writes its report where REPORT's journal goes.
 
