@@ -216,7 +216,7 @@ def test_apply_deletes_exactly_the_created_numbers_and_keeps_the_changed(scene: 
     assert summary.counts["deleted"] == len(deleted)
     kept_hint = next(step for step in next_steps(summary) if " kept: " in step)
     assert kept_hint.endswith(
-        f"; 2 changed since the run: {rerun(summary, '--force')} deletes those too"
+        f"; 2 changed since the run: {rerun(summary, '--force', '--apply')} deletes those too"
     )
 
     forced = scene.rollback(apply=True, force=True)

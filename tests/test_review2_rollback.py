@@ -184,11 +184,6 @@ def test_a_number_the_runs_own_post_stored_is_never_said_not_to_be_the_runs(
 # -- a next step wrong when followed ---------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a plan's summary says `rollback R --force` 'deletes those too'; pasted, it is a "
-    "plan again and deletes nothing",
-)
 def test_the_force_a_plan_offers_does_what_it_says(tmp_path: Path) -> None:
     """A next step the plan prints does what it says when pasted.
 

@@ -121,7 +121,8 @@ def _rollback_hint(summary: Summary, status: Status) -> str:
             )
         if not changed or summary.options.get("force"):
             return why
-        force = followup.rerun(summary, "--force")
+        # A plan's --force alone is a plan again: the step deletes only with --apply.
+        force = followup.rerun(summary, "--force", "--apply")
         return f"{why}; {changed} changed since the run: {force} deletes those too"
     if status is Status.DELETE_FAILED:
         again = followup.rerun(summary)
