@@ -253,11 +253,6 @@ def test_the_rollback_report_is_never_reports_journal(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a REPORT with a runaway quote is exit 4 'internal error: field larger than field "
-    "limit', not exit 2 naming the line",
-)
 def test_a_runaway_quote_in_a_report_is_exit_2_naming_the_line(tmp_path: Path) -> None:
     """An unusable REPORT is exit 2, one line naming where: never exit 4, an internal error.
 

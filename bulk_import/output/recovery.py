@@ -183,11 +183,20 @@ def _numbered(path: Path, *, strict: bool) -> Iterator[tuple[str, list[str], boo
     width = len(REPORT_COLUMNS)
     start = reader.line_num + 1
     held: tuple[str, list[str]] | None = None  # a line is yielded once the next is read
-    for cells in reader:
-        if held is not None:
-            yield *held, True
-        held = (f"line {start}", cells) if strict or len(cells) == width else None
-        start = reader.line_num + 1
+    try:
+        for cells in reader:
+            if held is not None:
+                yield *held, True
+            held = (f"line {start}", cells) if strict or len(cells) == width else None
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        # Only a runaway cell stops the csv module: a quote opened on the line the record
+        # began on, never closed, swallows the rest of the file (past the field limit).
+        raise InputError(
+            f"cannot read {path} (stopped at line {reader.line_num}: {exc}); look for a quote "
+            f"that is opened and never closed, on line {start}: fix that line (or use the "
+            "report as the command wrote it)"
+        ) from None
     if held is not None:
         yield *held, ended  # only the last line can lack its line end
 
