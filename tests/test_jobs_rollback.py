@@ -596,24 +596,30 @@ def test_too_many_failed_deletes_in_a_row_stop_the_rollback(tmp_path: Path) -> N
 
 def test_rows_the_run_did_not_create_are_never_touched(tmp_path: Path) -> None:
     """agent_fixed, agent_mismatch, in_sync, extra, already_imported, failed rows are kept with
-    why, and the API hears nothing of them: a REPORT of only such rows sends no request at all."""
+    why, and the API hears nothing of them: a REPORT of only such rows sends no request at all.
+    A row failed by a 5xx or no answer may be in the account all the same: said, with how to
+    check it, never "nothing to delete"."""
     statuses = ["agent_fixed", "agent_mismatch", "in_sync", "already_imported", "failed"]
     rows = [
         {**created_row(us_number(i), f"pn_{i + 1:012d}"), "status": status}
         for i, status in enumerate(statuses)
     ]
+    rows[-1]["http_status"] = "400"
     # A 409 on a retry may be the run's own earlier try (SPEC): still never deleted, but said.
     retried = {"status": "already_imported", "attempts": "3", "http_status": "409"}
     rows.append({**created_row(us_number(5), "pn_000000000006"), **retried})
+    for i, code in ((6, "500"), (7, "")):
+        unsure = {"status": "failed", "http_status": code}
+        rows.append({**created_row(us_number(i)), **unsure})
     rows.append({**created_row(us_number(9), "pn_000000000010"), "status": "extra", "row": ""})
-    existing = tuple(there(us_number(i)) for i in (*range(6), 9))
+    existing = tuple(there(us_number(i)) for i in (*range(8), 9))
     summary, lines, instrument, left = undo(
         tmp_path, rows, existing=existing, apply=True, force=True
     )
     assert sum(instrument.calls.values()) == 0
     assert summary.requests == 0
-    assert len(left) == 7
-    assert [line["status"] for line in lines] == ["kept"] * 7
+    assert len(left) == 9
+    assert [line["status"] for line in lines] == ["kept"] * 9
     assert [line["error"] for line in lines] == [
         "in the account before the run (agent_fixed): never deleted",
         "in the account before the run (agent_mismatch): never deleted",
@@ -622,6 +628,10 @@ def test_rows_the_run_did_not_create_are_never_touched(tmp_path: Path) -> None:
         "not imported by the run (failed): nothing to delete",
         "already_imported on a retry (3 tries): there before the run, or the run's own earlier "
         "try; never deleted: check it by hand",
+        "failed, but the run's POST may have stored it (HTTP 500): check it by hand (GET "
+        f"/agents/phone-numbers?q={us_number(6)}); not deleted",
+        "failed, but the run's POST may have stored it (no answer): check it by hand (GET "
+        f"/agents/phone-numbers?q={us_number(7)}); not deleted",
         "in the account before the run (extra): never deleted",
     ]
     assert lines[-1]["row"] == ""

@@ -139,11 +139,6 @@ def test_a_frame_of_two_results_loses_no_row() -> None:
 # -- a REPORT row misstated -----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a number the run's own POST stored (500, then 409 on --resume) is 'nothing to "
-    "delete', then 'in the account before the run': left, exit 0",
-)
 def test_a_number_the_runs_own_post_stored_is_never_said_not_to_be_the_runs(
     tmp_path: Path,
 ) -> None:

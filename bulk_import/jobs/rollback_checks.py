@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from bulk_import.api.cartesia import PHONE_NUMBERS
 from bulk_import.api.listing import Held
 from bulk_import.api.numbers import Reply
 from bulk_import.cells import unneutralise
@@ -107,6 +108,16 @@ def not_created(line: ReportLine) -> str:
         )
     if status in THERE_BEFORE:
         return f"in the account before the run ({status}): never deleted"
+    if line.maybe_stored:
+        # A 5xx, or no answer: the API may have stored the number before it failed. SPEC never
+        # deletes a row the run did not say it created, so a person checks it.
+        code = line.cells["http_status"]
+        answer = f"HTTP {code}" if code else "no answer"
+        number = unneutralise(line.cells["number"])
+        return (
+            f"failed, but the run's POST may have stored it ({answer}): check it by hand "
+            f"(GET {PHONE_NUMBERS}?q={number}); not deleted"
+        )
     return f"not imported by the run ({status}): nothing to delete"
 
 

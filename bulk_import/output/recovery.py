@@ -49,6 +49,13 @@ class ReportLine:
         row = self.row
         return row if row is not None else "extra " + self.cells["number"]
 
+    @property
+    def maybe_stored(self) -> bool:
+        """Say whether the row's POST may have stored its number though the row is ``failed``:
+        its last answer was a 5xx, or none came (a 409 after it may be that POST's own)."""
+        code = self.cells["http_status"]
+        return self.status is Status.FAILED and (not code.isdigit() or int(code) >= 500)
+
     def values(self) -> list[str]:
         """Return the cells in report column order."""
         return [self.cells[name] for name in REPORT_COLUMNS]
