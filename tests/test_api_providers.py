@@ -11,12 +11,18 @@ from conftest import Instrument, api_options, numbers, output_options, read_repo
 
 from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.control import StopControl
-from bulk_import.api.providers import MAX_ACCOUNT_CHECKS, LookUp, look_up_providers
+from bulk_import.api.providers import (
+    MAX_ACCOUNT_CHECKS,
+    Holding,
+    LookUp,
+    look_up_providers,
+    read_holding,
+)
 from bulk_import.config import InputOptions
 from bulk_import.errors import UsageError
 from bulk_import.jobs.importing import run as run_job
 from bulk_import.jobs.reconcile import reconcile
-from bulk_import.models import Summary
+from bulk_import.models import Provider, Summary
 from bulk_import.sandbox import Faults, RunningSandbox
 
 SID = "AC" + "0123456789abcdef" * 2
@@ -244,3 +250,32 @@ async def test_a_look_up_tells_not_listed_from_could_not_look(fast_retries: None
     assert found[2] == LookUp(None, "not a list")
     assert unreachable.providers is None
     assert unreachable.error
+
+
+async def test_rollback_s_holding_says_which_providers_the_account_links() -> None:
+    """read_holding: ids and Twilio accounts from the list, the accounts it does not show looked
+    up one by one up to the cap (past it: may be linked), and a list that cannot be read leaves
+    every provider possibly linked, never stopping the command."""
+    linked, unlinked = sids(2)
+    beyond = sids(MAX_ACCOUNT_CHECKS + 1, start=100)  # with unlinked: 2 past the cap
+    asked = [Provider(id="prov_sandbox"), Provider(id="prov_gone")]
+    asked += [Provider(account_sid=sid) for sid in (linked, unlinked, *beyond)]
+    instrument = Instrument()
+    with instrument.install(RunningSandbox(faults=Faults(twilio_accounts=(linked,)))) as sandbox:
+        async with CartesiaApi(
+            api_options(sandbox.base_url, max_attempts=1), control=StopControl()
+        ) as api:
+            holding = await read_holding(api, asked)
+            looked = instrument.count("GET", "/agents/phone-numbers/providers")
+            instrument.answers["GET /agents/phone-numbers/providers"] = not_offered
+            unread = await read_holding(api, asked)
+            assert not api.control.stopping
+    assert looked == 1 + MAX_ACCOUNT_CHECKS
+    said = [holding.links(p) for p in asked]
+    assert said[:4] == [True, False, True, False]  # prov_sandbox, prov_gone, linked, unlinked
+    assert said[4:] == [False] * (MAX_ACCOUNT_CHECKS - 1) + [True, True]
+    assert holding.links(None)
+    assert unread == Holding(
+        unknown="the API offers no providers list: providers are not checked before the rows"
+    )
+    assert unread.links(Provider(id="prov_gone"))

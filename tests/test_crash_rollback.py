@@ -4,7 +4,9 @@ commands that create).
 
 The promise checked (SPEC "Crash safety", "rollback: undo a run"): after every kill the
 rollback report plus its journal hold every row that finished; run again, it finishes, and a
-number its report or journal holds as ``deleted`` is never sent again, not even a GET. At the
+number its report or journal holds as ``deleted`` is never sent again: no request names its id
+(a row with no id in REPORT is looked up by ``q=`` again, and its line kept as it was when the
+number is not listed: that line might be another account's). At the
 end every number the run created is gone, each DELETEd once (a DELETE again only for a request
 in flight at a kill, and then answered 404), and the numbers that were there before were never
 named by any request. A row with no id whose DELETE went out just before a kill is ``kept``

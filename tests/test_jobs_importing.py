@@ -330,29 +330,33 @@ def rewrite_report(path: Path, lines: list[dict[str, str]]) -> None:
 
 
 def test_resume_keeps_done_rows_and_redoes_the_rest(run: Run) -> None:
-    """--resume keeps done rows (imported, already_imported) and re-sends failed/not_attempted."""
+    """--resume keeps done rows (imported, already_imported) and re-sends failed/not_attempted;
+    a row whose earlier POST got a 5xx (or no answer) counts those tries too, so that its 409
+    reads as a retry's (that POST may have stored the number), a row refused by a 4xx does not."""
     given = numbers(10)
     write_input(run.source, given)
     assert run().exit_code == 0
-    # Pretend rows 3 and 4 had failed or not been sent, and row 5 was found already there.
+    # Pretend rows 3, 4 and 7 had failed or not been sent, and row 5 was found already there.
     lines = run.lines()
-    lines[1].update(status="failed", http_status="503", phone_number_id="", error="boom")
+    lines[1].update(status="failed", http_status="503", phone_number_id="", attempts="3")
     lines[2].update(status="not_attempted", phone_number_id="", error="not sent")
     lines[3].update(status="already_imported", http_status="409", phone_number_id="")
+    lines[5].update(status="failed", http_status="400", phone_number_id="", attempts="1")
     rewrite_report(run.report, lines)
     before = run.sandbox.state.post_counts
     summary = run(resume=True)
     assert summary.exit_code == 0
     after = run.sandbox.state.post_counts - before
-    assert after == Counter({given[1]: 1, given[2]: 1})
+    assert after == Counter({given[1]: 1, given[2]: 1, given[5]: 1})
     lines = run.lines()
     assert_each_row_once(lines, 10)
     by_row = {int(line["row"]): line for line in lines}
-    assert by_row[3]["status"] == by_row[4]["status"] == "already_imported"
+    assert by_row[3]["status"] == by_row[4]["status"] == by_row[7]["status"] == "already_imported"
+    assert [by_row[row]["attempts"] for row in (3, 4, 7)] == ["4", "1", "1"]
     assert by_row[5]["status"] == "already_imported"  # kept as it was
-    assert summary.counts == {"imported": 7, "already_imported": 3}
+    assert summary.counts == {"imported": 6, "already_imported": 4}
     assert summary.total == len(lines)
-    assert summary.requests == 4  # the key's check, the providers list, and two POSTs
+    assert summary.requests == 5  # the key's check, the providers list, and three POSTs
 
 
 def test_resume_keeps_patch_failed_and_agent_fixed_rows(run: Run) -> None:

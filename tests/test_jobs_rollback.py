@@ -7,6 +7,7 @@ sandbox received, by method and by the id in its path.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import signal
 import time
 from collections import Counter
@@ -215,7 +216,7 @@ def test_apply_deletes_exactly_the_created_numbers_and_keeps_the_changed(scene: 
     assert summary.counts["deleted"] == len(deleted)
     kept_hint = next(step for step in next_steps(summary) if " kept: " in step)
     assert kept_hint.endswith(
-        f"; 2 changed since the run: {rerun(summary, '--force')} deletes those too"
+        f"; 2 changed since the run: {rerun(summary, '--force', '--apply')} deletes those too"
     )
 
     forced = scene.rollback(apply=True, force=True)
@@ -284,15 +285,18 @@ def undo(
     *,
     existing: tuple[dict[str, str], ...] = (),
     answers: dict[str, Answer] | None = None,
+    faults: dict[str, Any] | None = None,
     **options: Any,
 ) -> tuple[Summary, list[dict[str, str]], Instrument, dict[str, Any]]:
-    """Roll back a report of these rows against a sandbox holding ``existing``; return the
-    summary, the rollback report's lines, the requests seen and the numbers left."""
+    """Roll back a report of these rows against a sandbox holding ``existing`` (with more
+    ``faults``); return the summary, the rollback report's lines, the requests seen and the
+    numbers left."""
     report = write_report(tmp_path / "r.report.csv", rows)
     instrument = Instrument(answers=answers)
     api = {"concurrency": 2, "max_attempts": 2}
     api.update(options.pop("api", {}))
-    with instrument.install(RunningSandbox(faults=Faults(existing=existing))) as sandbox:
+    account = Faults(existing=existing, **(faults or {}))
+    with instrument.install(RunningSandbox(faults=account)) as sandbox:
         summary = rollback(
             report=report,
             api=api_options(sandbox.base_url, **api),
@@ -364,6 +368,127 @@ def test_rows_without_an_id_are_looked_up_by_number(tmp_path: Path) -> None:
     assert (lines[1]["http_status"], lines[1]["attempts"]) == ("200", "1")
     assert instrument.count("PATCH") == 0  # no agent assigned: nothing to unassign
     assert instrument.by_id("DELETE") == Counter({"pn_000000000001": 1})
+    assert summary.exit_code == 0
+
+
+def earlier_rollback(path: Path, rows: list[dict[str, str]], ids: list[str]) -> list[str]:
+    """Write a rollback report that says each row's number deleted under ``ids`` (a minute
+    after its row finished); return its lines as written."""
+    later = iso(utc_now() + dt.timedelta(minutes=1))
+    lines = []
+    for i, (row, number_id) in enumerate(zip(rows, ids, strict=True)):
+        cells = {**row, "row": str(i + 2), "status": "deleted", "http_status": "204"}
+        cells.update(phone_number_id=number_id, attempts="2", finished_at=later)
+        lines.append(",".join(cells.get(column, "") for column in REPORT_COLUMNS))
+    path.write_text(",".join(REPORT_COLUMNS) + "\r\n" + "".join(ln + "\r\n" for ln in lines))
+    return lines
+
+
+def test_a_deleted_line_of_a_row_with_no_id_stands_only_if_this_account_lacks_the_number(
+    tmp_path: Path, fast_retries: None
+) -> None:
+    """An earlier `deleted` line whose REPORT row names no id is kept, as written, only when q=
+    does not find the number in this account; a number q= finds is checked and deleted here
+    (the line may be another account's rollback); a look-up that fails never says deleted."""
+    rows = [created_row(us_number(i), status="webhook_failed") for i in range(2)]
+    for row in rows:
+        row["agent_id"] = ""
+    ids = ["pn_000000000001", "pn_000000000002"]
+    said = earlier_rollback(tmp_path / "r.rollback.csv", rows, ids)
+    summary, lines, instrument, left = undo(
+        tmp_path, rows, existing=(there(us_number(1), agent=None),), apply=True
+    )
+    gone, here = lines
+    kept = ("status", "http_status", "phone_number_id", "attempts", "error", "finished_at")
+    assert [gone[k] for k in kept] == said[0].split(",")[6:], "written again as it was"
+    assert here["status"] == "deleted"
+    assert here["error"] == (
+        f"the rollback report said pn_000000000002 deleted (in another account?), but "
+        f"q={us_number(1)} lists it in this one as pn_000000000001"
+    )
+    assert instrument.by_id("DELETE") == Counter({"pn_000000000001": 1})
+    # The key's check, one q= for each row, and the providers once (a number not found).
+    assert instrument.count("GET") == 1 + 2 + 1
+    assert left == {}
+    assert summary.exit_code == 0
+
+    answered: list[int] = []
+
+    def down() -> web.Response:  # the key's check passes; every q= after it is refused
+        answered.append(1)
+        if len(answered) == 1:
+            return web.json_response({"data": [], "has_more": False})
+        return error(503, "Service unavailable", "try later")
+
+    earlier_rollback(tmp_path / "r.rollback.csv", rows[:1], ids[:1])
+    summary, lines, instrument, left = undo(
+        tmp_path,
+        rows[:1],
+        existing=(there(us_number(0), agent=None),),
+        answers={f"GET {PATH}": down},
+        apply=True,
+    )
+    (unknown,) = lines
+    assert unknown["status"] == "delete_failed"
+    assert "not deleted: look-up failed" in unknown["error"]
+    assert set(left) == {us_number(0)}
+    assert summary.exit_code == 1
+
+
+LINKED = "AC" + "1" * 32
+UNLINKED = "AC" + "2" * 32
+
+
+def test_a_number_not_found_whose_provider_the_account_does_not_link_is_never_deleted(
+    tmp_path: Path,
+) -> None:
+    """GET 404 and q= misses in an account that does not link the row's provider (by id, or
+    Twilio account and region): kept, "is this the account the run imported into?", never
+    `deleted`, and the summary says it once; a number found, or whose provider is linked, is
+    handled as before (an unlinked provider's number found is deleted, one gone is deleted)."""
+    rows = [
+        created_row(us_number(0), "pn_000000000771"),  # prov_sandbox: not in this account
+        {**created_row(us_number(1), "pn_000000000772"), "provider": f"twilio:{UNLINKED}:us1"},
+        {**created_row(us_number(2), "pn_000000000773"), "provider": f"twilio:{LINKED}:us1"},
+        {**created_row(us_number(3)), "provider": "prov_b"},  # no id, q= misses: linked
+        created_row(us_number(4), "pn_000000000001"),  # found: its provider is the number's
+    ]
+    faults = {"providers": ("prov_b",), "twilio_accounts": (LINKED,)}
+    existing = ({"number": us_number(4), "label": us_number(4), "provider_id": "prov_b"},)
+    summary, lines, instrument, left = undo(
+        tmp_path, rows, existing=existing, faults=faults, apply=True
+    )
+    statuses = [line["status"] for line in lines]
+    assert statuses == ["kept", "kept", "deleted", "kept", "deleted"]
+    for line, provider in zip(lines[:2], ("prov_sandbox", f"twilio:{UNLINKED}:us1"), strict=True):
+        assert line["error"] == (
+            f"not in this account, and its provider {provider} is not linked here: is this the "
+            "account the run imported into? (CARTESIA_API_KEY, --base-url); nothing deleted"
+        )
+    assert lines[2]["error"].startswith("gone already: GET pn_000000000773 answered 404")
+    assert lines[3]["error"].startswith(f"not found by q={us_number(3)}: gone, or not listed")
+    assert instrument.by_id("DELETE") == Counter({"pn_000000000001": 1})
+    assert left == {}
+    assert instrument.count("GET", f"{PATH}/providers") == 2  # the list, then one account
+    hints = next_steps(summary)
+    assert hints[0] == (
+        "3 kept: not deleted: the error column says why (not created by the run, or changed "
+        "since); 2 not in this account, whose providers it does not link: is this the account "
+        "the run imported into? check CARTESIA_API_KEY and --base-url"
+    )
+    assert summary.exit_code == 0
+
+
+def test_an_account_with_no_providers_list_says_gone_as_the_api_does(tmp_path: Path) -> None:
+    """When the providers list cannot be read (404 here), a number GET 404s and q= misses is
+    `deleted` (gone already), as SPEC says, and nothing else is sent."""
+    answers = {f"GET {PATH}/providers": lambda: error(404, "Not found", "no such route")}
+    rows = [created_row(us_number(0), "pn_000000000771")]
+    summary, lines, instrument, _ = undo(tmp_path, rows, answers=answers, apply=True)
+    (line,) = lines
+    assert line["status"] == "deleted"
+    assert line["error"].startswith("gone already: GET pn_000000000771 answered 404")
+    assert instrument.count("DELETE") == 0
     assert summary.exit_code == 0
 
 
@@ -471,24 +596,30 @@ def test_too_many_failed_deletes_in_a_row_stop_the_rollback(tmp_path: Path) -> N
 
 def test_rows_the_run_did_not_create_are_never_touched(tmp_path: Path) -> None:
     """agent_fixed, agent_mismatch, in_sync, extra, already_imported, failed rows are kept with
-    why, and the API hears nothing of them: a REPORT of only such rows sends no request at all."""
+    why, and the API hears nothing of them: a REPORT of only such rows sends no request at all.
+    A row failed by a 5xx or no answer may be in the account all the same: said, with how to
+    check it, never "nothing to delete"."""
     statuses = ["agent_fixed", "agent_mismatch", "in_sync", "already_imported", "failed"]
     rows = [
         {**created_row(us_number(i), f"pn_{i + 1:012d}"), "status": status}
         for i, status in enumerate(statuses)
     ]
+    rows[-1]["http_status"] = "400"
     # A 409 on a retry may be the run's own earlier try (SPEC): still never deleted, but said.
     retried = {"status": "already_imported", "attempts": "3", "http_status": "409"}
     rows.append({**created_row(us_number(5), "pn_000000000006"), **retried})
+    for i, code in ((6, "500"), (7, "")):
+        unsure = {"status": "failed", "http_status": code}
+        rows.append({**created_row(us_number(i)), **unsure})
     rows.append({**created_row(us_number(9), "pn_000000000010"), "status": "extra", "row": ""})
-    existing = tuple(there(us_number(i)) for i in (*range(6), 9))
+    existing = tuple(there(us_number(i)) for i in (*range(8), 9))
     summary, lines, instrument, left = undo(
         tmp_path, rows, existing=existing, apply=True, force=True
     )
     assert sum(instrument.calls.values()) == 0
     assert summary.requests == 0
-    assert len(left) == 7
-    assert [line["status"] for line in lines] == ["kept"] * 7
+    assert len(left) == 9
+    assert [line["status"] for line in lines] == ["kept"] * 9
     assert [line["error"] for line in lines] == [
         "in the account before the run (agent_fixed): never deleted",
         "in the account before the run (agent_mismatch): never deleted",
@@ -497,6 +628,10 @@ def test_rows_the_run_did_not_create_are_never_touched(tmp_path: Path) -> None:
         "not imported by the run (failed): nothing to delete",
         "already_imported on a retry (3 tries): there before the run, or the run's own earlier "
         "try; never deleted: check it by hand",
+        "failed, but the run's POST may have stored it (HTTP 500): check it by hand (GET "
+        f"/agents/phone-numbers?q={us_number(6)}); not deleted",
+        "failed, but the run's POST may have stored it (no answer): check it by hand (GET "
+        f"/agents/phone-numbers?q={us_number(7)}); not deleted",
         "in the account before the run (extra): never deleted",
     ]
     assert lines[-1]["row"] == ""

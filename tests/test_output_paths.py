@@ -59,6 +59,29 @@ def test_each_output_is_compared_with_every_other_file(tmp_path: Path) -> None:
     )
 
 
+def test_no_output_is_the_journal_or_lock_file_of_input_or_report(tmp_path: Path) -> None:
+    """--report, --summary-json or --html naming INPUT's or REPORT's journal or lock file: exit
+    2, one line naming it (a report there reads as a killed run's journal of that file)."""
+    report_in, source = tmp_path / "fleet.report.csv", tmp_path / "in.csv"
+    journal, lock = tmp_path / "fleet.report.csv.journal", tmp_path / "fleet.report.csv.lock"
+    assert refused(report=journal, report_in=report_in) == (
+        f"--report {journal} is REPORT's journal ({journal}): writing it would corrupt that "
+        "file's record; choose another report path"
+    )
+    assert refused(report=lock, report_in=report_in).startswith(
+        f"--report {lock} is REPORT's lock file ({lock}):"
+    )
+    input_journal = tmp_path / "in.csv.journal"
+    assert refused(report=input_journal, source=str(source)).startswith(
+        f"--report {input_journal} is INPUT's journal ({input_journal}):"
+    )
+    given = {"report": tmp_path / "out.csv", "report_in": report_in, "source": str(source)}
+    assert refused(**given, html=journal).startswith(f"--html {journal} is REPORT's journal")
+    assert refused(**given, summary_json=tmp_path / "in.csv.lock").startswith(
+        f"--summary-json {tmp_path / 'in.csv.lock'} is INPUT's lock file"
+    )
+
+
 def test_names_that_lead_to_one_file_are_the_same_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -255,6 +255,24 @@ def test_a_strict_read_refuses_every_line_it_would_drop(tmp_path: Path) -> None:
             read_report(path, strict=True)
 
 
+def test_a_runaway_quote_is_an_input_error_naming_the_line_it_opened_on(tmp_path: Path) -> None:
+    """A `"` never closed on line 4, the rest of the file past csv's field limit: strict or not,
+    one InputError naming line 4 (never csv.Error, an internal error)."""
+    lines = [",".join(REPORT_COLUMNS)]
+    for i in range(3000):
+        label = ('"' if i == 2 else "") + f"line {i}"
+        lines.append(f"{i + 2},+1415{i:07d},+1415{i:07d},{label},p,,imported,201,,1,,")
+    path = tmp_path / "r.csv"
+    path.write_text("\n".join(lines) + "\n")
+    for strict in (True, False):
+        with pytest.raises(InputError) as caught:
+            read_report(path, strict=strict)
+        said = str(caught.value)
+        assert said.startswith(f"cannot read {path} (stopped at line ")
+        assert "field larger than field limit" in said
+        assert "look for a quote that is opened and never closed, on line 4: fix that line" in said
+
+
 def test_a_strict_read_of_a_workbook_counts_its_data_lines(tmp_path: Path) -> None:
     """A workbook REPORT with a row twice is refused naming its data lines."""
     rows = tmp_path / "rows.csv"

@@ -347,7 +347,7 @@ def test_rollback_exit_codes_and_hints(tmp_path: Path) -> None:
     assert next_steps(plan) == [
         "3 kept: not deleted: the error column says why (not created by the run, or changed "
         "since); 2 changed since the run: `bulk-import rollback in.report.csv --concurrency 4 "
-        "--force` deletes those too",
+        "--force --apply` deletes those too",
         "1 would_delete: would be deleted: "
         "`bulk-import rollback in.report.csv --concurrency 4 --apply` deletes them",
         "1 failed: not checked (the look-up failed): "

@@ -9,7 +9,9 @@ checks with Twilio: 201 with the provider, 409 when that account and region are 
 :func:`check_providers` runs before the first import of ``run`` and ``reconcile --apply``: one
 GET of the whole list settles every provider id and every Twilio account the rows name, so an
 unknown one is exit 2, nothing sent, instead of a 404 on every row. Every unlinked account is
-named, with the ``bulk-import providers link`` command that links it.
+named, with the ``bulk-import providers link`` command that links it. :func:`read_holding` reads
+the same list for ``rollback``, which must not take a number missing from an account that
+does not link its provider for a number deleted.
 """
 
 from __future__ import annotations
@@ -188,6 +190,49 @@ async def look_up_providers(api: CartesiaApi, *, account_sid: str) -> LookUp:
         return LookUp(None, final.error)
     what = "not a list" if response.status_code == 200 else describe_error(response)
     return LookUp(None, what)
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    """Hold which of the providers asked about the account links, or why that is not known."""
+
+    ids: frozenset[str] = frozenset()
+    pairs: frozenset[tuple[str, str]] = frozenset()
+    #: Why the providers could not be read ("" when they were): then every one may be linked.
+    unknown: str = ""
+
+    def links(self, provider: Provider | None) -> bool:
+        """Say whether the account may link this provider (unknown, or none named: it may)."""
+        if self.unknown or provider is None:
+            return True
+        if provider.id is not None:
+            return provider.id in self.ids
+        return (provider.account_sid or "", provider.region) in self.pairs
+
+
+async def read_holding(api: CartesiaApi, providers: Collection[Provider]) -> Holding:
+    """Read which of ``providers`` the account links: the whole list, then one look-up per
+    Twilio account the list does not show (at most :data:`MAX_ACCOUNT_CHECKS`; beyond, may be).
+
+    Never fails the command: a list that cannot be read is :attr:`Holding.unknown` (a refused
+    key stops the run, as everywhere).
+    """
+    final = await api.get(PROVIDERS, {})
+    listed = _listing(final)
+    if listed is None:
+        return Holding(unknown=_skipped(api, final)[0])
+    ids = frozenset(str(item.get("id", "")) for item in listed)
+    pairs = _pairs(listed)
+    absent = {(p.account_sid or "", p.region) for p in providers if p.id is None} - pairs
+    sids = sorted({sid for sid, _ in absent})
+    for sid in sids[:MAX_ACCOUNT_CHECKS]:
+        final = await api.get(PROVIDERS, {"account_sid": sid})
+        more = _listing(final)
+        if more is None:
+            return Holding(unknown=_skipped(api, final)[0])
+        pairs |= _pairs(more)
+    pairs |= {pair for pair in absent if pair[0] in sids[MAX_ACCOUNT_CHECKS:]}
+    return Holding(ids, frozenset(pairs))
 
 
 class LinkAnswer(enum.Enum):

@@ -10,6 +10,7 @@ short) is refused, with or without ``--resume``: replacing it would lose that in
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -44,9 +45,13 @@ class ImportJob:
 
     judged: frozenset[Status] | None = None
 
-    def __init__(self, providers: set[Provider]) -> None:
+    def __init__(self, providers: set[Provider], tried: dict[int, int] | None = None) -> None:
         self._api: CartesiaApi | None = None
         self._providers = providers
+        #: Tries an earlier run made for rows it left ``failed`` with a 5xx or no answer: they
+        #: count in the row's attempts, so that a 409 now reads as the retry it is (its own POST
+        #: may have stored the number), as a 409 on a retry within one run does.
+        self._tried = tried or {}
 
     async def start(self, api: CartesiaApi | None) -> list[str]:
         """Check the key, the base URL and the providers the rows name, before the first row."""
@@ -60,7 +65,9 @@ class ImportJob:
     async def handle(self, row: Row) -> Outcome | None:
         """Import one row."""
         assert self._api is not None
-        return await self._api.import_row(row)
+        outcome = await self._api.import_row(row)
+        before = self._tried.get(row.row_number or 0, 0)
+        return replace(outcome, attempts=outcome.attempts + before) if before else outcome
 
     def not_sent(self, row: Row, reason: str) -> Outcome | None:
         """Mark a row the stopped run did not send ``not_attempted``."""
@@ -72,17 +79,26 @@ class ImportJob:
 
 
 def _kept_before(
-    opened: Source, report: Path, *, resume: bool, listed: bool, region: str, news: list[str]
+    opened: Source,
+    report: Path,
+    *,
+    resume: bool,
+    listed: bool,
+    region: str,
+    news: list[str],
+    tried: dict[int, int],
 ) -> dict[int, ReportLine]:
     """Return the lines of ``report`` (with ``resume``) or of its journal that are done, by row;
-    refuse another input's; add what was kept to ``news``."""
+    refuse another input's; add what was kept to ``news``, and to ``tried`` the tries of each
+    row left ``failed`` where its POST may have stored the number."""
     journal = has_journal(report)
     if resume:
         lines = recover(report)
         check_report_belongs(opened, report, region=region, named=numbers_named(lines))
         kept = kept_lines(lines)
     else:
-        kept = kept_lines(recover(report, journal_only=True)) if journal else {}
+        lines = recover(report, journal_only=True) if journal else []
+        kept = kept_lines(lines)
         # A twilio: listing's rows move as numbers are bought and released: only the rows
         # a killed run finished are held to this listing.
         named = numbers_named(kept.values()) if listed else None
@@ -92,6 +108,11 @@ def _kept_before(
         if journal:
             news.append(f"a killed run left {journal_path(report)}: the rows it finished are kept")
         news.append(f"resuming: {len(kept)} rows already done in {report} are kept")
+    tried.update(
+        (line.row, int(line.cells["attempts"]))
+        for line in lines
+        if line.row is not None and line.maybe_stored and line.cells["attempts"].isdigit()
+    )
     return kept
 
 
@@ -116,6 +137,7 @@ def plan_run(
         news, requests = opening_news(opened)
         report = output.report
         kept: dict[int, ReportLine] = {}
+        tried: dict[int, int] = {}
         if report is not None:  # a report kept in memory has nothing from before
             kept = _kept_before(
                 opened,
@@ -124,6 +146,7 @@ def plan_run(
                 listed=is_listed(source),
                 region=input_options.default_region,
                 news=news,
+                tried=tried,
             )
         rows = normalised(opened, input_options)
         work = Work(
@@ -135,7 +158,7 @@ def plan_run(
             requests=requests,
             twilio=opening_facts(opened),
         )
-        return ImportJob(providers_named(opened, input_options)), work
+        return ImportJob(providers_named(opened, input_options), tried), work
 
     command = Command(
         name="run",

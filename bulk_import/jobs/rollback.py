@@ -21,7 +21,9 @@ or 404: gone already), or ``delete_failed`` with the API's words.
 The rollback writes its own report, one line per REPORT line (REPORT's cells, the rollback's
 status, http_status, attempts and error), and never rewrites REPORT. Its rows go to the journal
 as they finish, so killed and run again it keeps every row its report or journal holds as
-``deleted`` (nothing is sent for them again) and checks every other row again.
+``deleted`` (nothing is sent for them again) and checks every other row again. A ``deleted``
+line whose REPORT row names no id is kept only when ``q=`` does not find its number in this
+account: that line may be another account's (a rehearsal's rollback report at the same path).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import httpx
 from bulk_import.api.cartesia import CartesiaApi
 from bulk_import.api.listing import find_number_id
 from bulk_import.api.numbers import Reply, delete_number, fetch_number, is_number_id, unassign
+from bulk_import.api.providers import Holding, read_holding
 from bulk_import.cells import unneutralise
 from bulk_import.config import ApiOptions, OutputOptions
 from bulk_import.jobs.engine import Command, Job, Plan, Work, executed, options_in_force
@@ -43,10 +46,12 @@ from bulk_import.jobs.patching import row_from_line
 from bulk_import.jobs.rollback_checks import (
     MISSED,
     Found,
+    as_before,
     changes,
     created_since,
     found_by_id,
     not_created,
+    not_linked,
     other_number,
 )
 from bulk_import.jobs.rollback_input import Key, line_key, read_rollback_input
@@ -74,13 +79,18 @@ class RollbackJob:
         carried: frozenset[Key],
         apply: bool,
         force: bool,
+        confirm: dict[Key, ReportLine] | None = None,
     ) -> None:
         self._lines = lines
         self._spared = spared
         self._carried = carried
+        self._confirm = confirm or {}
         self._apply = apply
         self._force = force
         self._api: CartesiaApi | None = None
+        #: Which providers the account links: read once, when a number is first not found.
+        self._holding: Holding | None = None
+        self._reading = asyncio.Lock()
 
     def candidate(self, key: Key) -> bool:
         """Say whether the row of this key may be deleted (created by the run, and no other
@@ -111,6 +121,29 @@ class RollbackJob:
     async def _undo(self, row: Row, line: ReportLine) -> Outcome:
         """Look a candidate up, then keep it, plan its delete, or delete it."""
         found = await self._find(row, line)
+        if found.absent and not await self._links(row):
+            return self._outcome(row, Status.KEPT, found, error=not_linked(row.provider))
+        earlier = self._confirm.get(_key(row))
+        if earlier is None:
+            return await self._judge(row, found)
+        # An earlier deleted line of a row REPORT names no id: its id came from a q= in some
+        # account, perhaps another one (a rehearsal's rollback report at the same default
+        # path). Only this account's answer vouches for it: not listed here, it stands.
+        if found.absent:
+            return as_before(row, earlier)
+        outcome = await self._judge(row, found)
+        if not found.number_id:  # the look-up failed: the earlier line is neither kept nor denied
+            return outcome
+        # Listed here: checked and deleted as any candidate. Its id is not one this account
+        # deleted (a 204 DELETE is not listed again), or, if the listing lags, a DELETE is 404.
+        said = (
+            f"the rollback report said {unneutralise(earlier.cells['phone_number_id'])} deleted "
+            f"(in another account?), but q={row.number} lists it in this one as {found.number_id}"
+        )
+        return replace(outcome, error=_join(outcome.error, said))
+
+    async def _judge(self, row: Row, found: Found) -> Outcome:
+        """Keep a candidate, plan its delete, or delete it, on what its look-up found."""
         if found.not_sent:
             return self._outcome(row, Status.NOT_ATTEMPTED, found, error=found.error)
         if found.error:
@@ -142,6 +175,23 @@ class RollbackJob:
             return self._outcome(row, Status.WOULD_DELETE, found, error=note)
         return await self._delete(row, found, note)
 
+    async def _links(self, row: Row) -> bool:
+        """Say whether the account may link the row's provider (read once, on first need).
+
+        A number an account does not hold is gone only if it is the run's account: one that
+        does not link the row's provider is more likely another (a stale key or base URL).
+        """
+        async with self._reading:
+            if self._holding is None:
+                api = self._api
+                assert api is not None
+                rows = (
+                    row_from_line(line) for key, line in self._lines.items() if self.candidate(key)
+                )
+                named = {found.provider for found in rows if found.provider is not None}
+                self._holding = await read_holding(api, named)
+        return self._holding.links(row.provider)
+
     async def _find(self, row: Row, line: ReportLine) -> Found:
         """Look the row's number up: by its id when REPORT gives one, else by its number."""
         api = self._api
@@ -155,7 +205,7 @@ class RollbackJob:
             found = await self._by_number(row, 0)
             if found.gone:  # only a 404 says a number is gone: a search may miss it
                 missed = f"not found by q={row.number}: gone, or not listed yet; {MISSED}"
-                return replace(found, gone="", kept=missed)
+                return replace(found, gone="", kept=missed, absent=True)
             if found.held is not None:
                 return replace(found, kept=created_since(found.held, line))
             return found
@@ -176,7 +226,7 @@ class RollbackJob:
             )
         if by_number.gone:
             gone = f"GET {number_id} answered 404, and {row.number} is not in the account"
-            return Found(number_id, None, by_number.attempts, 404, gone=gone)
+            return Found(number_id, None, by_number.attempts, 404, gone=gone, absent=True)
         return by_number
 
     async def _by_number(self, row: Row, attempts: int) -> Found:
@@ -292,7 +342,12 @@ def plan_rollback(
         found = read_rollback_input(report, output.report)
         carried = frozenset(line_key(line) for line in found.carried)
         job = RollbackJob(
-            found.lines, spared=found.spared, carried=carried, apply=apply, force=force
+            found.lines,
+            spared=found.spared,
+            carried=carried,
+            confirm=found.confirm,
+            apply=apply,
+            force=force,
         )
         todo = [row_from_line(line) for key, line in found.lines.items() if key not in carried]
         news = list(found.news)

@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from bulk_import.api.cartesia import PHONE_NUMBERS
 from bulk_import.api.listing import Held
 from bulk_import.api.numbers import Reply
+from bulk_import.cells import unneutralise
 from bulk_import.jobs.rollback_input import THERE_BEFORE, number_key, parse_time
-from bulk_import.models import Row, Status
+from bulk_import.models import Outcome, Provider, Row, Status, utc_now
+from bulk_import.output.digest import NOT_LINKED
 from bulk_import.output.recovery import ReportLine
 
 #: How much later than its row's ``finished_at`` a number found by ``q=`` may say it was
@@ -36,6 +39,9 @@ class Found:
     code: int | None = None
     #: The id is gone (404) and so is the number: why ("" when it is not, or the look-up failed).
     gone: str = ""
+    #: The look-up found no number: the id is gone (404) and ``q=`` does not list the number,
+    #: or, with no id to ask by, ``q=`` does not list it.
+    absent: bool = False
     #: Why the look-up failed ("" when it did not).
     error: str = ""
     not_sent: bool = False
@@ -81,6 +87,14 @@ def created_since(held: Held, line: ReportLine) -> str:
     )
 
 
+def not_linked(provider: Provider | None) -> str:
+    """Say why a number not found, whose provider this account does not link, is kept."""
+    return (
+        f"not in this account, and its provider {provider} {NOT_LINKED}? (CARTESIA_API_KEY, "
+        "--base-url); nothing deleted"
+    )
+
+
 def not_created(line: ReportLine) -> str:
     """Say why a row that is not a candidate is kept."""
     status = line.status
@@ -94,7 +108,32 @@ def not_created(line: ReportLine) -> str:
         )
     if status in THERE_BEFORE:
         return f"in the account before the run ({status}): never deleted"
+    if line.maybe_stored:
+        # A 5xx, or no answer: the API may have stored the number before it failed. SPEC never
+        # deletes a row the run did not say it created, so a person checks it.
+        code = line.cells["http_status"]
+        answer = f"HTTP {code}" if code else "no answer"
+        number = unneutralise(line.cells["number"])
+        return (
+            f"failed, but the run's POST may have stored it ({answer}): check it by hand "
+            f"(GET {PHONE_NUMBERS}?q={number}); not deleted"
+        )
     return f"not imported by the run ({status}): nothing to delete"
+
+
+def as_before(row: Row, line: ReportLine) -> Outcome:
+    """Return the outcome that writes a rollback's earlier line again, cell for cell."""
+    cells = {name: unneutralise(value) for name, value in line.cells.items()}
+    code, tries = cells["http_status"], cells["attempts"]
+    return Outcome(
+        row,
+        Status(cells["status"]),
+        int(code) if code.isdigit() else None,
+        cells["phone_number_id"],
+        int(tries) if tries.isdigit() else 0,
+        cells["error"],
+        parse_time(cells["finished_at"]) or utc_now(),
+    )
 
 
 def found_by_id(number_id: str, reply: Reply) -> Found:
@@ -103,7 +142,7 @@ def found_by_id(number_id: str, reply: Reply) -> Found:
         return Found(number_id, None, reply.attempts, error=reply.error, not_sent=True)
     if reply.gone:
         gone = f"GET {number_id} answered 404"
-        return Found(number_id, None, reply.attempts, reply.code, gone=gone)
+        return Found(number_id, None, reply.attempts, reply.code, gone=gone, absent=True)
     if reply.error:
         return Found(number_id, None, reply.attempts, reply.code, error=reply.error)
     return Found(number_id, reply.held, reply.attempts, reply.code)

@@ -15,8 +15,11 @@ the same as an earlier candidate (its twin: one DELETE is enough).
 
 The rollback's own report (``--report``) and the journal a killed rollback left beside it are
 read back: a ``deleted`` line is kept as it is, and never sent again, while REPORT still shows
-that row's number as this run's (a candidate, the same id, not finished after it); every other
-row is checked again. A ``--report`` that holds another command's report, or the rollback of
+that row's number as this run's (a candidate, the same id, not finished after it). A ``deleted``
+line whose REPORT row names no id is only a claim: that ``--report`` may be the rollback of
+another account's run of the same input (a rehearsal), so the job looks the number up first
+and keeps the line only when this account does not hold the number. Every other row is checked
+again. A ``--report`` that holds another command's report, or the rollback of
 another REPORT, is refused rather than replaced.
 """
 
@@ -61,6 +64,9 @@ class RollbackInput:
     lines: dict[Key, ReportLine]
     #: Lines of the rollback's own report (and journal) kept as they are: numbers deleted.
     carried: list[ReportLine] = field(default_factory=list)
+    #: Its ``deleted`` lines whose REPORT row names no id, by key: kept only once the number is
+    #: looked up (``q=``) and not in the account; else the row is checked as a candidate.
+    confirm: dict[Key, ReportLine] = field(default_factory=dict)
     #: Candidate rows never touched, and why: another line of REPORT names their number or id.
     spared: dict[Key, str] = field(default_factory=dict)
     news: list[str] = field(default_factory=list)
@@ -96,9 +102,10 @@ def read_rollback_input(report: Path | GivenReport, output: Path | None) -> Roll
         + (f"; {others} other rows are kept and never touched" if others else "")
     ]
     carried: list[ReportLine] = []
+    confirm: dict[Key, ReportLine] = {}
     stale = 0
     if output is not None and not is_stdout(output):
-        carried, stale = _carried(name, by_key, output, spared)
+        carried, confirm, stale = _carried(name, by_key, output, spared)
         if journal_path(output).exists():
             news.append(f"a killed rollback left {journal_path(output)}: its deleted rows are kept")
         if carried:
@@ -107,12 +114,18 @@ def read_rollback_input(report: Path | GivenReport, output: Path | None) -> Roll
                 "1 number deleted already is" if n == 1 else f"{n} numbers deleted already are"
             )
             news.append(f"{output}: {deleted} kept, not sent again")
+        if confirm:
+            n = len(confirm)
+            news.append(
+                f"{output}: {n} deleted rows with no id in REPORT are looked up (q=) first: "
+                "kept as deleted only when the number is not in this account"
+            )
         if stale:
             news.append(
                 f"{output}: {stale} of its deleted rows no longer match REPORT (another id, or "
                 "a row REPORT finished later): those rows are done again"
             )
-    return RollbackInput(by_key, carried, spared, news)
+    return RollbackInput(by_key, carried, confirm, spared, news)
 
 
 def line_key(line: ReportLine) -> Key:
@@ -192,9 +205,10 @@ def _is_e164(text: str) -> bool:
 
 def _carried(
     report: str, by_key: dict[Key, ReportLine], output: Path, spared: dict[Key, str]
-) -> tuple[list[ReportLine], int]:
+) -> tuple[list[ReportLine], dict[Key, ReportLine], int]:
     """Return the lines of the rollback's own report (journal over it) that stay as they are,
-    and how many of its ``deleted`` lines are stale (their rows are checked again)."""
+    those to confirm first (their REPORT row names no id), and how many of its ``deleted``
+    lines are stale (their rows are checked again)."""
     try:
         previous = recover(output)
     except InputError as exc:
@@ -216,14 +230,21 @@ def _carried(
                 "name another --report"
             )
     deleted = [line for line in previous if line.status is Status.DELETED]
-    carried = [
+    same = [
         line
         for line in deleted
         if (mine := by_key[line_key(line)]).status in CREATED
         and line_key(line) not in spared
         and _same_deletion(mine, line)
     ]
-    return carried, len(deleted) - len(carried)
+    # REPORT's id vouches for the line; without one, only the account can (the job asks it).
+    carried = [line for line in same if _named_id(by_key[line_key(line)])]
+    confirm = {line_key(line): line for line in same if not _named_id(by_key[line_key(line)])}
+    return carried, confirm, len(deleted) - len(same)
+
+
+def _named_id(line: ReportLine) -> str:
+    return unneutralise(line.cells["phone_number_id"])
 
 
 def _same_deletion(mine: ReportLine, done: ReportLine) -> bool:
@@ -234,8 +255,8 @@ def _same_deletion(mine: ReportLine, done: ReportLine) -> bool:
     row is checked again: a GET, and a number gone already is ``deleted`` without a DELETE;
     cheaper for a person than a refusal, and as safe.
     """
-    number_id = unneutralise(mine.cells["phone_number_id"])
-    if number_id and number_id != unneutralise(done.cells["phone_number_id"]):
+    number_id = _named_id(mine)
+    if number_id and number_id != _named_id(done):
         return False
     ran, undone = (parse_time(line.cells["finished_at"]) for line in (mine, done))
     return ran is None or undone is None or ran <= undone

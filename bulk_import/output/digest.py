@@ -35,6 +35,9 @@ _RETRIED_4XX: Final = frozenset({408, 429})
 #: What a rollback writes in the error of a row changed since the run (label, agent): kept, or
 #: with ``--force`` deleted; the summary counts them to offer ``--force`` only when it helps.
 CHANGED_SINCE: Final = "changed since the run: "
+#: What a rollback writes in the error of a number not found whose provider the account does
+#: not link (kept: perhaps the wrong account); the summary says it once.
+NOT_LINKED: Final = "is not linked here: is this the account the run imported into"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +47,8 @@ class Digest:
     ``refused`` counts, per status, the rows whose last answer was a 4xx that no retry mends
     (not 408 or 429); ``reasons`` counts the ``error`` of each ``invalid`` row, and ``unsent``
     that of each ``not_attempted`` row (why the run stopped: a few distinct texts);
-    ``changed`` counts, per status, a rollback's rows changed since the run (:data:`CHANGED_SINCE`).
+    ``changed`` counts, per status, a rollback's rows changed since the run (:data:`CHANGED_SINCE`),
+    ``elsewhere`` its rows not found whose provider the account does not link (:data:`NOT_LINKED`).
     """
 
     statuses: Counter[str] = field(default_factory=Counter)
@@ -52,6 +56,7 @@ class Digest:
     reasons: Counter[str] = field(default_factory=Counter)
     unsent: Counter[str] = field(default_factory=Counter)
     changed: Counter[str] = field(default_factory=Counter)
+    elsewhere: Counter[str] = field(default_factory=Counter)
 
 
 def read_digest(path: Path) -> Digest | None:
@@ -85,6 +90,7 @@ def digest_of(lines: Iterable[list[str]]) -> Digest | None:
     reasons: Counter[str] = Counter()
     unsent: Counter[str] = Counter()
     changed: Counter[str] = Counter()
+    elsewhere: Counter[str] = Counter()
     width = len(REPORT_COLUMNS)
     for cells in rows:
         if len(cells) != width:  # a line cut short by a crash: that row did not finish
@@ -99,7 +105,9 @@ def digest_of(lines: Iterable[list[str]]) -> Digest | None:
             refused[status] += 1
         elif status in _ROLLBACK and CHANGED_SINCE in cells[_ERROR]:
             changed[status] += 1
-    return Digest(statuses, refused, reasons, unsent, changed)
+        elif status in _ROLLBACK and NOT_LINKED in cells[_ERROR]:
+            elsewhere[status] += 1
+    return Digest(statuses, refused, reasons, unsent, changed, elsewhere)
 
 
 def _is_final(http_status: str) -> bool:

@@ -3,9 +3,12 @@
 A command writes up to three files (the report, ``--summary-json``, ``--html``) and keeps two
 more beside the report while it runs (its journal and its lock file). A cron line whose
 ``--summary-json`` names the report would replace the report's rows and ids with the summary at
-the end, and exit 0. So before anything is read or sent, every output is compared with every
-other file of the command by its real path (symlinks and ``./`` resolved), and a clash is exit 2
-naming both. Standard output (``-``) is no file. Click-free: the CLI and Python's calls share it.
+the end, and exit 0; a ``--report`` naming REPORT's journal would be read by every later command
+of REPORT as a killed run's journal (``run --resume`` merges it). So before anything is read or
+sent, every output is compared with every other file of the command, and with the journal and
+lock file of INPUT and REPORT, by its real path (symlinks and ``./`` resolved), and a clash is
+exit 2 naming both. Standard output (``-``) is no file. Click-free: the CLI and Python's calls
+share it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,16 @@ def check_outputs(
     on_input = source not in (None, "-") and not is_stdout(report)
     if on_input and _real(report) == _real(Path(str(source))):
         raise UsageError(f"--report {report} is the input file itself; choose another report path")
+    if report.name and not is_stdout(report):
+        inputs = [("INPUT", source), ("REPORT", report_in)]
+        for what, other in _beside(inputs):
+            if _real(report) == other:
+                # A report there is a "killed run's journal" (or a lock) to every later command
+                # of that file: run --resume would merge its lines into the run's report.
+                raise UsageError(
+                    f"--report {report} is {what}: writing it would corrupt that file's record; "
+                    "choose another report path"
+                )
     clash = output_clash(
         report=report,
         summary_json=summary_json,
@@ -55,23 +68,17 @@ def output_clash(
 ) -> str:
     """Say how ``--summary-json`` or ``--html`` would overwrite another file ("" if neither).
 
-    The other files: ``inputs`` (named, as typed; ``None`` and ``-`` are none), the report, its
-    journal and its lock file, and each other.
+    The other files: ``inputs`` (named, as typed; ``None`` and ``-`` are none), their journals
+    and lock files, the report, its journal and its lock file, and each other.
     """
-    from bulk_import.output.lock import lock_path  # socket and fcntl: not for --help
-
     taken = [
         (f"{name} ({path})", _real(Path(path)))
         for name, path in inputs
         if path is not None and str(path) != "-"
     ]
+    taken += _beside(inputs)
     if report.name and not is_stdout(report):  # no name: a command refused before it had one
-        journal = journal_path(report)
-        taken += [
-            (f"the report (--report {report})", _real(report)),
-            (f"the report's journal ({journal})", _real(journal)),
-            (f"the report's lock file ({lock_path(report)})", str(lock_path(report))),
-        ]
+        taken += _beside([("the report", report)], own=True)
     for option, path in (("--summary-json", summary_json), ("--html", html)):
         if path is None or is_stdout(path):
             continue
@@ -84,6 +91,28 @@ def output_clash(
                 )
         taken.append((f"{option} {path}", real))
     return ""
+
+
+def _beside(
+    files: Sequence[tuple[str, str | Path | None]], *, own: bool = False
+) -> list[tuple[str, str]]:
+    """Return the files each named file keeps beside it (its journal, its lock file), each
+    with what it is and its real path; ``own``: the report, itself included."""
+    from bulk_import.output.lock import lock_path  # socket and fcntl: not for --help
+
+    found = []
+    for name, given in files:
+        path = Path(given or "")
+        if not path.name or str(given) == "-":  # none, stdin, or no name: nothing beside it
+            continue
+        journal, lock = journal_path(path), lock_path(path)
+        if own:
+            found.append((f"{name} (--report {path})", _real(path)))
+        found += [
+            (f"{name}'s journal ({journal})", _real(journal)),
+            (f"{name}'s lock file ({lock})", str(lock)),
+        ]
+    return found
 
 
 def _real(path: Path) -> str:

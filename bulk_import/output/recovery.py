@@ -49,6 +49,13 @@ class ReportLine:
         row = self.row
         return row if row is not None else "extra " + self.cells["number"]
 
+    @property
+    def maybe_stored(self) -> bool:
+        """Say whether the row's POST may have stored its number though the row is ``failed``:
+        its last answer was a 5xx, or none came (a 409 after it may be that POST's own)."""
+        code = self.cells["http_status"]
+        return self.status is Status.FAILED and (not code.isdigit() or int(code) >= 500)
+
     def values(self) -> list[str]:
         """Return the cells in report column order."""
         return [self.cells[name] for name in REPORT_COLUMNS]
@@ -187,11 +194,20 @@ def _numbered(path: Path, *, strict: bool) -> Iterator[tuple[str, list[str], boo
     width = len(REPORT_COLUMNS)
     start = reader.line_num + 1
     held: tuple[str, list[str]] | None = None  # a line is yielded once the next is read
-    for cells in reader:
-        if held is not None:
-            yield *held, True
-        held = (f"line {start}", cells) if strict or len(cells) == width else None
-        start = reader.line_num + 1
+    try:
+        for cells in reader:
+            if held is not None:
+                yield *held, True
+            held = (f"line {start}", cells) if strict or len(cells) == width else None
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        # Only a runaway cell stops the csv module: a quote opened on the line the record
+        # began on, never closed, swallows the rest of the file (past the field limit).
+        raise InputError(
+            f"cannot read {path} (stopped at line {reader.line_num}: {exc}); look for a quote "
+            f"that is opened and never closed, on line {start}: fix that line (or use the "
+            "report as the command wrote it)"
+        ) from None
     if held is not None:
         yield *held, ended  # only the last line can lack its line end
 

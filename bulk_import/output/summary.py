@@ -113,9 +113,16 @@ def _rollback_hint(summary: Summary, status: Status) -> str:
         return f"{changed} of them changed since the run: deleted by --force" if changed else ""
     if status is Status.KEPT:
         why = "not deleted: the error column says why (not created by the run, or changed since)"
+        elsewhere = found.elsewhere[status.value] if found is not None else 0
+        if elsewhere:
+            why += (
+                f"; {elsewhere} not in this account, whose providers it does not link: is this "
+                "the account the run imported into? check CARTESIA_API_KEY and --base-url"
+            )
         if not changed or summary.options.get("force"):
             return why
-        force = followup.rerun(summary, "--force")
+        # A plan's --force alone is a plan again: the step deletes only with --apply.
+        force = followup.rerun(summary, "--force", "--apply")
         return f"{why}; {changed} changed since the run: {force} deletes those too"
     if status is Status.DELETE_FAILED:
         again = followup.rerun(summary)
