@@ -3,8 +3,8 @@
 Each test is a way rollback could still claim a delete it did not do, lose or misstate a REPORT
 row, exit the wrong code, or print a next step that is wrong when followed. Real sandbox on
 loopback (the CLI as a subprocess where the CLI is what a person meets); every number counted at
-the sandbox. Each failed on the code as reviewed, and is marked ``xfail(strict=True)`` until its
-fix: it turns red once fixed, and the mark goes.
+the sandbox. Each failed on the code as reviewed (each was marked ``xfail(strict=True)`` until
+the commit of its fix).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import shlex
 from pathlib import Path
 
 import httpx
-import pytest
 from conftest import cli, cli_env, library_api, read_report, write_input
 from sandbox_fixtures import us_number
 
@@ -105,19 +104,14 @@ def test_a_rollback_in_the_wrong_account_never_says_the_runs_numbers_are_deleted
 # -- a REPORT row lost -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a REPORT given as a DataFrame is read non-strictly: two runs' reports concatenated "
-    "lose the first run's rows (not deleted, not reported, exit 0)",
-)
 def test_a_frame_of_two_results_loses_no_row() -> None:
     """bulk_import.rollback(pd.concat([r1.report, r2.report]), apply=True) keeps every line, or
     is refused: the same lines in a file are refused, naming the line (review 1, finding 4).
 
-    FrameReport.read uses report_lines (the non-strict read): the last line of each row number
-    wins, and a line whose status is not one of the tool's ("Imported" retyped) is dropped. So
-    r1's three numbers are neither deleted nor in Result.report, and the call says
-    {"deleted": 3}, exit 0.
+    Found: FrameReport.read used report_lines (the non-strict read): the last line of each row
+    number won, and a line whose status is not one of the tool's ("Imported" retyped) was
+    dropped, so r1's three numbers were neither deleted nor in Result.report, and the call said
+    {"deleted": 3}, exit 0. Now the frame is read by strict_lines as a file is.
     """
     import pandas as pd
 
