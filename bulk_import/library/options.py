@@ -6,7 +6,7 @@ click's types check on the command line (types, ranges, choices) is checked here
 and what holds of the options together (a report that is the input itself, two outputs on
 stdout, a folder that does not exist) for both. Every refusal is a
 :class:`~bulk_import.errors.UsageError` (a ``ValueError``) raised before anything is read or
-sent, naming the option as its caller writes it (:class:`~bulk_import.library.naming.Naming`),
+sent, naming the option as its caller writes it (:class:`~bulk_import.naming.Naming`),
 never quoting a key.
 """
 
@@ -23,8 +23,8 @@ from typing import Any
 from bulk_import import config as cfg
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions, Secret
 from bulk_import.errors import UsageError
-from bulk_import.library.naming import Naming
 from bulk_import.models import REGIONS
+from bulk_import.naming import Naming
 from bulk_import.output.files import STDOUT
 from bulk_import.output.paths import check_outputs
 

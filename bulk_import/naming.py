@@ -2,7 +2,8 @@
 
 The same checks serve the command line (``--max-attempts 0``) and Python (``max_attempts=0``):
 :mod:`bulk_import.library.options` and :mod:`bulk_import.library.twilio` build every message
-through a :class:`Naming`.
+through a :class:`Naming`. It imports nothing of the package, so that every layer (the
+sources, normalize, the config) can name an option its caller's way.
 """
 
 from __future__ import annotations
