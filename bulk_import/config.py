@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bulk_import.errors import UsageError
+from bulk_import.naming import CLI, Naming
 
 DEFAULT_BASE_URL = "https://api.cartesia.ai"
 DEFAULT_API_VERSION = "2026-03-01"
@@ -55,6 +56,8 @@ class InputOptions:
 
     ``header_row`` is the spreadsheet row holding the header (None: found among the first
     rows); ``no_header`` reads every row as data, the columns then named by letter or number.
+    ``naming`` writes these options in messages as their caller wrote them (``--no-header``,
+    ``no_header=True``); it is how they are named, not an option, so the summary leaves it out.
     """
 
     sheet: str | None = None
@@ -68,6 +71,7 @@ class InputOptions:
     twilio_account_sid: str | None = None
     region: str = DEFAULT_REGION
     agent_id: str | None = None
+    naming: Naming = CLI
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,11 +94,6 @@ def test_a_positional_option_is_refused_by_the_functions_own_name() -> None:
 # -- messages name the option as a Python caller writes it ----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the message names the command line's flag (--number-column, --default-label, ...), "
-    "not the keyword the Python caller wrote",
-)
 @pytest.mark.parametrize(
     ("options", "python"),
     [

@@ -41,6 +41,7 @@ from bulk_import.errors import BulkImportError, InternalError
 from bulk_import.jobs.runner import Runner
 from bulk_import.metrics import RunMetrics
 from bulk_import.models import Exit, Outcome, Row, Status, Summary, iso, utc_now
+from bulk_import.naming import Naming
 from bulk_import.output.closing import close_output
 from bulk_import.output.files import check_writable, is_stdout
 from bulk_import.output.lock import Holder, ReportLock
@@ -107,7 +108,8 @@ def options_in_force(*configs: object, **extra: object) -> dict[str, object]:
     for config in configs:
         for item in dataclasses.fields(config):  # type: ignore[arg-type]
             value = getattr(config, item.name)
-            if isinstance(value, Secret) or item.name == "invocation":
+            # How the caller names the options (Naming) is not an option: the summary is the same.
+            if isinstance(value, Secret | Naming) or item.name == "invocation":
                 continue
             shown[item.name] = str(value) if isinstance(value, Path) else value
     shown.update(extra)

@@ -43,6 +43,7 @@ def input_options(params: Params, *, naming: Naming) -> InputOptions:
         # Its range (rows count from 1) is checked with the columns, for both callers.
         raise UsageError(f"{naming.given('header_row', given_row)}: must be a whole number")
     return InputOptions(
+        naming=naming,
         **_given(
             sheet=_sheet(params, naming),
             number_column=text(params, "number_column", naming),
