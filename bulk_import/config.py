@@ -21,6 +21,9 @@ DEFAULT_REGION = "us1"
 DEFAULT_COUNTRY = "US"
 DEFAULT_LABEL = "{number}"
 DEFAULT_TWILIO_BASE_URL = "https://api.twilio.com"
+#: Where the command line's key came from, as a refusal of it says: its two ways, not told
+#: apart, so that its documented messages stay as they are.
+CLI_KEY_ORIGIN = "CARTESIA_API_KEY or --api-key-file"
 #: The bounds the command line (click's types) and Python (library.options) hold options to.
 MAX_CONCURRENCY = 512
 MAX_ATTEMPTS_LIMIT = 100
@@ -76,7 +79,13 @@ class InputOptions:
 
 @dataclass(frozen=True, slots=True)
 class ApiOptions:
-    """Say where the API is, how to authenticate, and how hard to push it."""
+    """Say where the API is, how to authenticate, and how hard to push it.
+
+    ``key_origin`` names where the key came from as its caller wrote it (``api_key=``,
+    ``CARTESIA_API_KEY``, ``api_key_file=PATH``; the command line's :data:`CLI_KEY_ORIGIN`):
+    what a message refusing the key tells to check. Never the key; not an option, so the
+    summary leaves it out.
+    """
 
     api_key: Secret
     base_url: str = DEFAULT_BASE_URL
@@ -86,6 +95,7 @@ class ApiOptions:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     timeout: float = DEFAULT_TIMEOUT
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
+    key_origin: str = CLI_KEY_ORIGIN
 
     def __post_init__(self) -> None:
         key = self.api_key.reveal()
@@ -94,7 +104,7 @@ class ApiOptions:
             # first request. The key itself is never quoted.
             raise UsageError(
                 "the API key holds a character an HTTP header cannot carry (a line break, a tab, "
-                "a control or non-ASCII character); check CARTESIA_API_KEY or --api-key-file"
+                f"a control or non-ASCII character); check {self.key_origin}"
             )
 
 

@@ -159,6 +159,27 @@ def test_no_key_and_a_source_of_no_kind_say_what_to_pass(monkeypatch: pytest.Mon
         bulk_import.validate("no-such-file.csv")
 
 
+def test_a_refused_key_names_where_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key refused (401) or unusable names its real source: the variable, or api_key_file=."""
+    key_file = tmp_path / "key.txt"
+    key_file.write_text("sk_wrong\n")
+    monkeypatch.setenv("CARTESIA_API_KEY", "sk_wrong")
+    with RunningSandbox() as sandbox:
+        run = {"provider_id": "prov_sandbox", "base_url": sandbox.base_url}
+        from_env = bulk_import.run(numbers(1), **run)
+        from_file = bulk_import.run(numbers(1), api_key_file=key_file, **run)
+    stops = [result.summary.get("stopped", "") for result in (from_env, from_file)]
+    assert stops == [
+        f"the API at {run['base_url']} refused the key (HTTP 401); check CARTESIA_API_KEY",
+        f"the API at {run['base_url']} refused the key (HTTP 401); check api_key_file={key_file}",
+    ]
+    assert "key_origin" not in from_file.summary["options"]
+    with pytest.raises(ValueError, match=r"a control or non-ASCII character\); check api_key=$"):
+        bulk_import.run(numbers(1), api_key="sk\tx", provider_id="prov_sandbox")
+
+
 def test_an_unknown_name_is_a_type_error_with_the_name_meant() -> None:
     """A typo is refused as Python refuses any unexpected keyword, naming the option meant."""
     with pytest.raises(TypeError, match=r"run\(\) got .* 'agentid'; did you mean 'agent_id'\?$"):

@@ -56,7 +56,7 @@ def input_options(params: Params, *, naming: Naming) -> InputOptions:
             twilio_account_sid=text(params, "twilio_account_sid", naming),
             region=chosen,
             agent_id=text(params, "agent_id", naming),
-        )
+        ),
     )
 
 
@@ -75,8 +75,10 @@ def api_options(
     concurrency = params.get("concurrency")
     attempts = params.get("max_attempts")
     failures = params.get("max_consecutive_failures")
+    key, origin = read_api_key(params, naming=naming, env=env)
     return ApiOptions(
-        api_key=read_api_key(params, naming=naming, env=env),
+        api_key=key,
+        key_origin=origin,
         **_given(
             base_url=base_url,
             api_version=text(params, "api_version", naming),
@@ -95,11 +97,13 @@ def api_options(
     )
 
 
-def read_api_key(params: Params, *, naming: Naming, env: Mapping[str, str]) -> Secret:
+def read_api_key(params: Params, *, naming: Naming, env: Mapping[str, str]) -> tuple[Secret, str]:
     """Return the key given (Python's ``api_key=``), else read from ``api_key_file`` (``-``:
     stdin), else ``CARTESIA_API_KEY``; raise UsageError (exit 2) when there is none.
 
-    The key is never quoted, whatever is wrong with it.
+    With the key, return where it came from, for the messages that refuse it (the command
+    line's are :data:`~bulk_import.config.CLI_KEY_ORIGIN`, whichever it was). The key is never
+    quoted, whatever is wrong with it.
     """
     key = params.get("api_key")
     key_file = params.get("api_key_file")
@@ -108,7 +112,7 @@ def read_api_key(params: Params, *, naming: Naming, env: Mapping[str, str]) -> S
             raise UsageError("pass api_key= or api_key_file=, not both")
         if not isinstance(key, str) or not key.strip():
             raise UsageError("api_key= must be the API key itself, a str that is not empty")
-        return Secret(key.strip())
+        return Secret(key.strip()), "api_key="
     if key_file is not None:
         where = naming.placeholder("api_key_file", str(key_file))
         try:
@@ -118,7 +122,7 @@ def read_api_key(params: Params, *, naming: Naming, env: Mapping[str, str]) -> S
         key = content.strip()
         if not key:
             raise UsageError(f"{where} holds no API key")
-        return Secret(key)
+        return Secret(key), cfg.CLI_KEY_ORIGIN if naming.cli else where
     key = env.get("CARTESIA_API_KEY", "").strip()
     if not key:
         fix = naming.placeholder("api_key_file", "PATH")
@@ -126,7 +130,7 @@ def read_api_key(params: Params, *, naming: Naming, env: Mapping[str, str]) -> S
         raise UsageError(
             f"no API key: {given}set CARTESIA_API_KEY, or pass {fix} ('-' reads stdin)"
         )
-    return Secret(key)
+    return Secret(key), cfg.CLI_KEY_ORIGIN if naming.cli else "CARTESIA_API_KEY"
 
 
 def output_options(
