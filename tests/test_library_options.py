@@ -167,7 +167,7 @@ def test_a_refused_key_names_where_it_came_from(
     key_file.write_text("sk_wrong\n")
     monkeypatch.setenv("CARTESIA_API_KEY", "sk_wrong")
     with RunningSandbox() as sandbox:
-        run = {"provider_id": "prov_sandbox", "base_url": sandbox.base_url}
+        run: dict[str, Any] = {"provider_id": "prov_sandbox", "base_url": sandbox.base_url}
         from_env = bulk_import.run(numbers(1), **run)
         from_file = bulk_import.run(numbers(1), api_key_file=key_file, **run)
     stops = [result.summary.get("stopped", "") for result in (from_env, from_file)]
