@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bulk_import.errors import UsageError
+from bulk_import.naming import CLI, Naming
 
 DEFAULT_BASE_URL = "https://api.cartesia.ai"
 DEFAULT_API_VERSION = "2026-03-01"
@@ -20,6 +21,9 @@ DEFAULT_REGION = "us1"
 DEFAULT_COUNTRY = "US"
 DEFAULT_LABEL = "{number}"
 DEFAULT_TWILIO_BASE_URL = "https://api.twilio.com"
+#: Where the command line's key came from, as a refusal of it says: its two ways, not told
+#: apart, so that its documented messages stay as they are.
+CLI_KEY_ORIGIN = "CARTESIA_API_KEY or --api-key-file"
 #: The bounds the command line (click's types) and Python (library.options) hold options to.
 MAX_CONCURRENCY = 512
 MAX_ATTEMPTS_LIMIT = 100
@@ -55,6 +59,8 @@ class InputOptions:
 
     ``header_row`` is the spreadsheet row holding the header (None: found among the first
     rows); ``no_header`` reads every row as data, the columns then named by letter or number.
+    ``naming`` writes these options in messages as their caller wrote them (``--no-header``,
+    ``no_header=True``); it is how they are named, not an option, so the summary leaves it out.
     """
 
     sheet: str | None = None
@@ -68,11 +74,18 @@ class InputOptions:
     twilio_account_sid: str | None = None
     region: str = DEFAULT_REGION
     agent_id: str | None = None
+    naming: Naming = CLI
 
 
 @dataclass(frozen=True, slots=True)
 class ApiOptions:
-    """Say where the API is, how to authenticate, and how hard to push it."""
+    """Say where the API is, how to authenticate, and how hard to push it.
+
+    ``key_origin`` names where the key came from as its caller wrote it (``api_key=``,
+    ``CARTESIA_API_KEY``, ``api_key_file=PATH``; the command line's :data:`CLI_KEY_ORIGIN`):
+    what a message refusing the key tells to check. Never the key; not an option, so the
+    summary leaves it out.
+    """
 
     api_key: Secret
     base_url: str = DEFAULT_BASE_URL
@@ -82,6 +95,7 @@ class ApiOptions:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     timeout: float = DEFAULT_TIMEOUT
     max_consecutive_failures: int = DEFAULT_MAX_CONSECUTIVE_FAILURES
+    key_origin: str = CLI_KEY_ORIGIN
 
     def __post_init__(self) -> None:
         key = self.api_key.reveal()
@@ -90,7 +104,7 @@ class ApiOptions:
             # first request. The key itself is never quoted.
             raise UsageError(
                 "the API key holds a character an HTTP header cannot carry (a line break, a tab, "
-                "a control or non-ASCII character); check CARTESIA_API_KEY or --api-key-file"
+                f"a control or non-ASCII character); check {self.key_origin}"
             )
 
 

@@ -14,6 +14,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumber, ValidationResult
 
 from bulk_import.errors import UsageError
+from bulk_import.naming import CLI, Naming
 
 __all__ = [
     "REASON_COUNTRY",
@@ -300,9 +301,10 @@ def to_e164(text: str, default_region: str = "US") -> tuple[str, str]:
     return "", _rejected(text, region)
 
 
-def check_region_code(code: str) -> None:
+def check_region_code(code: str, *, naming: Naming = CLI) -> None:
     """Refuse a ``--default-region`` that phonenumbers does not know."""
     if code.upper() not in phonenumbers.SUPPORTED_REGIONS:
         raise UsageError(
-            f'unknown --default-region "{code}": use a two-letter country code such as US, GB or DE'
+            f"unknown {naming.quoted('default_region', code)}: use a two-letter country code "
+            "such as US, GB or DE"
         )

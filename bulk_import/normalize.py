@@ -24,6 +24,7 @@ from bulk_import.config import InputOptions
 from bulk_import.e164 import check_region_code, to_e164
 from bulk_import.errors import UsageError
 from bulk_import.models import REGIONS, Provider, RawRow, Row, Status
+from bulk_import.naming import CLI, Naming
 from bulk_import.sources.header import Columns
 
 if TYPE_CHECKING:
@@ -60,12 +61,14 @@ def check_input_options(options: InputOptions) -> None:
     The label template, the ``--default-region`` code, a ``--provider-id`` the report could
     not write back (:func:`_provider_id_problem`), and the header options (``--header-row``
     with ``--no-header``, a row below 1, a headerless column that is not a letter or number).
-    Raise :class:`UsageError` naming the fix. :func:`prepare` trusts options checked here.
+    Raise :class:`UsageError` naming the fix, each option named as ``options.naming`` writes it.
+    :func:`prepare` trusts options checked here.
     """
-    check_label_template(options.default_label)
-    check_region_code(options.default_region)
+    naming = options.naming
+    check_label_template(options.default_label, naming=naming)
+    check_region_code(options.default_region, naming=naming)
     if options.provider_id and (
-        problem := _provider_id_problem(options.provider_id, where="--provider-id")
+        problem := _provider_id_problem(options.provider_id, naming=naming)
     ):
         raise UsageError(problem)
     Columns(
@@ -73,28 +76,27 @@ def check_input_options(options: InputOptions) -> None:
         label_column=options.label_column,
         header_row=options.header_row,
         no_header=options.no_header,
+        naming=naming,
     ).check()
 
 
-def check_label_template(template: str) -> None:
+def check_label_template(template: str, *, naming: Naming = CLI) -> None:
     """Refuse a ``--default-label`` with unknown fields or unbalanced braces."""
     allowed = ", ".join(f"{{{field}}}" for field in LABEL_FIELDS)
+    option = naming.quoted("default_label", template)
     try:
         fields = [field for _, field, _, _ in string.Formatter().parse(template)]
     except ValueError:
         raise UsageError(
-            f'--default-label "{template}" has unbalanced braces; '
-            "write {{ and }} for a literal brace"
+            f"{option} has unbalanced braces; write {{{{ and }}}} for a literal brace"
         ) from None
     for field in fields:
         if field is not None and field not in LABEL_FIELDS:
-            raise UsageError(
-                f'--default-label "{template}" uses unknown field {{{field}}}; use {allowed}'
-            )
+            raise UsageError(f"{option} uses unknown field {{{field}}}; use {allowed}")
     try:
         render_label(template, number="+14155552671", row=2, input_number="(415) 555-2671")
     except (ValueError, KeyError, IndexError) as exc:
-        raise UsageError(f'--default-label "{template}" cannot be used: {exc}') from None
+        raise UsageError(f"{option} cannot be used: {exc}") from None
 
 
 def render_label(template: str, *, number: str, row: int, input_number: str) -> str:
@@ -150,22 +152,26 @@ def parse_provider(text: str) -> Provider | str:
     return _twilio(account_sid, region)
 
 
-def _provider_id_problem(provider_id: str, *, where: str) -> str | None:
+def _provider_id_problem(provider_id: str, *, naming: Naming | None = None) -> str | None:
     """Return why a provider id cannot be held, or None: one the report could not write back.
 
-    ``where`` names where it came from (``provider_id``, ``--provider-id``) and picks the fix.
+    ``naming`` writes the option it came from (``--provider-id``, ``provider_id=``) and picks
+    the fix; None: a row's ``provider_id`` column.
     """
+    if naming is None:
+        where = f'provider_id "{provider_id}"'
+    else:
+        where = naming.quoted("provider_id", provider_id)
     twilio = _twilio_fields(provider_id)
     if twilio is not None:
         account_sid, region = twilio
-        fix = (
-            f"pass --twilio-account-sid {account_sid} --region {region}"
-            if where.startswith("--")
-            else "put the SID in an account_sid column and the region in a region column"
-        )
-        return f'{where} "{provider_id}" reads as a Twilio account, not a provider id; {fix}'
+        fix = "put the SID in an account_sid column and the region in a region column"
+        if naming is not None:
+            sid = naming.given("twilio_account_sid", account_sid)
+            fix = f"pass {naming.join(sid, naming.given('region', region))}"
+        return f"{where} reads as a Twilio account, not a provider id; {fix}"
     if provider_id != provider_id.strip():
-        return f'{where} "{provider_id}" has spaces around it; write it without them'
+        return f"{where} has spaces around it; write it without them"
     return None
 
 
@@ -176,9 +182,7 @@ def resolve_provider(raw: RawRow, options: InputOptions) -> Provider | str:
     ``--region``), a report's ``provider`` cell, ``--provider-id``, ``--twilio-account-sid``.
     """
     if raw.provider_id:
-        return _provider_id_problem(raw.provider_id, where="provider_id") or Provider(
-            id=raw.provider_id
-        )
+        return _provider_id_problem(raw.provider_id) or Provider(id=raw.provider_id)
     region = raw.region or options.region
     if raw.account_sid:
         return _twilio(raw.account_sid, region)

@@ -83,11 +83,11 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"timeout": -1.5}, r"^timeout=-1.5: must be a number above 0$"),
     ({"region": "eu1"}, r"^region='eu1': use us1, ie1, au1$"),
     ({"header_row": "2"}, r"^header_row='2': must be a whole number$"),
-    ({"header_row": 0}, r"^--header-row 0 is not a row"),
+    ({"header_row": 0}, r"^header_row=0 is not a row"),
     ({"no_header": "yes"}, r"^no_header='yes': must be True or False$"),
     ({"agent_id": 7}, r"^agent_id=7: must be text \(a str\)$"),
     ({"sheet": 2.5}, r"^sheet=2.5: must be text"),
-    ({"default_region": "XX"}, r'^unknown --default-region "XX"'),
+    ({"default_region": "XX"}, r"^unknown default_region='XX'"),
     ({"base_url": "ftp://x.example"}, r"^base_url= 'ftp://x.example' is not an http\(s\) URL"),
     ({"base_url": "http://api.example.com"}, r"^refusing plain http:// to api.example.com"),
     ({"report": "-"}, r"^report='-' \(stdout\) is for the command line: pass a path"),
@@ -101,6 +101,18 @@ BAD: list[tuple[dict[str, Any], str]] = [
     ({"api_key_file": "k.txt"}, r"^pass api_key= or api_key_file=, not both$"),
     ({"twilio_credentials_file": "t.txt"}, r"^twilio_credentials_file= is for a twilio: INPUT"),
     ({"subaccounts": True}, r"^subaccounts= is for a twilio:AC\.\.\. INPUT"),
+    ({"default_label": "{"}, r"^default_label='\{' has unbalanced braces"),
+    ({"header_row": 2, "no_header": True}, r"^header_row= and no_header=True exclude each other"),
+    (
+        {"no_header": True, "label_column": "Name"},
+        r"^label_column='Name' cannot name a column of a file without a header \(no_header=True\)",
+    ),
+    (
+        {"provider_id": f"twilio:{'AC' + '0' * 32}:ie1"},
+        r"^provider_id='twilio:AC0{32}:ie1' reads as a Twilio account, not a provider id; "
+        r"pass twilio_account_sid='AC0{32}', region='ie1'$",
+    ),
+    ({"provider_id": " prov "}, r"^provider_id=' prov ' has spaces around it"),
 ]
 
 
@@ -147,6 +159,27 @@ def test_no_key_and_a_source_of_no_kind_say_what_to_pass(monkeypatch: pytest.Mon
         bulk_import.validate("no-such-file.csv")
 
 
+def test_a_refused_key_names_where_it_came_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key refused (401) or unusable names its real source: the variable, or api_key_file=."""
+    key_file = tmp_path / "key.txt"
+    key_file.write_text("sk_wrong\n")
+    monkeypatch.setenv("CARTESIA_API_KEY", "sk_wrong")
+    with RunningSandbox() as sandbox:
+        run: dict[str, Any] = {"provider_id": "prov_sandbox", "base_url": sandbox.base_url}
+        from_env = bulk_import.run(numbers(1), **run)
+        from_file = bulk_import.run(numbers(1), api_key_file=key_file, **run)
+    stops = [result.summary.get("stopped", "") for result in (from_env, from_file)]
+    assert stops == [
+        f"the API at {run['base_url']} refused the key (HTTP 401); check CARTESIA_API_KEY",
+        f"the API at {run['base_url']} refused the key (HTTP 401); check api_key_file={key_file}",
+    ]
+    assert "key_origin" not in from_file.summary["options"]
+    with pytest.raises(ValueError, match=r"a control or non-ASCII character\); check api_key=$"):
+        bulk_import.run(numbers(1), api_key="sk\tx", provider_id="prov_sandbox")
+
+
 def test_an_unknown_name_is_a_type_error_with_the_name_meant() -> None:
     """A typo is refused as Python refuses any unexpected keyword, naming the option meant."""
     with pytest.raises(TypeError, match=r"run\(\) got .* 'agentid'; did you mean 'agent_id'\?$"):
@@ -171,6 +204,48 @@ def test_a_report_that_is_the_input_is_refused(tmp_path: Path) -> None:
         bulk_import.validate(source, provider_id="prov_sandbox", report=str(source))
 
 
+@pytest.mark.parametrize(
+    ("lines", "options", "message"),
+    [
+        (
+            ["Name,Phone", "Front desk,4155552671"],
+            {"number_column": "4155552671"},
+            r"^number_column='4155552671' looks like a phone number, not a column name: if "
+            r".* has no header, pass no_header=True \(and number_column= with its column's",
+        ),
+        (
+            ["Front desk,4155552671"],
+            {},
+            r"holds a phone number \(4155552671\) where a header names its columns; pass "
+            r"no_header=True, number_column='B', or add a header row$",
+        ),
+        (
+            ["4155552671", "number", "4155552672"],
+            {},
+            r"; pass header_row= with the header's row, or no_header=True if the file has none$",
+        ),
+        (["number", "4155552671"], {"header_row": 5}, r"^header_row=5: .* has 2 rows; pass"),
+        (["4155552671"], {"no_header": True, "label_column": "C"}, r"; pass label_column= with"),
+    ],
+)
+def test_a_files_layout_is_refused_naming_pythons_options(
+    tmp_path: Path, lines: list[str], options: dict[str, Any], message: str
+) -> None:
+    """A file's header, read from Python, is refused naming keywords (no_header=True), no flag."""
+    source = tmp_path / "fleet.csv"
+    source.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=message) as caught:
+        bulk_import.validate(source, provider_id="prov_sandbox", **options)
+    assert "--" not in str(caught.value)
+
+
+def test_a_sheet_not_in_the_workbook_names_sheet() -> None:
+    """sheet= naming no sheet of a workbook is refused naming sheet=, as --sheet is on the CLI."""
+    workbook = Path(__file__).resolve().parent.parent / "examples" / "ops-sheet.xlsx"
+    with pytest.raises(ValueError, match=r"; pass sheet= with one of these names or a number"):
+        bulk_import.validate(workbook, sheet="nope", provider_id="prov_sandbox")
+
+
 def test_rows_given_in_memory_refuse_a_files_options() -> None:
     """sheet= and header_row= are a file's: refused for a DataFrame, with the fix."""
     frame = pd.DataFrame({"number": numbers(1)})
@@ -192,6 +267,8 @@ def test_a_twilio_source_takes_twilios_options(monkeypatch: pytest.MonkeyPatch) 
         monkeypatch.setenv("TWILIO_API_SECRET", "sandbox_secret")
         with pytest.raises(ValueError, match=r"^twilio_base_url= 'nope' is not an http\(s\) URL"):
             bulk_import.validate(f"twilio:{sid}", twilio_base_url="nope")
+        with pytest.raises(ValueError, match=r"^number_column= does not apply to a twilio: "):
+            bulk_import.validate(f"twilio:{sid}", number_column="Phone")
         listed = bulk_import.validate(f"twilio:{sid}", twilio_base_url=sandbox.base_url)
     assert listed.summary["counts"] == {"valid": 5}
     assert listed.summary["input"] == f"twilio:{sid}"

@@ -94,11 +94,6 @@ def test_a_positional_option_is_refused_by_the_functions_own_name() -> None:
 # -- messages name the option as a Python caller writes it ----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the message names the command line's flag (--number-column, --default-label, ...), "
-    "not the keyword the Python caller wrote",
-)
 @pytest.mark.parametrize(
     ("options", "python"),
     [
@@ -120,11 +115,6 @@ def test_a_bad_option_is_named_by_its_python_name(options: dict[str, Any], pytho
     assert not message.startswith("--")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a refused api_key= says 'check CARTESIA_API_KEY or --api-key-file', neither of "
-    "which the caller used",
-)
 def test_a_refused_key_given_as_api_key_names_api_key() -> None:
     """A key given as api_key= and refused (401): summary["stopped"] names api_key=."""
     with RunningSandbox() as sandbox:

@@ -48,6 +48,7 @@ class CartesiaApi:
     ) -> None:
         self.base_url = check_base_url(options.base_url)
         self.control = control
+        self.key_origin = options.key_origin
         self._log = log
         self._max_attempts = options.max_attempts
         self.limiter = limiter or Limiter(ceiling=options.concurrency, rate=options.rate)
@@ -71,6 +72,10 @@ class CartesiaApi:
             option="--base-url (env CARTESIA_BASE_URL)",
         )
         self._numbers_url = self.http.url(PHONE_NUMBERS)
+
+    def stop_if_refused(self, code: int) -> None:
+        """Stop the run at once when an answer refuses the key, naming where the key came from."""
+        self.control.stop_if_refused(code, url=self.base_url, key=self.key_origin)
 
     async def __aenter__(self) -> CartesiaApi:
         return self
@@ -148,7 +153,7 @@ class CartesiaApi:
                 )
             return None
         code = response.status_code
-        self.control.stop_if_refused(code, url=self.base_url)
+        self.stop_if_refused(code)
         if self.control.stopping:
             return None
         if code in RETRY_STATUSES:
@@ -166,7 +171,7 @@ class CartesiaApi:
         url = self._numbers_url
         final = await self.caller.send(lambda: self.http.request("POST", url, json=payload))
         if final.response is not None:
-            self.control.stop_if_refused(final.response.status_code, url=self.base_url)
+            self.stop_if_refused(final.response.status_code)
         return import_outcome(row, final, stopping=self.stopping)
 
     async def assign_agent(
@@ -194,6 +199,6 @@ class CartesiaApi:
         if code == 200:
             done = replace(row, agent_id=agent_id)
             return Outcome(done, done_as, code, number_id, attempts)
-        self.control.stop_if_refused(code, url=self.base_url)
+        self.stop_if_refused(code)
         error = failure_text(response, final, stopping=self.stopping, expected="200 OK")
         return Outcome(row, failed_as, code, number_id, attempts, error)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
+from bulk_import.config import CLI_KEY_ORIGIN
 from bulk_import.models import Exit
 
 REFUSED_STATUSES = frozenset({401, 403})
@@ -37,13 +38,15 @@ class StopControl:
             self.exit_code = exit_code
             self._event.set()
 
-    def stop_if_refused(self, code: int, *, url: str = "") -> None:
-        """Stop at once when an answer says the API key is refused (401 or 403)."""
+    def stop_if_refused(self, code: int, *, url: str = "", key: str = CLI_KEY_ORIGIN) -> None:
+        """Stop at once when an answer says the API key is refused (401 or 403).
+
+        ``key`` names where the key came from (``ApiOptions.key_origin``): what to check.
+        """
         if code in REFUSED_STATUSES:
             where = f" at {url}" if url else ""
             self.stop(
-                f"the API{where} refused the key (HTTP {code}); "
-                "check CARTESIA_API_KEY or --api-key-file",
+                f"the API{where} refused the key (HTTP {code}); check {key}",
                 exit_code=Exit.STOPPED,
             )
 

@@ -123,7 +123,7 @@ async def find_number_id(api: CartesiaApi, *, number: str) -> Lookup:
         response = final.response
         if response is None or response.status_code != 200:
             if response is not None:
-                api.control.stop_if_refused(response.status_code, url=api.base_url)
+                api.stop_if_refused(response.status_code)
             why = final.error if response is None else describe_error(response)
             return Lookup("", f"look-up failed: {why}", attempts, not_sent=final.not_sent)
         body = parse_json(response)

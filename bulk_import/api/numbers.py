@@ -79,7 +79,7 @@ def _reply(api: CartesiaApi, final: Answer, *, ok: int, expected: str, what: str
     code = response.status_code
     if code in (ok, GONE):
         return Reply(code, final.attempts)
-    api.control.stop_if_refused(code, url=api.base_url)
+    api.stop_if_refused(code)
     error = failure_text(response, final, stopping=api.stopping, expected=expected)
     return Reply(code, final.attempts, f"{what} failed: {error}")
 

@@ -137,7 +137,7 @@ def _skipped(api: CartesiaApi, final: Answer) -> list[str]:
     """Say why the providers could not be checked (a refused key stops the run instead)."""
     response = final.response
     if response is not None:
-        api.control.stop_if_refused(response.status_code, url=api.base_url)
+        api.stop_if_refused(response.status_code)
         if response.status_code in NOT_OFFERED:
             return ["the API offers no providers list: providers are not checked before the rows"]
         return [f"providers not checked ({describe_error(response)}); the rows will tell"]
@@ -282,7 +282,7 @@ async def create_provider(
         return Linked(LinkAnswer.CREATED, provider if isinstance(provider, dict) else {})
     if code == 409:
         return Linked(LinkAnswer.EXISTS, attempts=final.attempts)
-    api.control.stop_if_refused(code, url=api.base_url)
+    api.stop_if_refused(code)
     said = describe_error(response).replace(secret.reveal(), "****")
     answer = LinkAnswer.FAILED if code >= 500 else LinkAnswer.REFUSED
     return Linked(answer, error=said, attempts=final.attempts)

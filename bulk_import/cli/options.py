@@ -18,8 +18,8 @@ from bulk_import import config as cfg
 from bulk_import.cli.help import API, INPUT, OUTPUT, GroupedOption
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions
 from bulk_import.library import options
-from bulk_import.library.naming import CLI
 from bulk_import.models import REGIONS
+from bulk_import.naming import CLI
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from bulk_import.config import TwilioOptions
-from bulk_import.library.naming import CLI
 from bulk_import.library.twilio import listed_account, twilio_options
+from bulk_import.naming import CLI
 
 __all__ = ["listed_account", "make_twilio_options"]
 

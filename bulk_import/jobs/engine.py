@@ -41,6 +41,7 @@ from bulk_import.errors import BulkImportError, InternalError
 from bulk_import.jobs.runner import Runner
 from bulk_import.metrics import RunMetrics
 from bulk_import.models import Exit, Outcome, Row, Status, Summary, iso, utc_now
+from bulk_import.naming import Naming
 from bulk_import.output.closing import close_output
 from bulk_import.output.files import check_writable, is_stdout
 from bulk_import.output.lock import Holder, ReportLock
@@ -101,13 +102,19 @@ Prepare = Callable[[], tuple[Job, Work]]
 P = ParamSpec("P")
 
 
+#: Config fields the summary's options leave out: the command line's words, the key's origin.
+_NOT_SHOWN = frozenset({"invocation", "key_origin"})
+
+
 def options_in_force(*configs: object, **extra: object) -> dict[str, object]:
     """Return the options a command runs with, for the summary: never the key itself."""
     shown: dict[str, object] = {}
     for config in configs:
         for item in dataclasses.fields(config):  # type: ignore[arg-type]
             value = getattr(config, item.name)
-            if isinstance(value, Secret) or item.name == "invocation":
+            # How the caller names the options (Naming) and where the key came from are not
+            # options: the summary is the same whoever calls.
+            if isinstance(value, Secret | Naming) or item.name in _NOT_SHOWN:
                 continue
             shown[item.name] = str(value) if isinstance(value, Path) else value
     shown.update(extra)

@@ -36,13 +36,13 @@ MAX_PARSE_WORKERS = 4
 
 #: Input options that name a file's layout or provider, which a twilio: INPUT has its own of.
 _NOT_FOR_TWILIO = (
-    ("sheet", "--sheet"),
-    ("number_column", "--number-column"),
-    ("label_column", "--label-column"),
-    ("header_row", "--header-row"),
-    ("no_header", "--no-header"),
-    ("provider_id", "--provider-id"),
-    ("twilio_account_sid", "--twilio-account-sid"),
+    "sheet",
+    "number_column",
+    "label_column",
+    "header_row",
+    "no_header",
+    "provider_id",
+    "twilio_account_sid",
 )
 
 
@@ -81,6 +81,7 @@ def open_source(
             label_column=options.label_column,
             header_row=options.header_row,
             no_header=options.no_header,
+            naming=options.naming,
         )
         return source.open(sheet=options.sheet, columns=columns)
     if is_twilio(source):
@@ -94,6 +95,7 @@ def open_source(
         header_row=options.header_row,
         no_header=options.no_header,
         stdin=stdin,
+        naming=options.naming,
     )
 
 
@@ -104,8 +106,9 @@ def _open_twilio(options: InputOptions, twilio: TwilioOptions | None) -> Source:
             "a twilio: INPUT needs Twilio credentials: set TWILIO_API_KEY and TWILIO_API_SECRET, "
             "or TWILIO_AUTH_TOKEN, or pass --twilio-credentials-file PATH"
         )
-    for field, option in _NOT_FOR_TWILIO:
+    for field in _NOT_FOR_TWILIO:
         if getattr(options, field) not in (None, False):
+            option = options.naming.option(field)
             raise UsageError(
                 f"{option} does not apply to a twilio: INPUT (each number is a row of its own, "
                 f"imported as twilio:<account_sid>:<region>); drop {option}"

@@ -36,10 +36,10 @@ from bulk_import.library.keywords import (
     names,
     signature,
 )
-from bulk_import.library.naming import PYTHON
 from bulk_import.library.options import api_options, flag, input_options, output_options, text
 from bulk_import.library.result import Result
 from bulk_import.library.twilio import twilio_options
+from bulk_import.naming import PYTHON
 from bulk_import.output.files import STDOUT
 from bulk_import.sources.frame import DICTS, FRAME, NUMBERS, given_rows
 

@@ -6,7 +6,7 @@ click's types check on the command line (types, ranges, choices) is checked here
 and what holds of the options together (a report that is the input itself, two outputs on
 stdout, a folder that does not exist) for both. Every refusal is a
 :class:`~bulk_import.errors.UsageError` (a ``ValueError``) raised before anything is read or
-sent, naming the option as its caller writes it (:class:`~bulk_import.library.naming.Naming`),
+sent, naming the option as its caller writes it (:class:`~bulk_import.naming.Naming`),
 never quoting a key.
 """
 
@@ -23,8 +23,8 @@ from typing import Any
 from bulk_import import config as cfg
 from bulk_import.config import ApiOptions, InputOptions, OutputOptions, Secret
 from bulk_import.errors import UsageError
-from bulk_import.library.naming import Naming
 from bulk_import.models import REGIONS
+from bulk_import.naming import Naming
 from bulk_import.output.files import STDOUT
 from bulk_import.output.paths import check_outputs
 
@@ -43,6 +43,7 @@ def input_options(params: Params, *, naming: Naming) -> InputOptions:
         # Its range (rows count from 1) is checked with the columns, for both callers.
         raise UsageError(f"{naming.given('header_row', given_row)}: must be a whole number")
     return InputOptions(
+        naming=naming,
         **_given(
             sheet=_sheet(params, naming),
             number_column=text(params, "number_column", naming),
@@ -55,7 +56,7 @@ def input_options(params: Params, *, naming: Naming) -> InputOptions:
             twilio_account_sid=text(params, "twilio_account_sid", naming),
             region=chosen,
             agent_id=text(params, "agent_id", naming),
-        )
+        ),
     )
 
 
@@ -74,8 +75,10 @@ def api_options(
     concurrency = params.get("concurrency")
     attempts = params.get("max_attempts")
     failures = params.get("max_consecutive_failures")
+    key, origin = read_api_key(params, naming=naming, env=env)
     return ApiOptions(
-        api_key=read_api_key(params, naming=naming, env=env),
+        api_key=key,
+        key_origin=origin,
         **_given(
             base_url=base_url,
             api_version=text(params, "api_version", naming),
@@ -94,11 +97,13 @@ def api_options(
     )
 
 
-def read_api_key(params: Params, *, naming: Naming, env: Mapping[str, str]) -> Secret:
+def read_api_key(params: Params, *, naming: Naming, env: Mapping[str, str]) -> tuple[Secret, str]:
     """Return the key given (Python's ``api_key=``), else read from ``api_key_file`` (``-``:
     stdin), else ``CARTESIA_API_KEY``; raise UsageError (exit 2) when there is none.
 
-    The key is never quoted, whatever is wrong with it.
+    With the key, return where it came from, for the messages that refuse it (the command
+    line's are :data:`~bulk_import.config.CLI_KEY_ORIGIN`, whichever it was). The key is never
+    quoted, whatever is wrong with it.
     """
     key = params.get("api_key")
     key_file = params.get("api_key_file")
@@ -107,7 +112,7 @@ def read_api_key(params: Params, *, naming: Naming, env: Mapping[str, str]) -> S
             raise UsageError("pass api_key= or api_key_file=, not both")
         if not isinstance(key, str) or not key.strip():
             raise UsageError("api_key= must be the API key itself, a str that is not empty")
-        return Secret(key.strip())
+        return Secret(key.strip()), "api_key="
     if key_file is not None:
         where = naming.placeholder("api_key_file", str(key_file))
         try:
@@ -117,7 +122,7 @@ def read_api_key(params: Params, *, naming: Naming, env: Mapping[str, str]) -> S
         key = content.strip()
         if not key:
             raise UsageError(f"{where} holds no API key")
-        return Secret(key)
+        return Secret(key), cfg.CLI_KEY_ORIGIN if naming.cli else where
     key = env.get("CARTESIA_API_KEY", "").strip()
     if not key:
         fix = naming.placeholder("api_key_file", "PATH")
@@ -125,7 +130,7 @@ def read_api_key(params: Params, *, naming: Naming, env: Mapping[str, str]) -> S
         raise UsageError(
             f"no API key: {given}set CARTESIA_API_KEY, or pass {fix} ('-' reads stdin)"
         )
-    return Secret(key)
+    return Secret(key), cfg.CLI_KEY_ORIGIN if naming.cli else "CARTESIA_API_KEY"
 
 
 def output_options(

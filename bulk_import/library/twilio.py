@@ -2,7 +2,7 @@
 
 Shared by the command line (:mod:`bulk_import.cli.twilio`) and Python
 (:mod:`bulk_import.library`); each message names the option as its caller writes it
-(:class:`~bulk_import.library.naming.Naming`). Credentials are never taken on the command line:
+(:class:`~bulk_import.naming.Naming`). Credentials are never taken on the command line:
 ``--twilio-credentials-file PATH`` (one line, ``KEY:SECRET`` or the auth token), else
 ``TWILIO_API_KEY`` + ``TWILIO_API_SECRET``, else ``TWILIO_AUTH_TOKEN`` (with
 ``TWILIO_ACCOUNT_SID``, or the listed account, as the user). Every reason they cannot be used is
@@ -21,7 +21,7 @@ from typing import Final
 from bulk_import import config as cfg
 from bulk_import.config import Secret, TwilioCredentials, TwilioOptions
 from bulk_import.errors import UsageError
-from bulk_import.library.naming import Naming
+from bulk_import.naming import Naming
 from bulk_import.sources.twilio import ACCOUNT_SID, check_account_sid, twilio_account
 
 _API_KEY_SID: Final = re.compile(r"SK[0-9a-fA-F]{32}", re.ASCII)

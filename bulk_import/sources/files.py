@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import BinaryIO, Final
 
 from bulk_import.errors import InputError
+from bulk_import.naming import CLI, Naming
 from bulk_import.sources.header import Columns
 from bulk_import.sources.sheets import open_sheet
 from bulk_import.sources.source import InputSource, RecordStream, build_source
@@ -35,6 +36,7 @@ def open_input(
     header_row: int | None = None,
     no_header: bool = False,
     stdin: BinaryIO | None = None,
+    naming: Naming = CLI,
 ) -> InputSource:
     """Open an input file (or ``-`` for CSV on stdin) and check it can be read as rows.
 
@@ -44,13 +46,14 @@ def open_input(
     Raise :class:`UsageError` for options that cannot work together, and :class:`InputError`,
     one line naming the file and the fix, for a missing, unreadable or empty file, an unknown
     extension or sheet, a corrupt spreadsheet, no header or no number column, or a header
-    with no data rows.
+    with no data rows. ``naming`` writes the options in messages as the caller wrote them.
     """
     columns = Columns(
         number_column=number_column,
         label_column=label_column,
         header_row=header_row,
         no_header=no_header,
+        naming=naming,
     )
     columns.check()
     if path == "-":

@@ -23,6 +23,7 @@ from typing import Final
 
 from bulk_import.cells import clean
 from bulk_import.errors import InputError, UsageError
+from bulk_import.naming import CLI, Naming
 
 __all__ = [
     "FIELDS",
@@ -117,8 +118,11 @@ def column_letter(index: int) -> str:
     return letters
 
 
-def column_index(spec: str, option: str) -> int:
-    """Return the index a headerless column is named by: a letter ``A``..``ZZ`` or ``1``, ``2``."""
+def column_index(spec: str, option: str, naming: Naming) -> int:
+    """Return the index a headerless column is named by: a letter ``A``..``ZZ`` or ``1``, ``2``.
+
+    ``option`` is the option that names it (``number_column``), for the message.
+    """
     text = spec.strip()
     if text.isdecimal() and int(text) >= 1:
         return int(text) - 1
@@ -128,34 +132,44 @@ def column_index(spec: str, option: str) -> int:
             index = index * 26 + ord(char) - ord("A") + 1
         return index - 1
     raise UsageError(
-        f'{option} "{spec}" cannot name a column of a file without a header (--no-header): '
-        "use a column letter (A, B, ..., ZZ) or a number counting from 1"
+        f"{naming.quoted(option, spec)} cannot name a column of a file without a header "
+        f"({naming.flag('no_header')}): use a column letter (A, B, ..., ZZ) or a number "
+        "counting from 1"
     )
 
 
 @dataclass(frozen=True, slots=True)
 class Columns:
-    """Say how to find the header and the columns: the options that shape a source."""
+    """Say how to find the header and the columns: the options that shape a source.
+
+    ``naming`` writes the options in messages as their caller wrote them (``--number-column``
+    on the command line, ``number_column=`` from Python).
+    """
 
     number_column: str | None = None
     label_column: str | None = None
     header_row: int | None = None
     no_header: bool = False
+    naming: Naming = CLI
 
     def check(self) -> None:
         """Refuse options that cannot work together, before any file is read."""
+        naming = self.naming
         if self.header_row is not None and self.no_header:
-            raise UsageError("--header-row and --no-header exclude each other; pass one of them")
+            raise UsageError(
+                f"{naming.option('header_row')} and {naming.flag('no_header')} exclude each "
+                "other; pass one of them"
+            )
         if self.header_row is not None and self.header_row < 1:
             raise UsageError(
-                f"--header-row {self.header_row} is not a row: rows count from 1, as a "
-                "spreadsheet shows them"
+                f"{naming.given('header_row', self.header_row)} is not a row: rows count from 1, "
+                "as a spreadsheet shows them"
             )
         if self.no_header:
             if self.number_column:
-                column_index(self.number_column, "--number-column")
+                column_index(self.number_column, "number_column", naming)
             if self.label_column:
-                column_index(self.label_column, "--label-column")
+                column_index(self.label_column, "label_column", naming)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,21 +204,24 @@ def find_layout(head: Sequence[list[str]], *, name: str, columns: Columns) -> La
     if columns.header_row is not None:
         return _given_row(rows, name=name, columns=columns)
     wanted = set(_NUMBER_KEYS)
+    naming = columns.naming
     if columns.number_column:
-        _refuse_number_as_name(columns.number_column, filled, name=name)
+        _refuse_number_as_name(columns.number_column, filled, name=name, naming=naming)
         wanted = {header_key(columns.number_column)}
     for position, (number, cells) in enumerate(filled):
         match = next((cell for cell in cells if header_key(cell) in wanted), None)
         if match is not None:
-            _refuse_data_above(number, match, filled[:position], name=name)
+            _refuse_data_above(number, match, filled[:position], name=name, naming=naming)
             return _layout(number, cells, name=name, columns=columns)
     first_row, first = filled[0]
     phone = next((i for i, cell in enumerate(first) if looks_like_phone(cell)), None)
     if phone is not None:
-        pick = "" if phone == 0 else f" --number-column {column_letter(phone)}"
+        fix = [naming.flag("no_header")]
+        if phone:
+            fix.append(naming.given("number_column", column_letter(phone)))
         raise InputError(
             f"{name} seems to have no header: row {first_row} holds a phone number "
-            f"({first[phone]}) where a header names its columns; pass --no-header{pick}, "
+            f"({first[phone]}) where a header names its columns; pass {naming.join(*fix)}, "
             "or add a header row"
         )
     # Nothing matched: show the likeliest header, the widest row (a title has one cell).
@@ -215,36 +232,38 @@ def find_layout(head: Sequence[list[str]], *, name: str, columns: Columns) -> La
 def _given_row(rows: list[list[str]], *, name: str, columns: Columns) -> Layout:
     """Take the header from the row ``--header-row`` names."""
     number = columns.header_row or 0
+    option = columns.naming.given("header_row", number)
     if number > len(rows):
         raise InputError(
-            f"--header-row {number}: {name} has {len(rows)} rows; "
-            "pass the row that holds the header"
+            f"{option}: {name} has {len(rows)} rows; pass the row that holds the header"
         )
     cells = rows[number - 1]
     if not any(cells):
         raise InputError(
-            f"--header-row {number}: row {number} of {name} is blank; "
-            "pass the row that holds the header"
+            f"{option}: row {number} of {name} is blank; pass the row that holds the header"
         )
     return _layout(number, cells, name=name, columns=columns)
 
 
-def _refuse_number_as_name(column: str, filled: list[tuple[int, list[str]]], *, name: str) -> None:
+def _refuse_number_as_name(
+    column: str, filled: list[tuple[int, list[str]]], *, name: str, naming: Naming
+) -> None:
     """Refuse a --number-column that is a phone number: the file has no header to name."""
     if not looks_like_phone(column):
         return
     _, first = filled[0]
-    pick = "with its column's letter"
+    pick = f"{naming.option('number_column')} with its column's letter"
     if column.strip() in first:
-        pick = f"{column_letter(first.index(column.strip()))}, its column's letter"
+        letter = column_letter(first.index(column.strip()))
+        pick = f"{naming.given('number_column', letter)}, its column's letter"
     raise InputError(
-        f'--number-column "{column}" looks like a phone number, not a column name: if {name} '
-        f"has no header, pass --no-header (and --number-column {pick})"
+        f"{naming.quoted('number_column', column)} looks like a phone number, not a column "
+        f"name: if {name} has no header, pass {naming.flag('no_header')} (and {pick})"
     )
 
 
 def _refuse_data_above(
-    number: int, match: str, above_rows: list[tuple[int, list[str]]], *, name: str
+    number: int, match: str, above_rows: list[tuple[int, list[str]]], *, name: str, naming: Naming
 ) -> None:
     """Refuse a header below rows of phone numbers: it is a data cell, or rows would be lost."""
     for above, row in above_rows:
@@ -252,21 +271,25 @@ def _refuse_data_above(
         if phone is not None:
             raise InputError(
                 f'{name}: row {number} looks like the header ("{match}"), but row {above} '
-                f"above it holds a phone number ({phone}); pass --header-row with the header's "
-                "row, or --no-header if the file has none"
+                f"above it holds a phone number ({phone}); pass {naming.option('header_row')} "
+                f"with the header's row, or {naming.flag('no_header')} if the file has none"
             )
 
 
 def _headerless(filled: list[tuple[int, list[str]]], *, name: str, columns: Columns) -> Layout:
     """Lay out a file without a header: columns by letter, the number in A unless named."""
     width = max(len(cells) for _, cells in filled)
-    number = column_index(columns.number_column or "A", "--number-column")
-    label = column_index(columns.label_column, "--label-column") if columns.label_column else None
-    for index, option in ((number, "--number-column"), (label, "--label-column")):
+    naming = columns.naming
+    number = column_index(columns.number_column or "A", "number_column", naming)
+    label = None
+    if columns.label_column:
+        label = column_index(columns.label_column, "label_column", naming)
+    for index, option in ((number, "number_column"), (label, "label_column")):
         if index is not None and index >= width:
             raise InputError(
                 f"no column {column_letter(index)} in {name}: its first rows have {width} cells "
-                f"(A to {column_letter(width - 1)}); pass {option} with one of these"
+                f"(A to {column_letter(width - 1)}); pass {naming.option(option)} with one of "
+                "these"
             )
     indexes = (number, label) + (None,) * (len(FIELDS) - 1)
     return Layout(0, tuple(column_letter(i) for i in range(width)), indexes, None)
@@ -285,24 +308,28 @@ def _layout(number: int, header: list[str], *, name: str, columns: Columns) -> L
     where = "columns" if number == 1 else f"columns in row {number}"
     listed = f"{where}: {', '.join(cell for cell in header if cell)}"
 
+    naming = columns.naming
+
     def override(column: str, option: str) -> int:
         index = find([header_key(column)])
         if index is None:
             raise InputError(
-                f'no column "{column}" in {name} ({listed}); pass {option} with one of these'
+                f'no column "{column}" in {name} ({listed}); pass {naming.option(option)} with '
+                "one of these"
             )
         return index
 
     if columns.number_column:
-        found: int | None = override(columns.number_column, "--number-column")
+        found: int | None = override(columns.number_column, "number_column")
     else:
         found = find(_NUMBER_KEYS)
     if found is None:
         raise InputError(
-            f"no phone number column found in {name} ({listed}); pass --number-column NAME"
+            f"no phone number column found in {name} ({listed}); pass "
+            f"{naming.placeholder('number_column', 'NAME')}"
         )
     label = (
-        override(columns.label_column, "--label-column")
+        override(columns.label_column, "label_column")
         if columns.label_column
         else find(_LABEL_KEYS)
     )

@@ -8,6 +8,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import BinaryIO, Final
 
 from bulk_import.errors import InputError
+from bulk_import.naming import CLI, Naming
 from bulk_import.sources.header import Columns
 from bulk_import.sources.source import InputSource, RecordStream, build_source
 
@@ -46,7 +47,7 @@ def open_sheet(
         ) from None
     with workbook:
         names: list[str] = list(workbook.sheet_names)
-        chosen = choose_sheet(names, sheet, name=name)
+        chosen = choose_sheet(names, sheet, name=name, naming=columns.naming)
         try:
             data = workbook.get_sheet_by_name(chosen)
         except Exception as exc:
@@ -110,8 +111,11 @@ def rounded_warning(name: str, found: list[tuple[int, int]]) -> str:
     )
 
 
-def choose_sheet(names: list[str], sheet: str | None, *, name: str) -> str:
-    """Return the sheet asked for: by name, else by number counting from 1; default the first."""
+def choose_sheet(names: list[str], sheet: str | None, *, name: str, naming: Naming = CLI) -> str:
+    """Return the sheet asked for: by name, else by number counting from 1; default the first.
+
+    ``naming`` writes ``--sheet`` as the caller wrote it, in the message that refuses one.
+    """
     if not names:
         raise InputError(f"{name} is empty: it has no sheet; add one with a header row")
     if sheet is None:
@@ -126,7 +130,7 @@ def choose_sheet(names: list[str], sheet: str | None, *, name: str) -> str:
     listed = ", ".join(names)
     raise InputError(
         f'no sheet "{sheet}" in {name} (sheets: {listed}); '
-        f"pass --sheet with one of these names or a number from 1 to {len(names)}"
+        f"pass {naming.option('sheet')} with one of these names or a number from 1 to {len(names)}"
     )
 
 
