@@ -358,7 +358,9 @@ def plan_rollback(
         work = Work(
             rows=iter(todo),
             total=len(todo),
-            base=[line.values() for line in found.carried],
+            # The deleted lines re-confirmed stay in the journal until their row's new outcome
+            # replaces them: a kill meanwhile must not lose the record of a delete.
+            base=[line.values() for line in (*found.carried, *found.confirm.values())],
             news=news,
             workers=api.concurrency,
         )
