@@ -151,10 +151,10 @@ def test_sigkill_at_ten_seeded_points_during_rollback_apply_then_again(tmp_path:
             # Before its first new row a run writes its base (every deleted line) and then,
             # again, every row of the state but the deleted ones REPORT names an id for (the
             # q= re-confirms, the kept rows): a kill point counts rows beyond those.
-            again = len(lines) + sum(1 for row in first_deleted if row in no_id)
+            rewritten = len(lines) + sum(1 for row in first_deleted if row in no_id)
             watch = JournalWatch(undo)
             process = start_cli(*args, env=env, cwd=tmp_path)
-            killed = signal_at(process, watch, point, base=again, sig=signal.SIGKILL)
+            killed = signal_at(process, watch, point, base=rewritten, sig=signal.SIGKILL)
             code, _, err = finish(process)
             assert code in ((-signal.SIGKILL, 0) if killed else (0,)), err
             assert "Traceback" not in err
