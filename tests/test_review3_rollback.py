@@ -3,7 +3,8 @@
 Each test is a way the re-confirm of a ``deleted`` line whose REPORT row names no id (``confirm``),
 or the providers read that tells the wrong account, could lose the record of a delete, claim a
 delete, or mislabel a row. Real sandbox on loopback, the CLI as a subprocess; every number counted
-at the sandbox. Each is marked ``xfail(strict=True)`` while it fails on the code as reviewed.
+at the sandbox. Each failed on the code as reviewed (each was marked ``xfail(strict=True)``
+until the commit of its fix).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import pytest
 from conftest import cli, cli_env, finish, read_report, start_cli, wait_for, write_input
 from sandbox_fixtures import us_number
 
@@ -67,10 +67,6 @@ def _rerun_slowly(tmp_path: Path, sb: RunningSandbox, *args: str) -> subprocess.
     return process
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RollbackJob.not_sent writes not_attempted over a confirm row's deleted base line",
-)
 def test_a_rerun_interrupted_during_the_re_confirm_keeps_the_record_of_the_deletes(
     tmp_path: Path,
 ) -> None:
@@ -96,11 +92,6 @@ def test_a_rerun_interrupted_during_the_re_confirm_keeps_the_record_of_the_delet
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a failed q= re-confirm writes delete_failed over the deleted line: the next run "
-    "no longer knows the number was deleted",
-)
 def test_a_failed_re_confirm_look_up_keeps_the_record_of_the_delete(tmp_path: Path) -> None:
     """A rerun whose q= look-ups fail (503) does not lose the `deleted` lines it re-checks."""
     nums = [us_number(i) for i in range(3)]
@@ -122,10 +113,6 @@ def test_a_failed_re_confirm_look_up_keeps_the_record_of_the_delete(tmp_path: Pa
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_undo checks the providers (not linked -> kept) before the confirm line stands",
-)
 def test_a_rerun_against_the_wrong_account_keeps_the_record_of_the_deletes(
     tmp_path: Path,
 ) -> None:
@@ -153,11 +140,6 @@ def test_a_rerun_against_the_wrong_account_keeps_the_record_of_the_deletes(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="read_holding: a providers list that cannot be read is Holding.unknown, which links "
-    "every provider: not found then reads as gone, deleted",
-)
 def test_a_failed_providers_read_never_says_the_wrong_accounts_misses_are_deleted(
     tmp_path: Path,
 ) -> None:
@@ -200,11 +182,6 @@ def _posts(sb: RunningSandbox) -> int:
     return int(sb.state.stats(detail=True)["by_method"].get("POST", 0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="ReportLine.maybe_stored counts tries, but the pool's abandoned request writes "
-    "attempts 0: tried adds nothing, and the 409 on --resume reads as attempts 1",
-)
 def test_a_post_abandoned_by_a_second_ctrl_c_is_never_said_to_be_there_before_the_run(
     tmp_path: Path,
 ) -> None:

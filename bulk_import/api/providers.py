@@ -200,6 +200,9 @@ class Holding:
     pairs: frozenset[tuple[str, str]] = frozenset()
     #: Why the providers could not be read ("" when they were): then every one may be linked.
     unknown: str = ""
+    #: Why reading them failed ("" when it did not, or when the API offers no list): then it is
+    #: not known whether the account links the row's provider.
+    failed: str = ""
 
     def links(self, provider: Provider | None) -> bool:
         """Say whether the account may link this provider (unknown, or none named: it may)."""
@@ -208,6 +211,20 @@ class Holding:
         if provider.id is not None:
             return provider.id in self.ids
         return (provider.account_sid or "", provider.region) in self.pairs
+
+
+def _unread(api: CartesiaApi, final: Answer) -> Holding:
+    """Return the holding of a providers list that was not read: not offered, or failed."""
+    why = _skipped(api, final)[0]
+    response = final.response
+    if response is not None and response.status_code in NOT_OFFERED:
+        return Holding(unknown=why)
+    return Holding(
+        unknown=why,
+        failed="the providers could not be read to tell that this is the run's account "
+        f"({describe_error(response) if response is not None else final.error}): not counted "
+        "as deleted; run the same command again",
+    )
 
 
 async def read_holding(api: CartesiaApi, providers: Collection[Provider]) -> Holding:
@@ -220,7 +237,7 @@ async def read_holding(api: CartesiaApi, providers: Collection[Provider]) -> Hol
     final = await api.get(PROVIDERS, {})
     listed = _listing(final)
     if listed is None:
-        return Holding(unknown=_skipped(api, final)[0])
+        return _unread(api, final)
     ids = frozenset(str(item.get("id", "")) for item in listed)
     pairs = _pairs(listed)
     absent = {(p.account_sid or "", p.region) for p in providers if p.id is None} - pairs
@@ -229,7 +246,7 @@ async def read_holding(api: CartesiaApi, providers: Collection[Provider]) -> Hol
         final = await api.get(PROVIDERS, {"account_sid": sid})
         more = _listing(final)
         if more is None:
-            return Holding(unknown=_skipped(api, final)[0])
+            return _unread(api, final)
         pairs |= _pairs(more)
     pairs |= {pair for pair in absent if pair[0] in sids[MAX_ACCOUNT_CHECKS:]}
     return Holding(ids, frozenset(pairs))

@@ -108,10 +108,11 @@ def _kept_before(
         if journal:
             news.append(f"a killed run left {journal_path(report)}: the rows it finished are kept")
         news.append(f"resuming: {len(kept)} rows already done in {report} are kept")
+    # A POST abandoned by a second Ctrl-C was sent, though its line counts 0 tries: at least 1.
     tried.update(
-        (line.row, int(line.cells["attempts"]))
+        (line.row, max(int(tries) if (tries := line.cells["attempts"]).isdigit() else 0, 1))
         for line in lines
-        if line.row is not None and line.maybe_stored and line.cells["attempts"].isdigit()
+        if line.row is not None and line.maybe_stored
     )
     return kept
 

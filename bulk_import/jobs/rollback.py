@@ -46,7 +46,6 @@ from bulk_import.jobs.patching import row_from_line
 from bulk_import.jobs.rollback_checks import (
     MISSED,
     Found,
-    as_before,
     changes,
     created_since,
     found_by_id,
@@ -110,32 +109,44 @@ class RollbackJob:
         key = _key(row)
         if not self.candidate(key):
             return self._kept_untouched(row, key)
+        earlier = self._confirm.get(key)
         try:
+            if earlier is not None:
+                return await self._reconfirm(row, self._lines[key], earlier)
             return await self._undo(row, self._lines[key])
         except asyncio.CancelledError:
             # A second Ctrl-C abandons the request in flight. Absorbed here, as the pool does for
             # every job, so that the row says what is true of a rollback: checked again next run.
+            if earlier is not None:
+                return None  # its deleted line stands, checked again next run
             found = Found("", None, 0)
             return self._failed(row, found, IN_FLIGHT_UNKNOWN)
 
     async def _undo(self, row: Row, line: ReportLine) -> Outcome:
         """Look a candidate up, then keep it, plan its delete, or delete it."""
         found = await self._find(row, line)
-        if found.absent and not await self._links(row):
-            return self._outcome(row, Status.KEPT, found, error=not_linked(row.provider))
-        earlier = self._confirm.get(_key(row))
-        if earlier is None:
-            return await self._judge(row, found)
-        # An earlier deleted line of a row REPORT names no id: its id came from a q= in some
-        # account, perhaps another one (a rehearsal's rollback report at the same default
-        # path). Only this account's answer vouches for it: not listed here, it stands.
         if found.absent:
-            return as_before(row, earlier)
+            holding = await self._holding_of()
+            if holding.failed:
+                # Only the run's account can say a number is gone: unsure which this is, the
+                # row is not counted as deleted, and the next run checks it again.
+                said = found.gone or found.kept
+                return self._failed(row, found, f"{said}; {holding.failed}")
+            if not holding.links(row.provider):
+                return self._outcome(row, Status.KEPT, found, error=not_linked(row.provider))
+        return await self._judge(row, found)
+
+    async def _reconfirm(self, row: Row, line: ReportLine, earlier: ReportLine) -> Outcome | None:
+        """Re-check a deleted line of a row REPORT names no id: its id came from a q= in some
+        account, perhaps another one (a rehearsal's rollback report at the same default path).
+        It stands (``None``: the line is kept as it was) unless this account's q= lists the
+        number: then the row is checked and deleted as any candidate."""
+        found = await self._find(row, line)
+        if not found.number_id:  # not listed here, or the look-up failed: nothing denies it
+            return None
         outcome = await self._judge(row, found)
-        if not found.number_id:  # the look-up failed: the earlier line is neither kept nor denied
-            return outcome
-        # Listed here: checked and deleted as any candidate. Its id is not one this account
-        # deleted (a 204 DELETE is not listed again), or, if the listing lags, a DELETE is 404.
+        # Listed here: its id is not one this account deleted (a 204 DELETE is not listed
+        # again), or, if the listing lags, the DELETE is a 404.
         said = (
             f"the rollback report said {unneutralise(earlier.cells['phone_number_id'])} deleted "
             f"(in another account?), but q={row.number} lists it in this one as {found.number_id}"
@@ -175,8 +186,8 @@ class RollbackJob:
             return self._outcome(row, Status.WOULD_DELETE, found, error=note)
         return await self._delete(row, found, note)
 
-    async def _links(self, row: Row) -> bool:
-        """Say whether the account may link the row's provider (read once, on first need).
+    async def _holding_of(self) -> Holding:
+        """Return which providers the account links (read once, on first need).
 
         A number an account does not hold is gone only if it is the run's account: one that
         does not link the row's provider is more likely another (a stale key or base URL).
@@ -190,7 +201,7 @@ class RollbackJob:
                 )
                 named = {found.provider for found in rows if found.provider is not None}
                 self._holding = await read_holding(api, named)
-        return self._holding.links(row.provider)
+        return self._holding
 
     async def _find(self, row: Row, line: ReportLine) -> Found:
         """Look the row's number up: by its id when REPORT gives one, else by its number."""
@@ -305,6 +316,8 @@ class RollbackJob:
         key = _key(row)
         if not self.candidate(key):
             return self._kept_untouched(row, key)
+        if key in self._confirm:
+            return None  # its deleted line stands, checked again next run
         return Outcome(
             row, Status.NOT_ATTEMPTED, phone_number_id=self._number_id(row), error=reason
         )

@@ -16,7 +16,7 @@ from bulk_import.api.listing import Held
 from bulk_import.api.numbers import Reply
 from bulk_import.cells import unneutralise
 from bulk_import.jobs.rollback_input import THERE_BEFORE, number_key, parse_time
-from bulk_import.models import Outcome, Provider, Row, Status, utc_now
+from bulk_import.models import Provider, Row, Status
 from bulk_import.output.digest import NOT_LINKED
 from bulk_import.output.recovery import ReportLine
 
@@ -119,21 +119,6 @@ def not_created(line: ReportLine) -> str:
             f"(GET {PHONE_NUMBERS}?q={number}); not deleted"
         )
     return f"not imported by the run ({status}): nothing to delete"
-
-
-def as_before(row: Row, line: ReportLine) -> Outcome:
-    """Return the outcome that writes a rollback's earlier line again, cell for cell."""
-    cells = {name: unneutralise(value) for name, value in line.cells.items()}
-    code, tries = cells["http_status"], cells["attempts"]
-    return Outcome(
-        row,
-        Status(cells["status"]),
-        int(code) if code.isdigit() else None,
-        cells["phone_number_id"],
-        int(tries) if tries.isdigit() else 0,
-        cells["error"],
-        parse_time(cells["finished_at"]) or utc_now(),
-    )
 
 
 def found_by_id(number_id: str, reply: Reply) -> Found:
