@@ -493,6 +493,31 @@ def test_an_account_with_no_providers_list_says_gone_as_the_api_does(tmp_path: P
     assert summary.exit_code == 0
 
 
+@pytest.mark.parametrize("apply", [True, False])
+def test_a_number_not_found_while_the_providers_cannot_be_read_is_never_deleted(
+    tmp_path: Path, fast_retries: None, apply: bool
+) -> None:
+    """When the providers list fails (503, retried), a number GET 404s and q= misses is not
+    counted as deleted (it may be another account's miss): delete_failed (a plan: failed),
+    saying why and to run again, exit 1; nothing is deleted."""
+    answers = {f"GET {PATH}/providers": lambda: error(503, "Service unavailable", "try later")}
+    rows = [created_row(us_number(0), "pn_000000000771")]
+    summary, lines, instrument, _ = undo(tmp_path, rows, answers=answers, apply=apply)
+    (line,) = lines
+    assert line["status"] == ("delete_failed" if apply else "failed")
+    assert line["error"].startswith(
+        ("not deleted: " if apply else "not checked: ") + "GET pn_000000000771 answered 404, and "
+    )
+    assert (
+        "; the providers could not be read to tell that this is the run's account (HTTP 503"
+        in (line["error"])
+    )
+    assert line["error"].endswith("): not counted as deleted; run the same command again")
+    assert instrument.count("GET", f"{PATH}/providers") == 2  # the list, tried twice
+    assert instrument.count("DELETE") == 0
+    assert summary.exit_code == 1
+
+
 def test_a_refused_delete_or_unassign_is_delete_failed_with_the_api_s_words(
     tmp_path: Path,
 ) -> None:
