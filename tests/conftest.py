@@ -571,3 +571,22 @@ def print_figures(name: str, **figures: object) -> None:
 def mode(path: Path) -> int:
     """Return a file's permission bits."""
     return path.stat().st_mode & 0o777
+
+
+class BreaksAfter(httpx.AsyncBaseTransport):
+    """Send the first ``requests`` through a real transport, then raise as a bug would."""
+
+    def __init__(self, requests: int) -> None:
+        self.real = httpx.AsyncHTTPTransport()
+        self.left = requests
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Pass the request on, or raise once the budget is spent."""
+        self.left -= 1
+        if self.left < 0:
+            raise RuntimeError("the clock went backwards")
+        return await self.real.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close the real transport."""
+        await self.real.aclose()

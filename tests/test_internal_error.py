@@ -19,6 +19,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from conftest import (
+    BreaksAfter,
     Instrument,
     api_options,
     numbers,
@@ -42,25 +43,6 @@ from bulk_import.output.report import Journal, journal_path
 from bulk_import.sandbox import DEFAULT_API_KEY, Faults, RunningSandbox
 
 AGENT = "agent_sandbox"
-
-
-class BreaksAfter(httpx.AsyncBaseTransport):
-    """Send the first ``requests`` through a real transport, then raise as a bug would."""
-
-    def __init__(self, requests: int) -> None:
-        self.real = httpx.AsyncHTTPTransport()
-        self.left = requests
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Pass the request on, or raise once the budget is spent."""
-        self.left -= 1
-        if self.left < 0:
-            raise RuntimeError("the clock went backwards")
-        return await self.real.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        """Close the real transport."""
-        await self.real.aclose()
 
 
 def kept_message(journal: Path) -> str:

@@ -23,6 +23,7 @@ import httpx
 import pytest
 from aiohttp import web
 from conftest import (
+    BreaksAfter,
     JournalWatch,
     api_options,
     cli_env,
@@ -324,23 +325,6 @@ def test_a_report_named_through_a_symlink_is_the_same_report_to_the_lock(tmp_pat
 
 
 # -- issue 20: the journal the next run reads -----------------------------------------------------
-
-
-class BreaksAfter(httpx.AsyncBaseTransport):
-    """Send the first ``requests`` through a real transport, then raise as a bug would."""
-
-    def __init__(self, requests: int) -> None:
-        self.real = httpx.AsyncHTTPTransport()
-        self.left = requests
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.left -= 1
-        if self.left < 0:
-            raise RuntimeError("the clock went backwards")
-        return await self.real.handle_async_request(request)
-
-    async def aclose(self) -> None:
-        await self.real.aclose()
 
 
 def test_reconcile_apply_rerun_keeps_the_record_of_what_the_first_run_imported(
